@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kmsbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the command line, connects, runs every operation at every
+// concurrency against kmsd and the echo server, and reports. It fails if a
+// run could not be carried out or any run had a failed call or wrong result.
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, err := parseFlags(args, getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var target, echo []kmsv1.KeyManagementServiceClient
+	if cfg.Echo {
+		addr, stop, err := startEcho(cfg.CiphertextOverhead)
+		if err != nil {
+			return fmt.Errorf("start echo server: %v", err)
+		}
+		defer stop()
+		if echo, err = dial(addr, cfg.Conns); err != nil {
+			return err
+		}
+	}
+	keyID := cfg.KeyID
+	if !cfg.EchoOnly {
+		if target, err = dial(cfg.Endpoint, cfg.Conns); err != nil {
+			return err
+		}
+		if keyID == "" {
+			if keyID, err = createKey(ctx, target[0]); err != nil {
+				return err
+			}
+		}
+	}
+	rep := &reporter{out: os.Stdout, cfg: &cfg, keyID: keyID}
+	if err := runAll(ctx, &cfg, keyID, target, echo, rep); err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range rep.rows {
+		if (r.Target != nil && r.Target.failed()) || (r.Echo != nil && r.Echo.failed()) {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d runs had failed calls or wrong results", failed, len(rep.rows))
+	}
+	return nil
+}
+
+func runAll(ctx context.Context, cfg *Config, keyID string, target, echo []kmsv1.KeyManagementServiceClient, rep *reporter) error {
+	rep.begin()
+	for _, op := range cfg.Ops {
+		for _, conc := range cfg.Concurrency {
+			r := row{Op: op, Concurrency: conc}
+			if target != nil {
+				res, err := runBench(ctx, cfg.bench(op, conc, keyID, cfg.ServerPID), target)
+				if err != nil {
+					return fmt.Errorf("%s at concurrency %d: %w", op, conc, err)
+				}
+				r.Target = &res
+			}
+			if echo != nil {
+				res, err := runBench(ctx, cfg.bench(op, conc, echoKeyARN, 0), echo)
+				if err != nil {
+					return fmt.Errorf("echo %s at concurrency %d: %w", op, conc, err)
+				}
+				r.Echo = &res
+			}
+			rep.add(r)
+		}
+	}
+	return rep.end()
+}
+
+// dial opens n connections to addr. They are never closed: the process
+// exits when done.
+func dial(addr string, n int) ([]kmsv1.KeyManagementServiceClient, error) {
+	clients := make([]kmsv1.KeyManagementServiceClient, n)
+	for i := range clients {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %v", addr, err)
+		}
+		clients[i] = kmsv1.NewKeyManagementServiceClient(cc)
+	}
+	return clients, nil
+}
+
+// createKey makes a fresh symmetric key for the run and returns its id.
+func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := client.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "kmsbench " + time.Now().UTC().Format(time.RFC3339)})
+	if err != nil {
+		return "", fmt.Errorf("CreateKey: %s", errorKey(err))
+	}
+	id := resp.GetKeyMetadata().GetKeyId()
+	if id == "" {
+		return "", errors.New("CreateKey returned no KeyId")
+	}
+	fmt.Fprintln(os.Stderr, "kmsbench: created key", id)
+	return id, nil
+}
