@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is kmsd's configuration. Every field has a flag of the same name
+// (with dashes) and a key in the configuration file (with underscores).
+type Config struct {
+	// Dev runs a single node with a generated root key under the data dir.
+	// For development only.
+	Dev bool `yaml:"dev" toml:"dev"`
+	// DataDir holds the Raft log, snapshots and key state. Default ./kmsd-data.
+	DataDir string `yaml:"data_dir" toml:"data_dir"`
+	// GRPCAddr is the API's listen address. Default 127.0.0.1:7400.
+	GRPCAddr string `yaml:"grpc_addr" toml:"grpc_addr"`
+	// RaftAddr is the Raft transport's listen address. Default 127.0.0.1:7401.
+	RaftAddr string `yaml:"raft_addr" toml:"raft_addr"`
+	// HTTPAddr serves /healthz and /readyz. Default 127.0.0.1:7480.
+	HTTPAddr string `yaml:"http_addr" toml:"http_addr"`
+	// NodeID names this node in the cluster. Default "kmsd-1".
+	NodeID string `yaml:"node_id" toml:"node_id"`
+	// RootKeyFile holds the root key (see kmsd init). Required unless Dev.
+	RootKeyFile string `yaml:"root_key_file" toml:"root_key_file"`
+	// Region and AccountID appear in ARNs. Defaults us-east-1, 111122223333.
+	Region    string `yaml:"region" toml:"region"`
+	AccountID string `yaml:"account_id" toml:"account_id"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level" toml:"log_level"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format" toml:"log_format"`
+	// SnapshotThreshold is the number of log entries between Raft snapshots.
+	// Default 8192.
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold" toml:"snapshot_threshold"`
+	// SchedulerInterval is how often the leader carries out due key
+	// deletions. Default 1m.
+	SchedulerInterval Duration `yaml:"scheduler_interval" toml:"scheduler_interval"`
+}
+
+// Duration is a time.Duration written as "90s", "5m" in files.
+type Duration time.Duration
+
+// UnmarshalText parses a duration such as "30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// defaultConfig returns the configuration used when nothing is set.
+func defaultConfig() Config {
+	return Config{
+		DataDir: "./kmsd-data", GRPCAddr: "127.0.0.1:7400", RaftAddr: "127.0.0.1:7401",
+		HTTPAddr: "127.0.0.1:7480", NodeID: "kmsd-1", Region: "us-east-1", AccountID: "111122223333",
+		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192,
+		SchedulerInterval: Duration(time.Minute),
+	}
+}
+
+const usage = `Usage: kmsd [flags]
+       kmsd init --root-key-file PATH
+
+Runs the kmsd key management service.
+
+Examples:
+  kmsd --dev
+  kmsd init --root-key-file /etc/kmsd/root.key
+  kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd
+
+Flags:
+`
+
+// loadConfig builds the configuration: defaults, then the --config file,
+// then the flags given on the command line.
+func loadConfig(args []string, stderr io.Writer) (Config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("kmsd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	var file string
+	fs.StringVar(&file, "config", "", "YAML (.yaml, .yml) or TOML (.toml) configuration file")
+	flagged := cfg
+	bindFlags(fs, &flagged)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (see kmsd --help)", fs.Arg(0))
+	}
+	if file != "" {
+		if err := readConfigFile(file, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) { copyFlag(f.Name, &flagged, &cfg) })
+	return cfg, cfg.Validate()
+}
+
+func bindFlags(fs *flag.FlagSet, c *Config) {
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "development mode: single node, generated root key under the data dir (NOT for production)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (mode 0700)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC API listen address")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft transport listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (/healthz, /readyz)")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's id in the cluster")
+	fs.StringVar(&c.RootKeyFile, "root-key-file", c.RootKeyFile, "root key file made by 'kmsd init' (mode 0600)")
+	fs.StringVar(&c.Region, "region", c.Region, "region shown in ARNs")
+	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "account id shown in ARNs (12 digits)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "Raft log entries between snapshots")
+	fs.Func("scheduler-interval", "how often due key deletions are carried out (default 1m)", func(s string) error {
+		return c.SchedulerInterval.UnmarshalText([]byte(s))
+	})
+}
+
+// copyFlag copies the field behind one command-line flag from src to dst.
+func copyFlag(name string, src, dst *Config) {
+	switch name {
+	case "dev":
+		dst.Dev = src.Dev
+	case "data-dir":
+		dst.DataDir = src.DataDir
+	case "grpc-addr":
+		dst.GRPCAddr = src.GRPCAddr
+	case "raft-addr":
+		dst.RaftAddr = src.RaftAddr
+	case "http-addr":
+		dst.HTTPAddr = src.HTTPAddr
+	case "node-id":
+		dst.NodeID = src.NodeID
+	case "root-key-file":
+		dst.RootKeyFile = src.RootKeyFile
+	case "region":
+		dst.Region = src.Region
+	case "account-id":
+		dst.AccountID = src.AccountID
+	case "log-level":
+		dst.LogLevel = src.LogLevel
+	case "log-format":
+		dst.LogFormat = src.LogFormat
+	case "snapshot-threshold":
+		dst.SnapshotThreshold = src.SnapshotThreshold
+	case "scheduler-interval":
+		dst.SchedulerInterval = src.SchedulerInterval
+	}
+}
+
+// readConfigFile reads a YAML or TOML file into c. Unknown settings are
+// errors, so that a misspelt setting is not silently ignored.
+func readConfigFile(path string, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	case ".toml":
+		md, err := toml.Decode(string(b), c)
+		if err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return fmt.Errorf("config %s: unknown setting %q", path, und[0].String())
+		}
+	default:
+		return fmt.Errorf("config %s: unknown file type (want .yaml, .yml or .toml)", path)
+	}
+	return nil
+}
+
+// Validate checks every setting and names the first bad one.
+func (c Config) Validate() error {
+	for _, a := range []struct{ name, addr string }{{"grpc_addr", c.GRPCAddr}, {"raft_addr", c.RaftAddr}, {"http_addr", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("config: %s %q is not HOST:PORT", a.name, a.addr)
+		}
+	}
+	switch {
+	case c.DataDir == "":
+		return errors.New("config: data_dir must be set")
+	case c.NodeID == "":
+		return errors.New("config: node_id must be set")
+	case !c.Dev && c.RootKeyFile == "":
+		return errors.New("config: root_key_file is required (create one with 'kmsd init --root-key-file PATH'), or run with --dev for development")
+	case len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "":
+		return fmt.Errorf("config: account_id %q must be 12 digits", c.AccountID)
+	case c.Region == "" || strings.ContainsAny(c.Region, ": /"):
+		return fmt.Errorf("config: region %q is not valid", c.Region)
+	case c.SchedulerInterval < Duration(time.Second):
+		return fmt.Errorf("config: scheduler_interval %v is below 1s", time.Duration(c.SchedulerInterval))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log_format %q must be text or json", c.LogFormat)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("config: log_level %q must be debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// newLogger returns the daemon's logger, writing to w.
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

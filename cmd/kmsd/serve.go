@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/kmsd/kmsd/cluster"
+	"github.com/kmsd/kmsd/keystore"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	"github.com/kmsd/kmsd/server"
+)
+
+// serve runs the daemon until ctx is done.
+func serve(ctx context.Context, c Config) error {
+	log := newLogger(c, os.Stderr)
+	if err := prepareDataDir(c.DataDir); err != nil {
+		return err
+	}
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	root, err := loadRootKey(c, log)
+	if err != nil {
+		return err
+	}
+	store, err := keystore.Open(filepath.Join(c.DataDir, "state"), keystore.Options{Logger: log.With("component", "keystore")})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	node, err := cluster.New(cluster.Config{
+		NodeID: c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
+		SnapshotThreshold: c.SnapshotThreshold, Logger: log.With("component", "raft"),
+	}, store)
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+	srv, err := server.New(server.Config{
+		Store: store, Proposer: node, RootKey: root, Region: c.Region, AccountID: c.AccountID,
+		SchedulerInterval: time.Duration(c.SchedulerInterval), Logger: log.With("component", "server"),
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, c, log, srv, node)
+}
+
+// listenAndServe opens the listeners and serves until ctx is done, then
+// stops gracefully.
+func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node) error {
+	glis, err := net.Listen("tcp", c.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	hlis, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		glis.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	g := newGRPCServer(srv)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(g, hs)
+	ready := &readiness{node: node}
+	httpSrv := &http.Server{Handler: ready.mux(), ReadHeaderTimeout: 5 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- g.Serve(glis) }()
+	go func() { errc <- httpSrv.Serve(hlis) }()
+	go srv.RunScheduler(ctx)
+	go ready.watch(ctx, hs)
+	log.Info("kmsd started", "grpc_addr", glis.Addr().String(), "http_addr", hlis.Addr().String(),
+		"raft_addr", c.RaftAddr, "node_id", c.NodeID, "data_dir", c.DataDir, "dev", c.Dev)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down")
+	hs.Shutdown()
+	stopGRPC(g, 10*time.Second)
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shutCancel()
+	httpSrv.Shutdown(shutCtx)
+	if errors.Is(serveErr, http.ErrServerClosed) || errors.Is(serveErr, grpc.ErrServerStopped) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+func newGRPCServer(srv *server.Server) *grpc.Server {
+	opts := append(srv.ServerOptions(),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+		grpc.ConnectionTimeout(10*time.Second),
+	)
+	g := grpc.NewServer(opts...)
+	srv.Register(g)
+	reflection.Register(g)
+	return g
+}
+
+// stopGRPC lets in-flight calls finish, for at most d.
+func stopGRPC(g *grpc.Server, d time.Duration) {
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		g.Stop()
+	}
+}
+
+// readiness reports whether this node can serve: it is ready when the
+// cluster has a leader.
+type readiness struct {
+	node *cluster.Node
+}
+
+func (r *readiness) ready(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	return r.node.WaitForLeader(ctx) == nil
+}
+
+// watch keeps the gRPC health service in step with readiness.
+func (r *readiness) watch(ctx context.Context, hs *health.Server) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if r.ready(ctx) {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		hs.SetServingStatus("", st)
+		hs.SetServingStatus(kmsv1.KeyManagementService_ServiceDesc.ServiceName, st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *readiness) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		if !r.ready(req.Context()) {
+			http.Error(w, "not ready: no Raft leader", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

@@ -1,0 +1,246 @@
+// Package e2e tests kmsd end to end: it builds the real kmsd and kmsctl
+// binaries, starts kmsd on free loopback ports with a data directory in a
+// temporary directory, and drives it through kmsctl and the gRPC API.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// Paths of the binaries built by TestMain.
+var kmsdBin, kmsctlBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kmsd-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kmsdBin, kmsctlBin = filepath.Join(dir, "kmsd"), filepath.Join(dir, "kmsctl")
+	for bin, pkg := range map[string]string{kmsdBin: "../cmd/kmsd", kmsctlBin: "../cmd/kmsctl"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemon is a running kmsd process.
+type daemon struct {
+	t        *testing.T
+	dataDir  string
+	args     []string
+	grpcAddr string
+	httpAddr string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	exited   chan struct{}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newDaemon prepares a kmsd in dev mode on free ports; extra flags follow.
+func newDaemon(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dataDir: filepath.Join(t.TempDir(), "data"),
+		grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	d.args = append([]string{"--dev", "--data-dir", d.dataDir, "--grpc-addr", d.grpcAddr,
+		"--http-addr", d.httpAddr, "--raft-addr", freeAddr(t)}, extra...)
+	return d
+}
+
+// startDaemon starts a dev-mode kmsd and waits until it is ready.
+func startDaemon(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	d := newDaemon(t, extra...)
+	d.start()
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	d.log = new(bytes.Buffer)
+	d.cmd = exec.Command(kmsdBin, d.args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.exited = make(chan struct{})
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	d.t.Cleanup(d.stop)
+	if err := d.waitReady(30 * time.Second); err != nil {
+		d.stop()
+		d.t.Fatalf("kmsd did not become ready: %v\n%s", err, d.log)
+	}
+}
+
+func (d *daemon) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.exited:
+			return errors.New("kmsd exited")
+		default:
+		}
+		resp, err := client.Get("http://" + d.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("timed out")
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (d *daemon) kill() {
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// stop sends SIGTERM and waits; it is safe to call twice.
+func (d *daemon) stop() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+		d.t.Errorf("kmsd did not stop on SIGTERM within 15 s")
+	}
+}
+
+// client returns a gRPC client of the daemon.
+func (d *daemon) client() kmsv1.KeyManagementServiceClient {
+	d.t.Helper()
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { conn.Close() })
+	return kmsv1.NewKeyManagementServiceClient(conn)
+}
+
+// result is one kmsctl run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// ctl runs kmsctl against d with args and optional standard input.
+func (d *daemon) ctl(stdin []byte, args ...string) result {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kmsctlBin, args...)
+	cmd.Env = append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		d.t.Fatalf("kmsctl %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// ok runs kmsctl, fails the test unless it succeeds, and decodes its JSON
+// output into a map.
+func (d *daemon) ok(args ...string) map[string]any {
+	d.t.Helper()
+	r := d.ctl(nil, args...)
+	if r.code != 0 {
+		d.t.Fatalf("kmsctl %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	out := map[string]any{}
+	if strings.TrimSpace(r.stdout) == "" {
+		return out
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		d.t.Fatalf("kmsctl %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, r.stdout)
+	}
+	return out
+}
+
+// fails runs kmsctl and fails the test unless it exits with the AWS CLI's
+// service-error status and names the exception on stderr.
+func (d *daemon) fails(exception string, args ...string) result {
+	d.t.Helper()
+	r := d.ctl(nil, args...)
+	if r.code != 254 || !strings.Contains(r.stderr, "("+exception+")") {
+		d.t.Fatalf("kmsctl %s: exit %d, stderr %q; want 254 and %s", strings.Join(args, " "), r.code, r.stderr, exception)
+	}
+	if r.stdout != "" {
+		d.t.Fatalf("kmsctl %s printed %q on stdout despite failing", strings.Join(args, " "), r.stdout)
+	}
+	return r
+}
+
+// field walks a decoded JSON object along a dotted path.
+func field(m map[string]any, path string) any {
+	var v any = m
+	for _, p := range strings.Split(path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = obj[p]
+	}
+	return v
+}
+
+func str(m map[string]any, path string) string {
+	s, _ := field(m, path).(string)
+	return s
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -1,0 +1,38 @@
+// Package server implements kmsd's gRPC API, kms.v1.KeyManagementService,
+// on top of the key store (reads), the Raft cluster (mutations) and the
+// envelope package (cryptography).
+//
+// # Request paths
+//
+// Cryptographic calls (Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+// GenerateDataKeyWithoutPlaintext, GenerateRandom) are served by the node
+// that receives them: the key is looked up in the in-memory key store, its
+// version's material is unwrapped under the root key once and cached, and
+// the operation runs locally. They never write to the Raft log.
+//
+// Mutations (CreateKey, EnableKey, CreateAlias, ...) are validated, every
+// random or time-dependent value is chosen here (key ids, new key material
+// already wrapped under the root key, timestamps), and the resulting
+// keystore.Mutation is committed through the Proposer. The state machine
+// re-checks every precondition when it applies the mutation, so concurrent
+// mutations cannot break the key-state rules; a refused mutation changes
+// nothing.
+//
+// # Errors
+//
+// Every error reaches the client through one table (errors.go): a gRPC code
+// plus a google.rpc.ErrorInfo whose reason is the AWS KMS exception name
+// (NotFoundException, DisabledException, KMSInvalidStateException,
+// InvalidCiphertextException, IncorrectKeyException, ValidationException,
+// ...). Every decryption failure is the same InvalidCiphertextException.
+// Unexpected errors are logged and sent as KMSInternalException with a
+// generic message. Request and response messages are never logged.
+//
+// # Key identifiers
+//
+// A KeyId parameter accepts a key id, a key ARN and, where AWS KMS accepts
+// them (DescribeKey and the cryptographic operations), an alias name
+// ("alias/...") or an alias ARN. ARNs have the form
+// arn:aws:kms:REGION:ACCOUNT:key/ID with the configured region and account
+// id (defaults us-east-1 and 111122223333).
+package server

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/keystore"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// Store is the read side of the key store. Every method answers from
+// memory; none of them waits on the Raft log.
+type Store interface {
+	// Key returns the key with the given id, or keystore.ErrNotFound.
+	Key(id string) (*keystore.Key, error)
+	// Keys returns one page of keys sorted by id; a bad marker is
+	// keystore.ErrInvalidMarker.
+	Keys(limit int, marker string) ([]*keystore.Key, string, error)
+	// Alias returns the alias with the given name, or keystore.ErrNotFound.
+	Alias(name string) (*keystore.Alias, error)
+	// Aliases returns one page of aliases (of one key when keyID is set).
+	Aliases(keyID string, limit int, marker string) ([]*keystore.Alias, string, error)
+	// DueForDeletion lists keys whose deletion date has passed.
+	DueForDeletion(now time.Time) []string
+}
+
+// Proposer replicates mutations of the key store.
+type Proposer interface {
+	// ApplyMutation commits m and returns its outcome: nil, a keystore
+	// error (the mutation changed nothing), or a cluster error (the outcome
+	// may be unknown).
+	ApplyMutation(ctx context.Context, m *keystore.Mutation) error
+	// IsLeader reports whether this node may propose scheduled actions.
+	IsLeader() bool
+}
+
+// Config configures a Server. The zero values of optional fields are
+// documented defaults.
+type Config struct {
+	Store    Store
+	Proposer Proposer
+	// RootKey wraps every key version's material.
+	RootKey envelope.Key
+	// Region and AccountID form ARNs. Defaults: DefaultRegion, DefaultAccountID.
+	Region    string
+	AccountID string
+	// SchedulerInterval is how often the leader looks for due deletions.
+	// Default one minute.
+	SchedulerInterval time.Duration
+	// MutationTimeout bounds every wait on the Raft log. Default 10 s.
+	MutationTimeout time.Duration
+	// Rand and Now default to crypto/rand and time.Now.
+	Rand   io.Reader
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Defaults for the ARN fields.
+const (
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "111122223333"
+)
+
+// Server implements kms.v1.KeyManagementService.
+type Server struct {
+	kmsv1.UnimplementedKeyManagementServiceServer
+
+	store     Store
+	proposer  Proposer
+	rootKey   envelope.Key
+	region    string
+	accountID string
+	arnPrefix string
+	interval  time.Duration
+	timeout   time.Duration
+	rand      io.Reader
+	now       func() time.Time
+	log       *slog.Logger
+	materials *materialCache
+}
+
+var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Proposer == nil {
+		return nil, errors.New("server: Store and Proposer are required")
+	}
+	s := &Server{
+		store:     cfg.Store,
+		proposer:  cfg.Proposer,
+		rootKey:   cfg.RootKey,
+		region:    orDefault(cfg.Region, DefaultRegion),
+		accountID: orDefault(cfg.AccountID, DefaultAccountID),
+		interval:  cfg.SchedulerInterval,
+		timeout:   cfg.MutationTimeout,
+		rand:      cfg.Rand,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+	}
+	if s.interval <= 0 {
+		s.interval = time.Minute
+	}
+	if s.timeout <= 0 {
+		s.timeout = 10 * time.Second
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.arnPrefix = "arn:aws:kms:" + s.region + ":" + s.accountID + ":"
+	s.materials = newMaterialCache(cfg.RootKey)
+	return s, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Register registers the service on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	kmsv1.RegisterKeyManagementServiceServer(g, s)
+}
+
+// ServerOptions returns the grpc.ServerOptions kmsd's API needs: message
+// size limits and the interceptor that maps errors, recovers panics and logs.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+	}
+}
+
+// Limits of the gRPC API.
+const (
+	// MaxRequestBytes bounds one request message. The largest valid request
+	// (ReEncrypt of a 6 KiB ciphertext with two maximal contexts) is far below.
+	MaxRequestBytes = 64 << 10
+	// MaxConcurrentStreams bounds the handlers one connection can run.
+	MaxConcurrentStreams = 256
+)
+
+// mutationContext bounds a wait on the Raft log.
+func (s *Server) mutationContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// propose commits m with the server's timeout.
+func (s *Server) propose(ctx context.Context, m *keystore.Mutation) error {
+	ctx, cancel := s.mutationContext(ctx)
+	defer cancel()
+	return s.proposer.ApplyMutation(ctx, m)
+}
