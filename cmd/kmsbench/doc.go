@@ -21,8 +21,9 @@
 //
 // Every GenerateDataKey result must carry a 32-byte plaintext, a ciphertext
 // of the expected length and a key id; every Encrypt result a ciphertext of
-// the expected length. Every 100th ciphertext is kept and decrypted after the
-// timed window, and its plaintext and key id compared. Decrypt runs over a
+// the expected length. Every 100th ciphertext of each caller (its first
+// included) is kept and decrypted after the timed window, and its plaintext
+// and key id compared. Decrypt runs over a
 // pool of ciphertexts made with Encrypt before the run and compares every
 // plaintext. Failed calls are counted by gRPC code and the ErrorInfo reason
 // (the AWS exception name). A run with any failed call or wrong result makes

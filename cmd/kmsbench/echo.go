@@ -114,12 +114,18 @@ func echoError(c codes.Code, reason string) error {
 // startEcho serves an echo server on a free loopback port and returns its
 // address and a function that stops it.
 func startEcho(overhead int) (addr string, stop func(), err error) {
+	return serve(newEchoServer(overhead))
+}
+
+// serve serves impl with default gRPC server options on a free loopback
+// port.
+func serve(impl kmsv1.KeyManagementServiceServer) (addr string, stop func(), err error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	srv := grpc.NewServer()
-	kmsv1.RegisterKeyManagementServiceServer(srv, newEchoServer(overhead))
+	kmsv1.RegisterKeyManagementServiceServer(srv, impl)
 	go srv.Serve(lis)
 	return lis.Addr().String(), srv.Stop, nil
 }

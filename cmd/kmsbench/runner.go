@@ -32,7 +32,7 @@ type benchConfig struct {
 }
 
 const (
-	// sampleEvery: every sampleEvery-th result of each worker is decrypted
+	// sampleEvery: each worker's 1st, 101st, 201st... result is decrypted
 	// after the window, up to maxSamples per run.
 	sampleEvery = 100
 	maxSamples  = 2048
@@ -201,7 +201,7 @@ func (w *worker) loop(ctx context.Context, t *timing) {
 			continue
 		}
 		w.n++
-		w.caller.check(w, w.n%sampleEvery == 0)
+		w.caller.check(w, w.n%sampleEvery == 1)
 		if timed {
 			w.hist.record(t1.Sub(t0))
 			w.lastEnd = t1
@@ -245,7 +245,10 @@ func (w *worker) countError(err error) {
 // errorKey names a failed call by its gRPC code and, when the status carries
 // a google.rpc.ErrorInfo, its reason (the AWS exception name).
 func errorKey(err error) string {
-	st := status.Convert(err)
+	st, ok := status.FromError(err)
+	if !ok {
+		st = status.FromContextError(err)
+	}
 	for _, d := range st.Details() {
 		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.Reason != "" {
 			return st.Code().String() + "/" + ei.Reason

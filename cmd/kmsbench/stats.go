@@ -69,13 +69,16 @@ func (h *histogram) merge(o *histogram) {
 
 // quantile returns the nearest-rank q-quantile (0 < q ≤ 1): the value that
 // at least q of the recorded values do not exceed. It reports the middle of
-// the bucket, kept within [min, max].
+// the bucket, kept within [min, max], and the exact maximum for q = 1.
 func (h *histogram) quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
 	rank := uint64(math.Ceil(q * float64(h.n)))
 	rank = min(max(rank, 1), h.n)
+	if rank == h.n {
+		return time.Duration(h.max)
+	}
 	var cum uint64
 	for i, c := range h.counts {
 		cum += c
