@@ -2,8 +2,9 @@ package keystore
 
 import "errors"
 
-// Errors returned by Apply and by the read methods. Apply returns them as
-// values: a mutation that fails one of these checks changes nothing.
+// Errors returned by the Store. Apply returns the domain errors (ErrNotFound
+// to ErrInvalidMutation) as values: a mutation that fails one of these checks
+// changes nothing but the applied index.
 var (
 	// ErrNotFound: no key or alias by that name.
 	ErrNotFound = errors.New("keystore: not found")
@@ -16,4 +17,13 @@ var (
 	ErrLimitExceeded = errors.New("keystore: limit exceeded")
 	// ErrInvalidMutation: the mutation is malformed (missing fields, unknown op).
 	ErrInvalidMutation = errors.New("keystore: invalid mutation")
+	// ErrInvalidMarker: a paging marker that no listing call returned.
+	ErrInvalidMarker = errors.New("keystore: invalid marker")
+	// ErrInvalidSnapshot: a snapshot stream is truncated, corrupted or of an
+	// unknown format; Restore refused it and changed nothing.
+	ErrInvalidSnapshot = errors.New("keystore: invalid snapshot")
+	// ErrStorage: the database failed. Unlike the errors above it is not an
+	// outcome of the mutation: nothing was applied and the applied index did
+	// not advance, so a replicated state machine must stop, not go on.
+	ErrStorage = errors.New("keystore: storage failure")
 )
