@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 				return err
 			}
 		}
+		if err := checkKey(ctx, target[0], keyID); err != nil {
+			return err
+		}
 	}
 	rep := &reporter{out: os.Stdout, cfg: &cfg, keyID: keyID}
 	if err := runAll(ctx, &cfg, keyID, target, echo, rep); err != nil {
@@ -119,7 +122,7 @@ func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient) (st
 	defer cancel()
 	resp, err := client.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "kmsbench " + time.Now().UTC().Format(time.RFC3339)})
 	if err != nil {
-		return "", fmt.Errorf("CreateKey: %s", errorKey(err))
+		return "", fmt.Errorf("CreateKey: %v", err)
 	}
 	id := resp.GetKeyMetadata().GetKeyId()
 	if id == "" {
@@ -127,4 +130,20 @@ func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient) (st
 	}
 	fmt.Fprintln(os.Stderr, "kmsbench: created key", id)
 	return id, nil
+}
+
+// checkKey makes sure, before any run, that kmsd answers and that the key is
+// enabled, so that a wrong endpoint or key fails at once rather than as
+// millions of counted errors.
+func checkKey(ctx context.Context, client kmsv1.KeyManagementServiceClient, keyID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := client.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: keyID})
+	if err != nil {
+		return fmt.Errorf("DescribeKey %s: %v", keyID, err)
+	}
+	if st := resp.GetKeyMetadata().GetKeyState(); st != "Enabled" {
+		return fmt.Errorf("key %s is %s, not Enabled", keyID, st)
+	}
+	return nil
 }

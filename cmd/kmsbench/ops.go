@@ -155,7 +155,7 @@ func encryptOne(ctx context.Context, cfg *benchConfig, client kmsv1.KeyManagemen
 	rand.Read(pt)
 	r, err := client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: cfg.KeyID, Plaintext: pt})
 	if err != nil {
-		return sample{}, fmt.Errorf("Encrypt: %s", errorKey(err))
+		return sample{}, fmt.Errorf("Encrypt: %v", err)
 	}
 	if cfg.CiphertextOverhead != 0 && len(r.CiphertextBlob) != cfg.CiphertextOverhead+len(pt) {
 		return sample{}, fmt.Errorf("Encrypt: ciphertext is %d bytes, want %d", len(r.CiphertextBlob), cfg.CiphertextOverhead+len(pt))

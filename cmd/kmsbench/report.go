@@ -103,8 +103,12 @@ func (p *reporter) cells(r *row) []string {
 	if p.cfg.EchoOnly {
 		m = r.Echo
 	}
+	p50, p99, pmax := "-", "-", "-"
+	if m.Ops > 0 {
+		p50, p99, pmax = fmtDur(m.P50), fmtDur(m.P99), fmtDur(m.Max)
+	}
 	c := []string{string(r.Op), fmt.Sprint(r.Concurrency), fmt.Sprintf("%.0f", m.opsPerSec()),
-		fmtDur(m.P50), fmtDur(m.P99), fmtDur(m.Max), fmt.Sprint(m.errorCount()), fmt.Sprint(m.Wrong)}
+		p50, p99, pmax, fmt.Sprint(m.errorCount()), fmt.Sprint(m.Wrong)}
 	if p.cfg.EchoOnly {
 		return append(c, fmt.Sprintf("%.1f", m.perCallMicros(m.ProcessCPU)))
 	}
