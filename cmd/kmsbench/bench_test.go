@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -378,6 +379,39 @@ func TestParseFlags(t *testing.T) {
 			}
 			if tt.name == "help" && !errors.Is(err, flag.ErrHelp) {
 				t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+			}
+		})
+	}
+}
+
+func TestRunCommand(t *testing.T) {
+	addr, stop, err := startEcho(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	common := []string{"--endpoint", addr, "--ops", "GenerateDataKey,Decrypt", "--concurrency", "1,2",
+		"--duration", "50ms", "--warmup", "10ms", "--server-pid", strconv.Itoa(os.Getpid())}
+	tests := []struct {
+		name string
+		args []string
+		want []string // in the output
+	}{
+		{"text", nil, []string{"echo_ops/s", "GenerateDataKey", "Decrypt", "created key 1234abcd"}},
+		{"json", []string{"--json", "--echo=false"}, []string{`"runs"`, `"server_cpu_us_per_call"`, `"op": "Decrypt"`}},
+		{"echo only", []string{"--echo-only", "--server-pid", "0"}, []string{"proc_cpu_us/call"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			err := run(t.Context(), append(slices.Clone(common), tt.args...), func(string) string { return "" }, &out, &out)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
 			}
 		})
 	}

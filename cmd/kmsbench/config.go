@@ -65,6 +65,10 @@ type Config struct {
 	MaxOps int64
 	// JSON selects machine-readable output.
 	JSON bool
+	// ServeEcho, when not empty, turns kmsbench into an echo server on that
+	// address, so that the echo ceiling can be measured out of process like
+	// kmsd (with --server-pid).
+	ServeEcho string
 }
 
 // DefaultConfig returns the defaults documented on the flags.
@@ -140,6 +144,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "kmsd `pid` to read CPU time from /proc")
 	fs.Int64Var(&c.MaxOps, "max-ops", 0, "bound on timed calls per run (0: none)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of a table")
+	fs.StringVar(&c.ServeEcho, "serve-echo", "", "only serve the echo service on `address` until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

@@ -55,8 +55,16 @@
 //	--max-ops n              stop a run after n timed calls
 //	--ciphertext-overhead n  ciphertext length minus plaintext length (default 110; 0 skips the check)
 //	--json                   print one JSON document instead of the table
+//	--serve-echo addr        only serve the echo service on addr, until interrupted
 //
 // Example, against a local kmsd:
 //
 //	kmsbench --concurrency 1,16,64 --duration 10s --server-pid $(pidof kmsd)
+//
+// The in-process echo figures share one process between client and server.
+// To measure the echo server's own CPU per call the way kmsd's is measured,
+// run it as a separate process and point kmsbench at it:
+//
+//	kmsbench --serve-echo 127.0.0.1:7409 &
+//	kmsbench --endpoint 127.0.0.1:7409 --echo=false --server-pid $!
 package main

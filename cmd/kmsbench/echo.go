@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -109,6 +113,34 @@ func echoError(c codes.Code, reason string) error {
 		panic(err)
 	}
 	return st.Err()
+}
+
+// CreateKey and DescribeKey let kmsbench drive an echo server in another
+// process (--serve-echo) exactly as it drives kmsd.
+func (s *echoServer) CreateKey(context.Context, *kmsv1.CreateKeyRequest) (*kmsv1.CreateKeyResponse, error) {
+	return &kmsv1.CreateKeyResponse{KeyMetadata: echoKeyMetadata()}, nil
+}
+
+func (s *echoServer) DescribeKey(context.Context, *kmsv1.DescribeKeyRequest) (*kmsv1.DescribeKeyResponse, error) {
+	return &kmsv1.DescribeKeyResponse{KeyMetadata: echoKeyMetadata()}, nil
+}
+
+func echoKeyMetadata() *kmsv1.KeyMetadata {
+	return &kmsv1.KeyMetadata{KeyId: echoKeyARN[strings.LastIndexByte(echoKeyARN, '/')+1:], Arn: echoKeyARN,
+		Enabled: true, KeyState: "Enabled", KeyUsage: "ENCRYPT_DECRYPT", KeySpec: echoAlgorithm}
+}
+
+// serveEcho serves an echo server on addr until ctx ends.
+func serveEcho(ctx context.Context, addr string, overhead int, log io.Writer) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	kmsv1.RegisterKeyManagementServiceServer(srv, newEchoServer(overhead))
+	fmt.Fprintf(log, "kmsbench: echo server on %s, pid %d\n", lis.Addr(), os.Getpid())
+	go func() { <-ctx.Done(); srv.Stop() }()
+	return srv.Serve(lis)
 }
 
 // startEcho serves an echo server on a free loopback port and returns its

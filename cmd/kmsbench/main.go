@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kmsbench:", err)
@@ -29,12 +30,15 @@ func main() {
 // run parses the command line, connects, runs every operation at every
 // concurrency against kmsd and the echo server, and reports. It fails if a
 // run could not be carried out or any run had a failed call or wrong result.
-func run(ctx context.Context, args []string, getenv func(string) string) error {
-	cfg, err := parseFlags(args, getenv, os.Stderr)
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
 		return err
+	}
+	if cfg.ServeEcho != "" {
+		return serveEcho(ctx, cfg.ServeEcho, cfg.CiphertextOverhead, stderr)
 	}
 	var target, echo []kmsv1.KeyManagementServiceClient
 	if cfg.Echo {
@@ -53,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			return err
 		}
 		if keyID == "" {
-			if keyID, err = createKey(ctx, target[0]); err != nil {
+			if keyID, err = createKey(ctx, target[0], stderr); err != nil {
 				return err
 			}
 		}
@@ -61,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 			return err
 		}
 	}
-	rep := &reporter{out: os.Stdout, cfg: &cfg, keyID: keyID}
+	rep := &reporter{out: stdout, cfg: &cfg, keyID: keyID}
 	if err := runAll(ctx, &cfg, keyID, target, echo, rep); err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func dial(addr string, n int) ([]kmsv1.KeyManagementServiceClient, error) {
 }
 
 // createKey makes a fresh symmetric key for the run and returns its id.
-func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient) (string, error) {
+func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient, log io.Writer) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := client.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "kmsbench " + time.Now().UTC().Format(time.RFC3339)})
@@ -128,7 +132,7 @@ func createKey(ctx context.Context, client kmsv1.KeyManagementServiceClient) (st
 	if id == "" {
 		return "", errors.New("CreateKey returned no KeyId")
 	}
-	fmt.Fprintln(os.Stderr, "kmsbench: created key", id)
+	fmt.Fprintln(log, "kmsbench: created key", id)
 	return id, nil
 }
 
