@@ -1,0 +1,24 @@
+package cluster
+
+import "errors"
+
+// Errors returned by Node. ErrTimeout and ErrShutdown leave the outcome of
+// an Apply unknown: the command may or may not have been committed.
+var (
+	// ErrNotLeader: this node is not the leader (or lost leadership while
+	// the command was in flight); send mutations to the leader.
+	ErrNotLeader = errors.New("cluster: not the leader")
+	// ErrTimeout: the deadline (the caller's or Config.ApplyTimeout) passed
+	// before raft answered. The command may still be committed later.
+	ErrTimeout = errors.New("cluster: timed out waiting for raft")
+	// ErrShutdown: the node is shut down or shutting down.
+	ErrShutdown = errors.New("cluster: node is shut down")
+	// ErrStoreAhead: the key store has applied entries the raft log and
+	// snapshots do not hold (for example the raft directory was lost).
+	// Starting would silently skip new entries, so New refuses.
+	ErrStoreAhead = errors.New("cluster: key store is ahead of the raft log")
+	// ErrKeyNotFound: LogStore.Get or GetUint64 of a key never set. Its text
+	// is exactly "not found", without the package prefix, because
+	// hashicorp/raft compares err.Error() with that string.
+	ErrKeyNotFound = errors.New("not found")
+)

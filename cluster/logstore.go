@@ -1,0 +1,199 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+)
+
+// Badger key prefixes: log entries under 'l' + index (big-endian, so key
+// order is index order), stable values under 's' + key.
+const (
+	prefixLog    = 'l'
+	prefixStable = 's'
+)
+
+// LogStore is raft's log and stable store in one Badger database of its
+// own. Every write is fsynced before it returns.
+type LogStore struct {
+	db *badger.DB
+	// wmu serializes StoreLogs and DeleteRange, which update first and last.
+	wmu         sync.Mutex
+	first, last atomic.Uint64
+}
+
+var (
+	_ raft.LogStore    = (*LogStore)(nil)
+	_ raft.StableStore = (*LogStore)(nil)
+)
+
+// OpenLogStore opens (or creates) a log store in dir.
+func OpenLogStore(dir string, log *slog.Logger) (*LogStore, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(badgerOptions(dir, log))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open log store %s: %w", dir, err)
+	}
+	s := &LogStore{db: db}
+	if err := s.loadBounds(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cluster: open log store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// SyncWrites reports whether every write is fsynced before it returns
+// (always true; it exists so tests can check).
+func (s *LogStore) SyncWrites() bool { return s.db.Opts().SyncWrites }
+
+// Close closes the database.
+func (s *LogStore) Close() error { return s.db.Close() }
+
+// FirstIndex returns the first index written, 0 for no entries.
+func (s *LogStore) FirstIndex() (uint64, error) { return s.first.Load(), nil }
+
+// LastIndex returns the last index written, 0 for no entries.
+func (s *LogStore) LastIndex() (uint64, error) { return s.last.Load(), nil }
+
+// GetLog gets the entry at index, or raft.ErrLogNotFound.
+func (s *LogStore) GetLog(index uint64, out *raft.Log) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(logKey(index))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return raft.ErrLogNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error { return decodeLog(index, b, out) })
+	})
+}
+
+// StoreLog stores one entry.
+func (s *LogStore) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+// StoreLogs stores entries in one synced transaction (several, in order,
+// if they do not fit in one: a crash then keeps a prefix of them).
+func (s *LogStore) StoreLogs(logs []*raft.Log) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	txn := s.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for _, l := range logs {
+		key, val := logKey(l.Index), encodeLog(l)
+		err := txn.Set(key, val)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			if err = txn.Commit(); err != nil {
+				return fmt.Errorf("cluster: store logs: %w", err)
+			}
+			txn = s.db.NewTransaction(true)
+			err = txn.Set(key, val)
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: store log %d: %w", l.Index, err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("cluster: store logs: %w", err)
+	}
+	for _, l := range logs {
+		s.first.CompareAndSwap(0, l.Index)
+		if l.Index > s.last.Load() {
+			s.last.Store(l.Index)
+		}
+	}
+	return nil
+}
+
+// DeleteRange deletes the entries from min to max, both included.
+func (s *LogStore) DeleteRange(min, max uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	keys, err := s.logKeys(min, max)
+	if err != nil {
+		return fmt.Errorf("cluster: delete logs %d-%d: %w", min, max, err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return fmt.Errorf("cluster: delete logs %d-%d: %w", min, max, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("cluster: delete logs %d-%d: %w", min, max, err)
+	}
+	return s.loadBounds()
+}
+
+// logKeys returns the keys of the entries from min to max.
+func (s *LogStore) logKeys(min, max uint64) ([][]byte, error) {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.IteratorOptions{Prefix: []byte{prefixLog}}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		end := logKey(max)
+		for it.Seek(logKey(min)); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if string(k) > string(end) {
+				break
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// loadBounds reads the first and last index from the database.
+func (s *LogStore) loadBounds() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		first, err := edgeIndex(txn, false)
+		if err != nil {
+			return err
+		}
+		last, err := edgeIndex(txn, true)
+		s.first.Store(first)
+		s.last.Store(last)
+		return err
+	})
+}
+
+// edgeIndex returns the lowest (or highest) index stored, 0 if none.
+func edgeIndex(txn *badger.Txn, last bool) (uint64, error) {
+	opts := badger.IteratorOptions{Prefix: []byte{prefixLog}, Reverse: last}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	seek := logKey(0)
+	if last {
+		seek = logKey(^uint64(0))
+	}
+	it.Seek(seek)
+	if !it.Valid() {
+		return 0, nil
+	}
+	k := it.Item().Key()
+	if len(k) != 9 {
+		return 0, fmt.Errorf("bad log key %x", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+func logKey(index uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixLog}, index)
+}
+
+func stableKey(k []byte) []byte {
+	return append([]byte{prefixStable}, k...)
+}
