@@ -182,10 +182,11 @@ func dialTest(t *testing.T, impl kmsv1.KeyManagementServiceServer) []kmsv1.KeyMa
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	clients, err := dial(addr, 1)
+	clients, closeClients, err := dial(addr, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(closeClients)
 	return clients
 }
 

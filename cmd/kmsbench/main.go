@@ -47,15 +47,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("start echo server: %v", err)
 		}
 		defer stop()
-		if echo, err = dial(addr, cfg.Conns); err != nil {
+		var closeEcho func()
+		if echo, closeEcho, err = dial(addr, cfg.Conns); err != nil {
 			return err
 		}
+		defer closeEcho()
 	}
 	keyID := cfg.KeyID
 	if !cfg.EchoOnly {
-		if target, err = dial(cfg.Endpoint, cfg.Conns); err != nil {
+		var closeTarget func()
+		if target, closeTarget, err = dial(cfg.Endpoint, cfg.Conns); err != nil {
 			return err
 		}
+		defer closeTarget()
 		if keyID == "" {
 			if keyID, err = createKey(ctx, target[0], stderr); err != nil {
 				return err
@@ -106,18 +110,24 @@ func runAll(ctx context.Context, cfg *Config, keyID string, target, echo []kmsv1
 	return rep.end()
 }
 
-// dial opens n connections to addr. They are never closed: the process
-// exits when done.
-func dial(addr string, n int) ([]kmsv1.KeyManagementServiceClient, error) {
-	clients := make([]kmsv1.KeyManagementServiceClient, n)
-	for i := range clients {
+// dial opens n connections to addr; close closes them.
+func dial(addr string, n int) (clients []kmsv1.KeyManagementServiceClient, close func(), err error) {
+	var conns []*grpc.ClientConn
+	close = func() {
+		for _, cc := range conns {
+			cc.Close()
+		}
+	}
+	for range n {
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return nil, fmt.Errorf("connect to %s: %v", addr, err)
+			close()
+			return nil, nil, fmt.Errorf("connect to %s: %v", addr, err)
 		}
-		clients[i] = kmsv1.NewKeyManagementServiceClient(cc)
+		conns = append(conns, cc)
+		clients = append(clients, kmsv1.NewKeyManagementServiceClient(cc))
 	}
-	return clients, nil
+	return clients, close, nil
 }
 
 // createKey makes a fresh symmetric key for the run and returns its id.
