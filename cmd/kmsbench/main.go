@@ -110,10 +110,10 @@ func runAll(ctx context.Context, cfg *Config, keyID string, target, echo []kmsv1
 	return rep.end()
 }
 
-// dial opens n connections to addr; close closes them.
-func dial(addr string, n int) (clients []kmsv1.KeyManagementServiceClient, close func(), err error) {
+// dial opens n connections to addr; closeAll closes them.
+func dial(addr string, n int) (clients []kmsv1.KeyManagementServiceClient, closeAll func(), err error) {
 	var conns []*grpc.ClientConn
-	close = func() {
+	closeAll = func() {
 		for _, cc := range conns {
 			cc.Close()
 		}
@@ -121,13 +121,13 @@ func dial(addr string, n int) (clients []kmsv1.KeyManagementServiceClient, close
 	for range n {
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			close()
+			closeAll()
 			return nil, nil, fmt.Errorf("connect to %s: %v", addr, err)
 		}
 		conns = append(conns, cc)
 		clients = append(clients, kmsv1.NewKeyManagementServiceClient(cc))
 	}
-	return clients, close, nil
+	return clients, closeAll, nil
 }
 
 // createKey makes a fresh symmetric key for the run and returns its id.
