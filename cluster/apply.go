@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kmsd/kmsd/keystore"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
+)
+
+// Apply replicates cmd and returns the state machine's response once the
+// entry is committed and applied on this node (the leader). It waits at
+// most until ctx's deadline or Config.ApplyTimeout, whichever is sooner.
+//
+// Errors: ErrNotLeader (this node is not the leader, or lost leadership
+// with the entry in flight), ErrTimeout (the deadline passed or ctx was
+// cancelled; the entry may still commit), ErrShutdown.
+func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
+	if n.isShutdown() {
+		return nil, ErrShutdown
+	}
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode command: %w", err)
+	}
+	timeout, err := n.timeout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := n.raft.Apply(b, timeout)
+	if err := n.wait(ctx, f, timeout); err != nil {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// ApplyMutation replicates m as a key store command and returns its
+// outcome: nil, a key store domain error (errors.Is(err,
+// keystore.ErrNotFound) and the like; nothing changed), or one of Apply's
+// errors (the outcome may be unknown).
+func (n *Node) ApplyMutation(ctx context.Context, m *keystore.Mutation) error {
+	payload, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("cluster: encode mutation: %w", err)
+	}
+	cmd := &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_KEYSTORE, Payload: payload}
+	resp, err := n.Apply(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if err, ok := resp.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// Snapshot takes a snapshot now and compacts the log.
+func (n *Node) Snapshot() error {
+	if n.isShutdown() {
+		return ErrShutdown
+	}
+	timeout := n.cfg.applyTimeout()
+	return n.wait(context.Background(), n.raft.Snapshot(), timeout)
+}
+
+// timeout returns how long a wait may last: the smaller of the time left
+// before ctx's deadline and ApplyTimeout.
+func (n *Node) timeout(ctx context.Context) (time.Duration, error) {
+	if ctx.Err() != nil {
+		return 0, timeoutError(ctx)
+	}
+	timeout := n.cfg.applyTimeout()
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline))
+	}
+	if timeout <= 0 {
+		return 0, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	return timeout, nil
+}
+
+// wait waits for f, but never past timeout, ctx or shutdown: a raft future
+// can hang across a leadership change (hashicorp/raft#498). The goroutine
+// left waiting on a hung future ends when raft answers it, at the latest
+// at Shutdown.
+func (n *Node) wait(ctx context.Context, f raft.Future, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var late error
+	select {
+	case err := <-done:
+		return raftError(err)
+	case <-timer.C:
+		late = ErrTimeout
+	case <-ctx.Done():
+		late = timeoutError(ctx)
+	case <-n.shutdownCh:
+		late = ErrShutdown
+	}
+	select { // prefer an answer that arrived at the same time
+	case err := <-done:
+		return raftError(err)
+	default:
+		return late
+	}
+}
+
+// raftError maps raft's errors to this package's.
+func raftError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%w: leadership lost, outcome unknown", ErrNotLeader)
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: leadership transfer in progress", ErrNotLeader)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrTimeout
+	default:
+		return fmt.Errorf("cluster: raft: %w", err)
+	}
+}
+
+// timeoutError is ErrTimeout for a done ctx; errors.Is also matches
+// ctx.Err().
+func timeoutError(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+}
+
+func (n *Node) isShutdown() bool {
+	select {
+	case <-n.shutdownCh:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Config configures a Node. It is not modified by New. Zero values of the
+// optional fields mean the documented defaults.
+type Config struct {
+	// NodeID names this node in the cluster; required and stable across
+	// restarts.
+	NodeID string
+	// BindAddr is the raft TCP listen address, e.g. "127.0.0.1:7401".
+	// Port 0 picks a free port (see Node.Addr).
+	BindAddr string
+	// AdvertiseAddr is the address other nodes use to reach this one.
+	// Default: BindAddr, which must then not be an unspecified address.
+	AdvertiseAddr string
+	// Dir holds the raft log and stable store (Badger, in Dir/log) and the
+	// snapshots (Dir/snapshots). Created owner-only if missing.
+	Dir string
+	// Bootstrap makes this node a single-node cluster if Dir holds no raft
+	// state yet. It is ignored once there is state.
+	Bootstrap bool
+
+	// SnapshotThreshold is the number of new entries that triggers a
+	// snapshot (default 8192); SnapshotInterval how often to check (default
+	// 120 s); TrailingLogs how many entries to keep after a snapshot
+	// (default 10240).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+
+	// Raft timers; defaults are hashicorp/raft's (1 s, 1 s, 500 ms). Tests
+	// shorten them. LeaderLeaseTimeout defaults to at most HeartbeatTimeout.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+
+	// ApplyTimeout bounds every wait on a raft future (Apply, Snapshot);
+	// default 5 s.
+	ApplyTimeout time.Duration
+
+	// Logger receives raft's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultBindAddr     = "127.0.0.1:7401"
+	DefaultApplyTimeout = 5 * time.Second
+	snapshotsRetained   = 2
+)
+
+// DefaultConfig returns a configuration with the defaults filled in; the
+// caller sets NodeID and Dir.
+func DefaultConfig() Config {
+	return Config{BindAddr: DefaultBindAddr, ApplyTimeout: DefaultApplyTimeout, Bootstrap: true}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("cluster: config: NodeID is required")
+	case c.Dir == "":
+		return errors.New("cluster: config: Dir is required")
+	case c.BindAddr == "":
+		return errors.New("cluster: config: BindAddr is required")
+	case c.SnapshotInterval < 0, c.HeartbeatTimeout < 0, c.ElectionTimeout < 0,
+		c.LeaderLeaseTimeout < 0, c.ApplyTimeout < 0:
+		return errors.New("cluster: config: negative duration")
+	}
+	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+		return fmt.Errorf("cluster: config: BindAddr: %w", err)
+	}
+	if c.AdvertiseAddr != "" {
+		addr, err := net.ResolveTCPAddr("tcp", c.AdvertiseAddr)
+		if err != nil {
+			return fmt.Errorf("cluster: config: AdvertiseAddr: %w", err)
+		}
+		if addr.IP == nil || addr.IP.IsUnspecified() || addr.Port == 0 {
+			return fmt.Errorf("cluster: config: AdvertiseAddr %q is not reachable by other nodes", c.AdvertiseAddr)
+		}
+	}
+	return nil
+}
+
+func (c Config) applyTimeout() time.Duration {
+	if c.ApplyTimeout == 0 {
+		return DefaultApplyTimeout
+	}
+	return c.ApplyTimeout
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// raftConfig translates c into hashicorp/raft's configuration.
+func (c Config) raftConfig(log *slog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.Logger = newHCLogger(log, "raft")
+	if c.SnapshotThreshold != 0 {
+		rc.SnapshotThreshold = c.SnapshotThreshold
+	}
+	if c.SnapshotInterval != 0 {
+		rc.SnapshotInterval = c.SnapshotInterval
+	}
+	if c.TrailingLogs != 0 {
+		rc.TrailingLogs = c.TrailingLogs
+	}
+	if c.HeartbeatTimeout != 0 {
+		rc.HeartbeatTimeout = c.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, c.HeartbeatTimeout)
+		rc.ElectionTimeout = max(rc.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.ElectionTimeout != 0 {
+		rc.ElectionTimeout = c.ElectionTimeout
+	}
+	if c.LeaderLeaseTimeout != 0 {
+		rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	}
+	return rc
+}

@@ -1,0 +1,99 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kmsd/kmsd/keystore"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
+)
+
+// applyFunc applies one decoded command. It returns the command's outcome:
+// nil or a domain error, as a value.
+type applyFunc func(index uint64, cmd *clusterv1.Command) any
+
+// fsm is the raft state machine. It only decodes commands and dispatches
+// them; the state and its rules live in the key store.
+type fsm struct {
+	store    *keystore.Store
+	log      *slog.Logger
+	handlers map[clusterv1.CommandType]applyFunc
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
+	f := &fsm{store: store, log: log}
+	f.handlers = map[clusterv1.CommandType]applyFunc{
+		clusterv1.CommandType_COMMAND_TYPE_KEYSTORE: f.applyKeystore,
+	}
+	return f
+}
+
+// Apply applies a committed entry. An entry that cannot be decoded, or
+// whose type is unknown and not ignorable, panics: skipping it would make
+// this node's state diverge from the others'. So does a storage failure.
+func (f *fsm) Apply(l *raft.Log) any {
+	var cmd clusterv1.Command
+	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+		panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
+	}
+	apply, ok := f.handlers[cmd.Type]
+	if !ok {
+		if cmd.Ignorable {
+			f.log.Warn("skipping unknown ignorable command", "index", l.Index, "type", cmd.Type)
+			return nil
+		}
+		panic(fmt.Sprintf("cluster: unknown command type %v at index %d", cmd.Type, l.Index))
+	}
+	return apply(l.Index, &cmd)
+}
+
+func (f *fsm) applyKeystore(index uint64, cmd *clusterv1.Command) any {
+	m, err := keystore.DecodeMutation(cmd.Payload)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: undecodable key store mutation at index %d: %v", index, err))
+	}
+	err = f.store.Apply(index, m)
+	if errors.Is(err, keystore.ErrStorage) {
+		panic(fmt.Sprintf("cluster: cannot apply index %d: %v", index, err))
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Snapshot pins the store's current state; Persist writes it.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	sn, err := f.store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{sn: sn}, nil
+}
+
+// Restore replaces the store's state with a snapshot.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return f.store.Restore(rc)
+}
+
+type fsmSnapshot struct {
+	sn *keystore.Snapshot
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.sn.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.sn.Release() }

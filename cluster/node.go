@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/kmsd/kmsd/keystore"
+)
+
+// Node is one member of the raft cluster that replicates the key store.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	raft  *raft.Raft
+	logs  *LogStore
+	trans *raft.NetworkTransport
+	store *keystore.Store
+
+	shutdownCh   chan struct{} // closed when Shutdown starts
+	shutdownOnce sync.Once
+	shutdownErr  error
+
+	leader leadership
+}
+
+// New starts a node that applies committed entries to store. The store
+// must stay open until Shutdown returns; Shutdown does not close it.
+//
+// If Config.Bootstrap is set and Dir holds no raft state, the node
+// bootstraps a cluster of one. If the store has applied everything the
+// latest snapshot holds, raft does not restore the snapshot on start; the
+// store skips the entries it has applied already.
+func New(cfg Config, store *keystore.Store) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	log := cfg.logger()
+	logs, err := OpenLogStore(filepath.Join(cfg.Dir, "log"), log)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, logs: logs, store: store, shutdownCh: make(chan struct{})}
+	if err := n.start(); err != nil {
+		logs.Close()
+		return nil, err
+	}
+	n.leader.start(n.raft, n.shutdownCh)
+	return n, nil
+}
+
+// start opens the snapshot store and transport and starts raft.
+func (n *Node) start() error {
+	hlog := newHCLogger(n.log, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, snapshotsRetained, hlog.Named("snapshot"))
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	rc := n.cfg.raftConfig(n.log)
+	if rc.NoSnapshotRestoreOnStart, err = n.checkStoreIndex(snaps); err != nil {
+		return err
+	}
+	trans, err := newTransport(n.cfg, hlog.Named("transport"))
+	if err != nil {
+		return err
+	}
+	if err := n.bootstrap(rc, snaps, trans); err != nil {
+		trans.Close()
+		return err
+	}
+	cache, err := raft.NewLogCache(128, n.logs)
+	if err == nil {
+		n.raft, err = raft.NewRaft(rc, newFSM(n.store, n.log), cache, n.logs, snaps, trans)
+	}
+	if err != nil {
+		trans.Close()
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.trans = trans
+	return nil
+}
+
+// checkStoreIndex compares the store's applied index with what raft holds.
+// It reports whether the latest snapshot is already in the store (so raft
+// need not restore it), and refuses a store ahead of the log.
+func (n *Node) checkStoreIndex(snaps raft.SnapshotStore) (skipRestore bool, err error) {
+	list, err := snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("cluster: list snapshots: %w", err)
+	}
+	var snapIndex uint64
+	if len(list) > 0 {
+		snapIndex = list[0].Index
+	}
+	lastLog, _ := n.logs.LastIndex()
+	applied := n.store.AppliedIndex()
+	if applied > max(snapIndex, lastLog) {
+		return false, fmt.Errorf("%w: store applied index %d, raft log ends at %d, latest snapshot %d",
+			ErrStoreAhead, applied, lastLog, snapIndex)
+	}
+	skip := len(list) > 0 && snapIndex <= applied
+	n.log.Info("raft state", "applied_index", applied, "snapshot_index", snapIndex,
+		"last_log_index", lastLog, "restore_snapshot", len(list) > 0 && !skip)
+	return skip, nil
+}
+
+func newTransport(cfg Config, log hclog.Logger) (*raft.NetworkTransport, error) {
+	var advertise net.Addr
+	if cfg.AdvertiseAddr != "" {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: AdvertiseAddr: %w", err)
+		}
+		advertise = addr
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, 3, cfg.applyTimeout(), log)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
+	}
+	return trans, nil
+}
+
+// bootstrap makes a cluster of one if asked to and there is no raft state.
+func (n *Node) bootstrap(rc *raft.Config, snaps raft.SnapshotStore, trans raft.Transport) error {
+	if !n.cfg.Bootstrap {
+		return nil
+	}
+	existing, err := raft.HasExistingState(n.logs, n.logs, snaps)
+	if err != nil || existing {
+		return err
+	}
+	n.log.Info("bootstrapping a single-node cluster", "id", n.cfg.NodeID, "addr", trans.LocalAddr())
+	conf := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter,
+		ID:       rc.LocalID,
+		Address:  trans.LocalAddr(),
+	}}}
+	if err := raft.BootstrapCluster(rc, n.logs, n.logs, snaps, trans, conf); err != nil {
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// Addr returns the raft address this node advertises.
+func (n *Node) Addr() string {
+	return string(n.trans.LocalAddr())
+}
+
+// Shutdown stops raft and closes the raft log. It does not close the key
+// store. Calls after the first return the first call's result.
+func (n *Node) Shutdown() error {
+	n.shutdownOnce.Do(func() {
+		close(n.shutdownCh)
+		err := n.raft.Shutdown().Error()
+		n.leader.stop()
+		n.shutdownErr = errors.Join(err, n.logs.Close())
+	})
+	return n.shutdownErr
+}
+
+// Stats returns raft's statistics and the store's applied index.
+func (n *Node) Stats() map[string]string {
+	stats := n.raft.Stats()
+	stats["store_applied_index"] = strconv.FormatUint(n.store.AppliedIndex(), 10)
+	return stats
+}
