@@ -85,12 +85,17 @@ func (n *Node) timeout(ctx context.Context) (time.Duration, error) {
 }
 
 // wait waits for f, but never past timeout, ctx or shutdown: a raft future
-// can hang across a leadership change (hashicorp/raft#498). The goroutine
-// left waiting on a hung future ends when raft answers it, at the latest
-// at Shutdown.
+// can hang across a leadership change (hashicorp/raft#498), and raft never
+// answers the futures of entries that were being applied when it shut
+// down. f is waited on in a goroutine, which stays blocked as long as raft
+// does not answer; Stats reports how many there are as "future_waiters".
 func (n *Node) wait(ctx context.Context, f raft.Future, timeout time.Duration) error {
 	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	n.waiters.Add(1)
+	go func() {
+		defer n.waiters.Add(-1)
+		done <- f.Error()
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var late error

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -30,6 +31,8 @@ type Node struct {
 	shutdownErr  error
 
 	leader leadership
+	// waiters counts goroutines waiting on raft futures (see wait).
+	waiters atomic.Int64
 }
 
 // New starts a node that applies committed entries to store. The store
@@ -169,9 +172,11 @@ func (n *Node) Shutdown() error {
 	return n.shutdownErr
 }
 
-// Stats returns raft's statistics and the store's applied index.
+// Stats returns raft's statistics, the store's applied index and the
+// number of goroutines waiting on raft futures.
 func (n *Node) Stats() map[string]string {
 	stats := n.raft.Stats()
 	stats["store_applied_index"] = strconv.FormatUint(n.store.AppliedIndex(), 10)
+	stats["future_waiters"] = strconv.FormatInt(n.waiters.Load(), 10)
 	return stats
 }

@@ -295,3 +295,61 @@ func TestApplyNotLeader(t *testing.T) {
 		t.Errorf("WaitForLeader without a cluster = %v", err)
 	}
 }
+
+// TestShutdownDuringApply is R12 in small: applies in flight when the node
+// shuts down all return within their deadline, every success is in the
+// store (no false OK), and goroutines left waiting on raft futures are
+// bounded by the applies in flight.
+func TestShutdownDuringApply(t *testing.T) {
+	const workers = 8
+	type result struct {
+		worker, ok int
+		err        error
+	}
+	for cycle := range 3 {
+		tn := newTestNode(t)
+		tn.start()
+		results := make(chan result, workers)
+		id := func(w, i int) string { return fmt.Sprintf("c%d-w%d-%d", cycle, w, i) }
+		for w := range workers {
+			go func() {
+				for i := 0; ; i++ {
+					k := &keystore.Key{ID: id(w, i), State: keystore.Enabled}
+					err := tn.node.ApplyMutation(context.Background(), &keystore.Mutation{Op: keystore.OpCreateKey, Key: k})
+					if err != nil {
+						results <- result{w, i, err}
+						return
+					}
+				}
+			}()
+		}
+		waitFor(t, "some applies", func() bool { return tn.store.KeyCount() >= 20 })
+		start := time.Now()
+		if err := tn.node.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		for range workers {
+			var r result
+			select {
+			case r = <-results:
+			case <-time.After(tn.cfg.ApplyTimeout + time.Second):
+				t.Fatalf("cycle %d: an apply did not return", cycle)
+			}
+			if !errors.Is(r.err, ErrShutdown) && !errors.Is(r.err, ErrNotLeader) && !errors.Is(r.err, ErrTimeout) {
+				t.Errorf("cycle %d: apply during shutdown = %v", cycle, r.err)
+			}
+			for i := range r.ok {
+				if _, err := tn.store.Key(id(r.worker, i)); err != nil {
+					t.Errorf("cycle %d: acknowledged key %s missing: %v", cycle, id(r.worker, i), err)
+				}
+			}
+		}
+		waiters := statUint(t, tn.node, "future_waiters")
+		t.Logf("cycle %d: all applies returned %v after Shutdown started; %d future waiters left",
+			cycle, time.Since(start), waiters)
+		if waiters > workers {
+			t.Errorf("cycle %d: %d goroutines wait on raft futures, more than the %d applies in flight", cycle, waiters, workers)
+		}
+		tn.stop()
+	}
+}
