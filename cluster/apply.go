@@ -19,10 +19,15 @@ import (
 //
 // Errors: ErrNotLeader (this node is not the leader, or lost leadership
 // with the entry in flight), ErrTimeout (the deadline passed or ctx was
-// cancelled; the entry may still commit), ErrShutdown.
+// cancelled; the entry may still commit), ErrShutdown, and
+// ErrInvalidCommand for a command of a type the state machine does not
+// know (unless it is ignorable), which is never proposed.
 func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
 	if n.isShutdown() {
 		return nil, ErrShutdown
+	}
+	if cmd == nil || !(cmd.Ignorable || n.fsm.handles(cmd.Type)) {
+		return nil, fmt.Errorf("%w: unknown type %v", ErrInvalidCommand, cmd.GetType())
 	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
@@ -45,8 +50,12 @@ func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
 // errors (the outcome may be unknown).
 func (n *Node) ApplyMutation(ctx context.Context, m *keystore.Mutation) error {
 	payload, err := m.Encode()
+	if err == nil {
+		// What the state machine cannot decode must never reach the log.
+		_, err = keystore.DecodeMutation(payload)
+	}
 	if err != nil {
-		return fmt.Errorf("cluster: encode mutation: %w", err)
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
 	}
 	cmd := &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_KEYSTORE, Payload: payload}
 	resp, err := n.Apply(ctx, cmd)

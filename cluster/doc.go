@@ -49,6 +49,9 @@
 // returned to the proposer as a value. A command that cannot be decoded, or
 // of an unknown type not marked ignorable, panics: applying it differently
 // from other nodes would be worse. So does a failure of the store's disk.
+// To keep such entries out of the log, [Node.Apply] refuses to propose a
+// command of a type the state machine does not know (unless ignorable) and
+// [Node.ApplyMutation] one that does not decode, with [ErrInvalidCommand].
 //
 // # Timeouts
 //

@@ -13,6 +13,9 @@ var (
 	ErrTimeout = errors.New("cluster: timed out waiting for raft")
 	// ErrShutdown: the node is shut down or shutting down.
 	ErrShutdown = errors.New("cluster: node is shut down")
+	// ErrInvalidCommand: Apply refused to propose a command the state
+	// machine could not decode or does not know (it would stop every node).
+	ErrInvalidCommand = errors.New("cluster: invalid command")
 	// ErrStoreAhead: the key store has applied entries the raft log and
 	// snapshots do not hold (for example the raft directory was lost).
 	// Starting would silently skip new entries, so New refuses.

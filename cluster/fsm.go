@@ -54,6 +54,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return apply(l.Index, &cmd)
 }
 
+// handles reports whether f knows commands of type t.
+func (f *fsm) handles(t clusterv1.CommandType) bool {
+	_, ok := f.handlers[t]
+	return ok
+}
+
 func (f *fsm) applyKeystore(index uint64, cmd *clusterv1.Command) any {
 	m, err := keystore.DecodeMutation(cmd.Payload)
 	if err != nil {

@@ -24,6 +24,7 @@ type Node struct {
 	raft  *raft.Raft
 	logs  *LogStore
 	trans *raft.NetworkTransport
+	fsm   *fsm
 	store *keystore.Store
 
 	shutdownCh   chan struct{} // closed when Shutdown starts
@@ -82,9 +83,10 @@ func (n *Node) start() error {
 		trans.Close()
 		return err
 	}
+	n.fsm = newFSM(n.store, n.log)
 	cache, err := raft.NewLogCache(128, n.logs)
 	if err == nil {
-		n.raft, err = raft.NewRaft(rc, newFSM(n.store, n.log), cache, n.logs, snaps, trans)
+		n.raft, err = raft.NewRaft(rc, n.fsm, cache, n.logs, snaps, trans)
 	}
 	if err != nil {
 		trans.Close()

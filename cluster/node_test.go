@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kmsd/kmsd/keystore"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -245,6 +246,28 @@ func TestApplyAfterShutdown(t *testing.T) {
 	}
 	if err := n.Shutdown(); err != nil {
 		t.Errorf("second Shutdown = %v", err)
+	}
+}
+
+// TestApplyRefusesInvalidCommands: what would make every node's state
+// machine panic is never proposed.
+func TestApplyRefusesInvalidCommands(t *testing.T) {
+	tn := newTestNode(t)
+	tn.start()
+	ctx := context.Background()
+	for i, cmd := range []*clusterv1.Command{nil, {}, {Type: 99}} {
+		if _, err := tn.node.Apply(ctx, cmd); !errors.Is(err, ErrInvalidCommand) {
+			t.Errorf("Test %d: Apply(%v) = %v", i, cmd, err)
+		}
+	}
+	for i, m := range []*keystore.Mutation{nil, {}} {
+		if err := tn.node.ApplyMutation(ctx, m); !errors.Is(err, ErrInvalidCommand) {
+			t.Errorf("Test %d: ApplyMutation(%v) = %v", i, m, err)
+		}
+	}
+	// An ignorable command of an unknown type is proposed and skipped.
+	if resp, err := tn.node.Apply(ctx, &clusterv1.Command{Type: 99, Ignorable: true}); resp != nil || err != nil {
+		t.Errorf("ignorable command = %v, %v", resp, err)
 	}
 }
 
