@@ -84,9 +84,14 @@ func (s *LogStore) StoreLog(l *raft.Log) error {
 
 // StoreLogs stores entries in one synced transaction (several, in order,
 // if they do not fit in one: a crash then keeps a prefix of them).
-func (s *LogStore) StoreLogs(logs []*raft.Log) error {
+func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	defer func() {
+		if err != nil { // a prefix may have been committed
+			s.loadBounds()
+		}
+	}()
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	for _, l := range logs {
