@@ -118,4 +118,3 @@ func readField(b []byte) (string, []byte, bool) {
 func subtleEqual(a, b []byte) int {
 	return subtle.ConstantTimeCompare(a, b)
 }
-

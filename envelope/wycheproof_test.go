@@ -1,0 +1,139 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// wycheproofDir holds the external test vectors; they are read in place,
+// never copied into the repository.
+var wycheproofDir = filepath.Join("..", "..", "shared", "testdata", "wycheproof")
+
+func readVectors(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(wycheproofDir, name))
+	if err != nil {
+		t.Fatalf("Wycheproof vectors missing: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type aeadVectors struct {
+	TestGroups []struct {
+		IVSize  int `json:"ivSize"`
+		KeySize int `json:"keySize"`
+		TagSize int `json:"tagSize"`
+		Tests   []struct {
+			TcID   int    `json:"tcId"`
+			Key    string `json:"key"`
+			IV     string `json:"iv"`
+			AAD    string `json:"aad"`
+			Msg    string `json:"msg"`
+			CT     string `json:"ct"`
+			Tag    string `json:"tag"`
+			Result string `json:"result"`
+		} `json:"tests"`
+	} `json:"testGroups"`
+}
+
+// TestWycheproofAESGCM runs the 256-bit-key, 96-bit-IV vectors through the
+// AEAD wrapper (C1), and puts every vector with another IV size into the
+// IV slot of a ciphertext to show the parser and Open reject it without
+// panicking.
+func TestWycheproofAESGCM(t *testing.T) {
+	var v aeadVectors
+	readVectors(t, "aes_gcm_test.json", &v)
+	var valid, invalid, otherIV int
+	for _, g := range v.TestGroups {
+		for _, tc := range g.Tests {
+			key, iv, aad := mustHex(t, tc.Key), mustHex(t, tc.IV), mustHex(t, tc.AAD)
+			msg, sealed := mustHex(t, tc.Msg), mustHex(t, tc.CT+tc.Tag)
+			switch {
+			case g.IVSize != 96:
+				otherIV++
+				checkOtherIV(t, tc.TcID, iv, sealed)
+			case g.KeySize != 256 || g.TagSize != 128:
+				continue
+			case tc.Result == "valid":
+				valid++
+				got, err := sealGCM(nil, key, iv, msg, aad)
+				if err != nil || !bytes.Equal(got, sealed) {
+					t.Errorf("tc %d: seal mismatch (%v)", tc.TcID, err)
+				}
+				pt, err := openGCM(key, iv, sealed, aad)
+				if err != nil || !bytes.Equal(pt, msg) {
+					t.Errorf("tc %d: open failed: %v", tc.TcID, err)
+				}
+			default:
+				invalid++
+				if pt, err := openGCM(key, iv, sealed, aad); !errors.Is(err, ErrDecrypt) || pt != nil {
+					t.Errorf("tc %d: invalid vector accepted", tc.TcID)
+				}
+			}
+		}
+	}
+	t.Logf("AES-256-GCM: %d valid, %d invalid; %d vectors with other IV sizes rejected", valid, invalid, otherIV)
+	if valid != 39 || invalid != 27 || otherIV != 119 {
+		t.Fatalf("processed %d valid, %d invalid, %d other-IV vectors; want 39, 27, 119", valid, invalid, otherIV)
+	}
+}
+
+func checkOtherIV(t *testing.T, tcID int, iv, sealed []byte) {
+	t.Helper()
+	k := mustKey(t, seq(0, 32))
+	blob := make([]byte, 0, HeaderSize-ivSize+len(iv)+len(sealed))
+	blob = append(blob, FormatV1, AlgAES256GCMHKDFSHA256)
+	blob = append(blob, make([]byte, 16)...)
+	mid := k.MaterialID()
+	blob = append(blob, mid[:]...)
+	blob = append(blob, make([]byte, saltSize)...)
+	blob = append(append(blob, iv...), sealed...)
+	if pt, err := Open(k, blob, nil); !errors.Is(err, ErrDecrypt) || pt != nil {
+		t.Errorf("tc %d: a %d-bit IV was accepted", tcID, len(iv)*8)
+	}
+}
+
+func TestWycheproofHKDF(t *testing.T) {
+	var v struct {
+		TestGroups []struct {
+			Tests []struct {
+				TcID   int    `json:"tcId"`
+				IKM    string `json:"ikm"`
+				Salt   string `json:"salt"`
+				Info   string `json:"info"`
+				Size   int    `json:"size"`
+				OKM    string `json:"okm"`
+				Result string `json:"result"`
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	readVectors(t, "hkdf_sha256_test.json", &v)
+	var valid, invalid int
+	for _, g := range v.TestGroups {
+		for _, tc := range g.Tests {
+			okm, err := deriveKey(mustHex(t, tc.IKM), mustHex(t, tc.Salt), mustHex(t, tc.Info), tc.Size)
+			if tc.Result == "valid" {
+				valid++
+				if err != nil || hex.EncodeToString(okm) != tc.OKM {
+					t.Errorf("tc %d: okm mismatch (%v)", tc.TcID, err)
+				}
+				continue
+			}
+			invalid++
+			if err == nil {
+				t.Errorf("tc %d: size %d accepted", tc.TcID, tc.Size)
+			}
+		}
+	}
+	t.Logf("HKDF-SHA256: %d valid, %d invalid", valid, invalid)
+	if valid != 83 || invalid != 3 {
+		t.Fatalf("processed %d valid and %d invalid vectors; want 83 and 3", valid, invalid)
+	}
+}
