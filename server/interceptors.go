@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -21,9 +22,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 			resp = nil
 		}
 		err = toStatus(ctx, s.log, info.FullMethod, err)
-		s.log.DebugContext(ctx, "request", "method", info.FullMethod,
-			"code", status.Code(err).String(), "exception", ExceptionName(err),
-			"duration", time.Since(start))
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.DebugContext(ctx, "request", "method", info.FullMethod,
+				"code", status.Code(err).String(), "exception", ExceptionName(err),
+				"duration", time.Since(start))
+		}
 	}()
 	return handler(ctx, req)
 }

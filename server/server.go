@@ -143,6 +143,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.NumStreamWorkers(MaxConcurrentStreams),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 	}
 }

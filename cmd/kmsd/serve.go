@@ -45,7 +45,7 @@ func serve(ctx context.Context, c Config) error {
 	defer store.Close()
 	node, err := cluster.New(cluster.Config{
 		NodeID: c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
-		SnapshotThreshold: c.SnapshotThreshold, Logger: log.With("component", "raft"),
+		SnapshotThreshold: c.SnapshotThreshold, Logger: log,
 	}, store)
 	if err != nil {
 		return err
