@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 
 // daemon is a running kmsd process.
 type daemon struct {
-	t        *testing.T
+	t        testing.TB
 	dataDir  string
 	args     []string
 	grpcAddr string
@@ -61,7 +61,7 @@ type daemon struct {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +72,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // newDaemon prepares a kmsd in dev mode on free ports; extra flags follow.
-func newDaemon(t *testing.T, extra ...string) *daemon {
+func newDaemon(t testing.TB, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, dataDir: filepath.Join(t.TempDir(), "data"),
 		grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
@@ -82,7 +82,7 @@ func newDaemon(t *testing.T, extra ...string) *daemon {
 }
 
 // startDaemon starts a dev-mode kmsd and waits until it is ready.
-func startDaemon(t *testing.T, extra ...string) *daemon {
+func startDaemon(t testing.TB, extra ...string) *daemon {
 	t.Helper()
 	d := newDaemon(t, extra...)
 	d.start()

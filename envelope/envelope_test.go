@@ -66,7 +66,11 @@ func TestRoundTrip(t *testing.T) {
 func TestBitFlipsAndTruncations(t *testing.T) {
 	k, id := newTestKey(t)
 	ec := map[string]string{"a": "b"}
-	for range 20 {
+	blobs := 2000
+	if testing.Short() {
+		blobs = 20
+	}
+	for range blobs {
 		blob, err := Seal(rand.Reader, k, id, make([]byte, 32), ec)
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +114,7 @@ func TestContextBinding(t *testing.T) {
 		{"tenant": "acme", "purpose": "backup ", "Case": "x"},
 		{"tenantacme": "", "purpose": "backup", "Case": "x"},
 	}
-	for range 1000 {
+	for range 10_000 {
 		m := map[string]string{}
 		for k, v := range ec {
 			m[k] = v
@@ -154,6 +158,12 @@ func TestWrongKeyAndHeaderSwaps(t *testing.T) {
 			t.Errorf("%s swapped: accepted", f.name)
 		}
 	}
+	for i := range 10_000 {
+		k3, _ := newTestKey(t)
+		if _, err := Open(k3, b1, nil); !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("trial %d: opened under a random key", i)
+		}
+	}
 	// A ciphertext claiming k2's material id under k1's key id.
 	mut := bytes.Clone(b2)
 	copy(mut[offKeyID:offMaterialID], id1[:])
@@ -165,7 +175,7 @@ func TestWrongKeyAndHeaderSwaps(t *testing.T) {
 // TestSaltAndIVUnique: salts and IVs never repeat (C10).
 func TestSaltAndIVUnique(t *testing.T) {
 	k, id := newTestKey(t)
-	n := 100_000
+	n := 1_000_000
 	if testing.Short() {
 		n = 10_000
 	}
