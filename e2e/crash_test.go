@@ -18,7 +18,7 @@ var crashRounds = flag.Int("crash-rounds", 5, "kill -9 / restart rounds in TestK
 // data directory and checks that every acknowledged key exists and every
 // acknowledged ciphertext decrypts (D3).
 func TestKillNineLosesNothing(t *testing.T) {
-	d := startDaemon(t, "--snapshot-threshold", "64")
+	d := startDaemon(t, "--snapshot-threshold", "64", "--snapshot-interval", "1s")
 	type acked struct {
 		keyID string
 		blob  []byte

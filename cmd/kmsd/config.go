@@ -45,6 +45,10 @@ type Config struct {
 	// SnapshotThreshold is the number of log entries between Raft snapshots.
 	// Default 8192.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold" toml:"snapshot_threshold"`
+	// SnapshotInterval is how often the threshold is checked. Default 2m.
+	SnapshotInterval Duration `yaml:"snapshot_interval" toml:"snapshot_interval"`
+	// RaftTimeout is the Raft heartbeat and election timeout. Default 500ms.
+	RaftTimeout Duration `yaml:"raft_timeout" toml:"raft_timeout"`
 	// SchedulerInterval is how often the leader carries out due key
 	// deletions. Default 1m.
 	SchedulerInterval Duration `yaml:"scheduler_interval" toml:"scheduler_interval"`
@@ -66,6 +70,7 @@ func defaultConfig() Config {
 		DataDir: "./kmsd-data", GRPCAddr: "127.0.0.1:7400", RaftAddr: "127.0.0.1:7401",
 		HTTPAddr: "127.0.0.1:7480", NodeID: "kmsd-1", Region: "us-east-1", AccountID: "111122223333",
 		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192,
+		SnapshotInterval: Duration(2 * time.Minute), RaftTimeout: Duration(500 * time.Millisecond),
 		SchedulerInterval: Duration(time.Minute),
 	}
 }
@@ -122,9 +127,13 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "Raft log entries between snapshots")
-	fs.Func("scheduler-interval", "how often due key deletions are carried out (default 1m)", func(s string) error {
-		return c.SchedulerInterval.UnmarshalText([]byte(s))
-	})
+	durationFlag(fs, &c.SnapshotInterval, "snapshot-interval", "how often the snapshot threshold is checked (default 2m)")
+	durationFlag(fs, &c.RaftTimeout, "raft-timeout", "Raft heartbeat and election timeout (default 500ms)")
+	durationFlag(fs, &c.SchedulerInterval, "scheduler-interval", "how often due key deletions are carried out (default 1m)")
+}
+
+func durationFlag(fs *flag.FlagSet, d *Duration, name, usage string) {
+	fs.Func(name, usage, func(s string) error { return d.UnmarshalText([]byte(s)) })
 }
 
 // copyFlag copies the field behind one command-line flag from src to dst.
@@ -156,6 +165,10 @@ func copyFlag(name string, src, dst *Config) {
 		dst.SnapshotThreshold = src.SnapshotThreshold
 	case "scheduler-interval":
 		dst.SchedulerInterval = src.SchedulerInterval
+	case "snapshot-interval":
+		dst.SnapshotInterval = src.SnapshotInterval
+	case "raft-timeout":
+		dst.RaftTimeout = src.RaftTimeout
 	}
 }
 
@@ -207,6 +220,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: region %q is not valid", c.Region)
 	case c.SchedulerInterval < Duration(time.Second):
 		return fmt.Errorf("config: scheduler_interval %v is below 1s", time.Duration(c.SchedulerInterval))
+	case c.SnapshotInterval < Duration(time.Second):
+		return fmt.Errorf("config: snapshot_interval %v is below 1s", time.Duration(c.SnapshotInterval))
+	case c.RaftTimeout < Duration(50*time.Millisecond) || c.RaftTimeout > Duration(time.Minute):
+		return fmt.Errorf("config: raft_timeout %v must be between 50ms and 1m", time.Duration(c.RaftTimeout))
+	case c.SnapshotThreshold == 0:
+		return errors.New("config: snapshot_threshold must be at least 1")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

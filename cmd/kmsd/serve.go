@@ -45,7 +45,9 @@ func serve(ctx context.Context, c Config) error {
 	defer store.Close()
 	node, err := cluster.New(cluster.Config{
 		NodeID: c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
-		SnapshotThreshold: c.SnapshotThreshold, Logger: log,
+		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
+		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),
+		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log,
 	}, store)
 	if err != nil {
 		return err
