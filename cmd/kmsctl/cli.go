@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// Exit statuses, as the AWS CLI's.
+const (
+	exitOK           = 0
+	exitUsage        = 252
+	exitServiceError = 254
+	exitOther        = 255
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// flagKind says how a flag's value is parsed.
+type flagKind int
+
+const (
+	kindString  flagKind = iota
+	kindInt              // an int32
+	kindBool             // no value; --no-NAME sets false
+	kindBlob             // fileb://PATH, - (stdin) or base64
+	kindContext          // Key=Value,... or a JSON object, or file://PATH
+	kindTags             // TagKey=k,TagValue=v ... or a JSON list, or file://PATH
+	kindList             // several values, or a JSON list
+)
+
+type flagSpec struct {
+	name     string
+	kind     flagKind
+	required bool
+}
+
+// command is one kmsctl subcommand.
+type command struct {
+	name  string
+	op    string // the API operation, for error messages
+	usage string
+	flags []flagSpec
+	// outfile names the binary response field --outfile writes.
+	outfile string
+	// run calls the API; local commands get a nil client.
+	run   func(ctx context.Context, c *call) (proto.Message, error)
+	local bool
+}
+
+// call is one invocation: the parsed flags and the client.
+type call struct {
+	client kmsv1.KeyManagementServiceClient
+	args   *parsedArgs
+}
+
+var commands = map[string]*command{}
+
+func register(cmds ...*command) {
+	for _, c := range cmds {
+		commands[c.name] = c
+	}
+}
+
+// globalFlags apply to every command.
+var globalFlags = []flagSpec{
+	{"endpoint", kindString, false}, {"output", kindString, false}, {"query", kindString, false},
+	{"timeout", kindString, false}, {"outfile", kindString, false}, {"max-items", kindInt, false},
+	{"starting-token", kindString, false}, {"help", kindBool, false},
+}
+
+const mainUsage = `Usage: kmsctl [global flags] COMMAND [flags]
+
+kmsctl is the command line of kmsd, shaped like "aws kms".
+
+Commands:
+%s
+Global flags:
+  --endpoint HOST:PORT   kmsd's gRPC address (env KMS_ENDPOINT; default 127.0.0.1:7400)
+  --output json|text     output format (default json)
+  --query PATH           print only this field of the response, e.g. KeyMetadata.KeyId
+  --timeout DURATION     per-request timeout (default 10s)
+
+Binary parameters take fileb://PATH, - (standard input) or base64 text.
+Run "kmsctl help COMMAND" for a command's flags and an example.
+
+Exit status: 0 success, 252 usage error, 254 service error, 255 other error.
+`
+
+// usageError is a mistake on the command line; nothing was sent.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// run is kmsctl; it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	name, rest := splitCommand(args)
+	switch name {
+	case "", "help", "-h", "--help":
+		if name == "help" && len(rest) > 0 && commands[rest[0]] != nil {
+			fmt.Fprint(stdout, commands[rest[0]].usage)
+			return exitOK
+		}
+		fmt.Fprintf(stdout, mainUsage, commandList())
+		if name == "" {
+			return exitUsage
+		}
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "kmsctl", version)
+		return exitOK
+	}
+	cmd := commands[name]
+	if cmd == nil {
+		fmt.Fprintf(stderr, "kmsctl: unknown command %q\n\n", name)
+		fmt.Fprintf(stderr, mainUsage, commandList())
+		return exitUsage
+	}
+	pa, err := parseArgs(cmd, rest, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "kmsctl %s: %v\n\n%s", cmd.name, err, cmd.usage)
+		return exitUsage
+	}
+	if pa.bools["help"] {
+		fmt.Fprint(stdout, cmd.usage)
+		return exitOK
+	}
+	return execute(ctx, cmd, pa, stdout, stderr)
+}
+
+// splitCommand finds the subcommand among leading global flags.
+func splitCommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "--") || a == "--help" || a == "--version" {
+			rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+			return a, rest
+		}
+		if !strings.Contains(a, "=") && i+1 < len(args) {
+			i++ // a global flag's value
+		}
+	}
+	return "", nil
+}
+
+func commandList() string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s\n", n)
+	}
+	return b.String()
+}
+
+// execute runs a parsed command and prints its result or error.
+func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr io.Writer) int {
+	out, err := newOutput(pa, cmd)
+	if err != nil {
+		fmt.Fprintf(stderr, "kmsctl %s: %v\n", cmd.name, err)
+		return exitUsage
+	}
+	timeout := 10 * time.Second
+	if s := pa.strings["timeout"]; s != "" {
+		if timeout, err = time.ParseDuration(s); err != nil || timeout <= 0 {
+			fmt.Fprintf(stderr, "kmsctl: bad --timeout %q\n", s)
+			return exitUsage
+		}
+	}
+	c := &call{args: pa}
+	if !cmd.local {
+		conn, err := dial(endpoint(pa))
+		if err != nil {
+			fmt.Fprintf(stderr, "kmsctl: %v\n", err)
+			return exitOther
+		}
+		defer conn.Close()
+		c.client = kmsv1.NewKeyManagementServiceClient(conn)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := cmd.run(ctx, c)
+	if err != nil {
+		return reportError(stderr, cmd, endpoint(pa), err)
+	}
+	if err := out.write(stdout, resp); err != nil {
+		fmt.Fprintf(stderr, "kmsctl: %v\n", err)
+		return exitOther
+	}
+	return exitOK
+}
+
+func endpoint(pa *parsedArgs) string {
+	if e := pa.strings["endpoint"]; e != "" {
+		return e
+	}
+	if e := os.Getenv("KMS_ENDPOINT"); e != "" {
+		return e
+	}
+	return "127.0.0.1:7400"
+}
+
+var errLocal = errors.New("kmsctl: local error")

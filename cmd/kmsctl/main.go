@@ -1,0 +1,29 @@
+// Command kmsctl is the command line of kmsd. It mirrors the aws kms
+// command line: the same subcommands, flag names, JSON output shape,
+// exception names and exit statuses, so that people and scripts used to
+// AWS KMS feel at home.
+//
+//	kmsctl create-key --description "payments"
+//	kmsctl encrypt --key-id alias/payments --plaintext fileb://secret.txt --encryption-context purpose=demo
+//	kmsctl help encrypt
+//
+// kmsctl talks to kmsd only through its gRPC API (--endpoint, or the
+// KMS_ENDPOINT environment variable; default 127.0.0.1:7400).
+//
+// Exit status: 0 on success, 252 for a usage error (nothing was sent),
+// 254 when the service returned an error, 255 when kmsd could not be
+// reached or another local error occurred.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
