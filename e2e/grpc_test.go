@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,9 +26,17 @@ func TestHealthAndReflection(t *testing.T) {
 	defer conn.Close()
 	ctx := context.Background()
 	for _, svc := range []string{"", "kms.v1.KeyManagementService"} {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			t.Fatalf("health of %q: %v %v", svc, resp.GetStatus(), err)
+		// The health service follows readiness within a quarter second.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health of %q: %v %v", svc, resp.GetStatus(), err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)

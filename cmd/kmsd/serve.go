@@ -145,7 +145,7 @@ func (r *readiness) ready(ctx context.Context) bool {
 
 // watch keeps the gRPC health service in step with readiness.
 func (r *readiness) watch(ctx context.Context, hs *health.Server) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		st := healthpb.HealthCheckResponse_NOT_SERVING
