@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -12,17 +10,17 @@ func init() {
 	register(
 		&command{name: "create-alias", op: "CreateAlias", usage: createAliasUsage,
 			flags: []flagSpec{{"alias-name", kindString, true}, {"target-key-id", kindString, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.CreateAlias(ctx, &kmsv1.CreateAliasRequest{AliasName: c.args.strings["alias-name"], TargetKeyId: c.args.strings["target-key-id"]})
 			}},
 		&command{name: "update-alias", op: "UpdateAlias", usage: updateAliasUsage,
 			flags: []flagSpec{{"alias-name", kindString, true}, {"target-key-id", kindString, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.UpdateAlias(ctx, &kmsv1.UpdateAliasRequest{AliasName: c.args.strings["alias-name"], TargetKeyId: c.args.strings["target-key-id"]})
 			}},
 		&command{name: "delete-alias", op: "DeleteAlias", usage: deleteAliasUsage,
 			flags: []flagSpec{{"alias-name", kindString, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.DeleteAlias(ctx, &kmsv1.DeleteAliasRequest{AliasName: c.args.strings["alias-name"]})
 			}},
 		&command{name: "list-aliases", op: "ListAliases", usage: listAliasesUsage,
@@ -31,18 +29,19 @@ func init() {
 	)
 }
 
-// listAliases follows NextMarker unless --limit asks for one page.
-func listAliases(ctx context.Context, c *call) (proto.Message, error) {
+// listAliases lists aliases (see pages.go).
+func listAliases(ctx context.Context, c *call) (any, error) {
 	all := &kmsv1.ListAliasesResponse{}
-	req := &kmsv1.ListAliasesRequest{KeyId: c.args.strings["key-id"], Limit: c.args.ints["limit"], Marker: c.args.strings["marker"]}
+	req := &kmsv1.ListAliasesRequest{KeyId: c.args.strings["key-id"], Marker: c.firstMarker()}
 	for {
+		req.Limit = c.pageLimit(len(all.Aliases))
 		resp, err := c.client.ListAliases(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		all.Aliases = append(all.Aliases, resp.GetAliases()...)
 		all.NextMarker, all.Truncated = resp.GetNextMarker(), resp.GetTruncated()
-		if !resp.GetTruncated() || c.args.set["limit"] || c.args.set["max-items"] && len(all.Aliases) >= int(c.args.ints["max-items"]) {
+		if !c.morePages(len(all.Aliases), resp.GetTruncated()) {
 			return all, nil
 		}
 		req.Marker = resp.GetNextMarker()

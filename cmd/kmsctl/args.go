@@ -87,7 +87,7 @@ func parseArgs(cmd *command, args []string, stdin io.Reader) (*parsedArgs, error
 		}
 	}
 	for _, f := range cmd.flags {
-		if f.required && !pa.set[f.name] {
+		if f.required && !pa.set[f.name] && !pa.bools["help"] {
 			return nil, usagef("--%s is required", f.name)
 		}
 	}
@@ -126,6 +126,12 @@ func readBlob(v string, stdin io.Reader) ([]byte, error) {
 		return readLimited(strings.TrimPrefix(v, "fileb://"), nil)
 	case v == "-":
 		return readLimited("", stdin)
+	case strings.HasPrefix(v, "file://"): // a file holding base64 text
+		text, err := textParam(v)
+		if err != nil {
+			return nil, err
+		}
+		v = text
 	}
 	b, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {

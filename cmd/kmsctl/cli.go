@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -54,7 +52,8 @@ type command struct {
 	// outfile names the binary response field --outfile writes.
 	outfile string
 	// run calls the API; local commands get a nil client.
-	run   func(ctx context.Context, c *call) (proto.Message, error)
+	// The response is a proto.Message, or a plain value for local commands.
+	run   func(ctx context.Context, c *call) (any, error)
 	local bool
 }
 
@@ -110,16 +109,11 @@ func usagef(format string, args ...any) error {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name, rest := splitCommand(args)
 	switch name {
-	case "", "help", "-h", "--help":
-		if name == "help" && len(rest) > 0 && commands[rest[0]] != nil {
-			fmt.Fprint(stdout, commands[rest[0]].usage)
-			return exitOK
-		}
-		fmt.Fprintf(stdout, mainUsage, commandList())
-		if name == "" {
-			return exitUsage
-		}
-		return exitOK
+	case "":
+		fmt.Fprintf(stderr, mainUsage, commandList())
+		return exitUsage
+	case "help", "-h", "--help":
+		return help(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "kmsctl", version)
 		return exitOK
@@ -129,6 +123,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "kmsctl: unknown command %q\n\n", name)
 		fmt.Fprintf(stderr, mainUsage, commandList())
 		return exitUsage
+	}
+	if len(rest) > 0 && rest[0] == "help" { // aws kms encrypt help
+		fmt.Fprint(stdout, cmd.usage)
+		return exitOK
 	}
 	pa, err := parseArgs(cmd, rest, stdin)
 	if err != nil {
@@ -140,6 +138,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return execute(ctx, cmd, pa, stdout, stderr)
+}
+
+// help prints the usage of kmsctl or of one command.
+func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stdout, mainUsage, commandList())
+		return exitOK
+	}
+	if cmd := commands[args[0]]; cmd != nil {
+		fmt.Fprint(stdout, cmd.usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "kmsctl: unknown command %q\n", args[0])
+	return exitUsage
 }
 
 // splitCommand finds the subcommand among leading global flags.
@@ -177,12 +189,10 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		fmt.Fprintf(stderr, "kmsctl %s: %v\n", cmd.name, err)
 		return exitUsage
 	}
-	timeout := 10 * time.Second
-	if s := pa.strings["timeout"]; s != "" {
-		if timeout, err = time.ParseDuration(s); err != nil || timeout <= 0 {
-			fmt.Fprintf(stderr, "kmsctl: bad --timeout %q\n", s)
-			return exitUsage
-		}
+	timeout, err := checkGlobals(pa)
+	if err != nil {
+		fmt.Fprintf(stderr, "kmsctl %s: %v\n", cmd.name, err)
+		return exitUsage
 	}
 	c := &call{args: pa}
 	if !cmd.local {
@@ -198,13 +208,31 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 	defer cancel()
 	resp, err := cmd.run(ctx, c)
 	if err != nil {
-		return reportError(stderr, cmd, endpoint(pa), err)
+		return reportError(stderr, cmd, endpoint(pa), timeout, err)
 	}
 	if err := out.write(stdout, resp); err != nil {
 		fmt.Fprintf(stderr, "kmsctl: %v\n", err)
 		return exitOther
 	}
 	return exitOK
+}
+
+// checkGlobals validates the global flags and returns the timeout.
+func checkGlobals(pa *parsedArgs) (time.Duration, error) {
+	timeout := 10 * time.Second
+	if s := pa.strings["timeout"]; s != "" {
+		var err error
+		if timeout, err = time.ParseDuration(s); err != nil || timeout <= 0 {
+			return 0, usagef("--timeout %q is not a positive duration such as 10s", s)
+		}
+	}
+	if pa.set["max-items"] && pa.ints["max-items"] < 1 {
+		return 0, usagef("--max-items must be at least 1")
+	}
+	if pa.set["marker"] && pa.set["starting-token"] {
+		return 0, usagef("give --marker or --starting-token, not both")
+	}
+	return timeout, nil
 }
 
 func endpoint(pa *parsedArgs) string {
@@ -217,4 +245,6 @@ func endpoint(pa *parsedArgs) string {
 	return "127.0.0.1:7400"
 }
 
+// errLocal marks a failure of a command that runs without kmsd, such as
+// inspect-ciphertext on a blob that is not a kmsd ciphertext (exit 255).
 var errLocal = errors.New("kmsctl: local error")

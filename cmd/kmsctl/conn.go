@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -24,14 +25,14 @@ func dial(endpoint string) (*grpc.ClientConn, error) {
 }
 
 // reportError prints err as the AWS CLI does and returns the exit status.
-func reportError(w io.Writer, cmd *command, endpoint string, err error) int {
+func reportError(w io.Writer, cmd *command, endpoint string, timeout time.Duration, err error) int {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(w, "kmsctl %s: %v\n", cmd.name, err)
 		return exitUsage
 	}
 	if errors.Is(err, errLocal) {
-		fmt.Fprintln(w, strings.TrimPrefix(err.Error(), "kmsctl: local error: "))
+		fmt.Fprintf(w, "kmsctl %s: %s\n", cmd.name, strings.TrimPrefix(err.Error(), errLocal.Error()+": "))
 		return exitOther
 	}
 	st, ok := status.FromError(err)
@@ -40,8 +41,12 @@ func reportError(w io.Writer, cmd *command, endpoint string, err error) int {
 		return exitOther
 	}
 	name := exceptionName(st)
-	if name == "" && (st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded) {
+	switch {
+	case name == "" && st.Code() == codes.Unavailable:
 		fmt.Fprintf(w, "Could not connect to the endpoint %s: %s\n", endpoint, st.Message())
+		return exitOther
+	case name == "" && st.Code() == codes.DeadlineExceeded:
+		fmt.Fprintf(w, "No answer from the endpoint %s within %v (--timeout)\n", endpoint, timeout)
 		return exitOther
 	}
 	if name == "" {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -14,7 +12,7 @@ func init() {
 			flags: []flagSpec{{"key-id", kindString, true}, {"plaintext", kindBlob, true},
 				{"encryption-context", kindContext, false}, {"grant-tokens", kindList, false},
 				{"encryption-algorithm", kindString, false}, {"dry-run", kindBool, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: a.strings["key-id"], Plaintext: a.blobs["plaintext"],
 					EncryptionContext: a.contexts["encryption-context"], GrantTokens: a.lists["grant-tokens"],
@@ -24,7 +22,7 @@ func init() {
 			flags: []flagSpec{{"ciphertext-blob", kindBlob, true}, {"key-id", kindString, false},
 				{"encryption-context", kindContext, false}, {"grant-tokens", kindList, false},
 				{"encryption-algorithm", kindString, false}, {"dry-run", kindBool, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: a.blobs["ciphertext-blob"], KeyId: a.strings["key-id"],
 					EncryptionContext: a.contexts["encryption-context"], GrantTokens: a.lists["grant-tokens"],
@@ -35,7 +33,7 @@ func init() {
 				{"source-key-id", kindString, false}, {"source-encryption-context", kindContext, false},
 				{"destination-encryption-context", kindContext, false}, {"source-encryption-algorithm", kindString, false},
 				{"destination-encryption-algorithm", kindString, false}, {"grant-tokens", kindList, false}, {"dry-run", kindBool, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.ReEncrypt(ctx, &kmsv1.ReEncryptRequest{CiphertextBlob: a.blobs["ciphertext-blob"],
 					SourceKeyId: a.strings["source-key-id"], DestinationKeyId: a.strings["destination-key-id"],
@@ -45,7 +43,7 @@ func init() {
 			}},
 		&command{name: "generate-data-key", op: "GenerateDataKey", usage: generateDataKeyUsage, outfile: "Plaintext",
 			flags: dataKeyFlags,
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.GenerateDataKey(ctx, &kmsv1.GenerateDataKeyRequest{KeyId: a.strings["key-id"], KeySpec: a.strings["key-spec"],
 					NumberOfBytes: a.ints["number-of-bytes"], EncryptionContext: a.contexts["encryption-context"],
@@ -53,7 +51,7 @@ func init() {
 			}},
 		&command{name: "generate-data-key-without-plaintext", op: "GenerateDataKeyWithoutPlaintext", usage: generateDataKeyWithoutPlaintextUsage,
 			outfile: "CiphertextBlob", flags: dataKeyFlags,
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.GenerateDataKeyWithoutPlaintext(ctx, &kmsv1.GenerateDataKeyWithoutPlaintextRequest{KeyId: a.strings["key-id"],
 					KeySpec: a.strings["key-spec"], NumberOfBytes: a.ints["number-of-bytes"], EncryptionContext: a.contexts["encryption-context"],
@@ -61,7 +59,7 @@ func init() {
 			}},
 		&command{name: "generate-random", op: "GenerateRandom", usage: generateRandomUsage, outfile: "Plaintext",
 			flags: []flagSpec{{"number-of-bytes", kindInt, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.GenerateRandom(ctx, &kmsv1.GenerateRandomRequest{NumberOfBytes: c.args.ints["number-of-bytes"]})
 			}},
 	)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -14,7 +12,7 @@ func init() {
 			flags: []flagSpec{{"description", kindString, false}, {"key-usage", kindString, false},
 				{"key-spec", kindString, false}, {"origin", kindString, false}, {"tags", kindTags, false},
 				{"policy", kindString, false}, {"multi-region", kindBool, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
 				return c.client.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: a.strings["description"],
 					KeyUsage: a.strings["key-usage"], KeySpec: a.strings["key-spec"], Origin: a.strings["origin"],
@@ -22,7 +20,7 @@ func init() {
 			}},
 		&command{name: "describe-key", op: "DescribeKey", usage: describeKeyUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"grant-tokens", kindList, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: c.args.strings["key-id"], GrantTokens: c.args.lists["grant-tokens"]})
 			}},
 		&command{name: "list-keys", op: "ListKeys", usage: listKeysUsage,
@@ -30,25 +28,25 @@ func init() {
 			run:   listKeys},
 		&command{name: "update-key-description", op: "UpdateKeyDescription", usage: updateKeyDescriptionUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"description", kindString, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.UpdateKeyDescription(ctx, &kmsv1.UpdateKeyDescriptionRequest{KeyId: c.args.strings["key-id"], Description: c.args.strings["description"]})
 			}},
 		&command{name: "enable-key", op: "EnableKey", usage: enableKeyUsage, flags: keyIDFlag,
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.EnableKey(ctx, &kmsv1.EnableKeyRequest{KeyId: c.args.strings["key-id"]})
 			}},
 		&command{name: "disable-key", op: "DisableKey", usage: disableKeyUsage, flags: keyIDFlag,
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: c.args.strings["key-id"]})
 			}},
 		&command{name: "schedule-key-deletion", op: "ScheduleKeyDeletion", usage: scheduleKeyDeletionUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"pending-window-in-days", kindInt, false}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.ScheduleKeyDeletion(ctx, &kmsv1.ScheduleKeyDeletionRequest{KeyId: c.args.strings["key-id"],
 					PendingWindowInDays: c.args.ints["pending-window-in-days"]})
 			}},
 		&command{name: "cancel-key-deletion", op: "CancelKeyDeletion", usage: cancelKeyDeletionUsage, flags: keyIDFlag,
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.CancelKeyDeletion(ctx, &kmsv1.CancelKeyDeletionRequest{KeyId: c.args.strings["key-id"]})
 			}},
 	)
@@ -56,19 +54,19 @@ func init() {
 
 var keyIDFlag = []flagSpec{{"key-id", kindString, true}}
 
-// listKeys follows NextMarker and prints every key, unless --limit asks
-// for one page.
-func listKeys(ctx context.Context, c *call) (proto.Message, error) {
+// listKeys lists keys (see pages.go).
+func listKeys(ctx context.Context, c *call) (any, error) {
 	all := &kmsv1.ListKeysResponse{}
-	req := &kmsv1.ListKeysRequest{Limit: c.args.ints["limit"], Marker: c.args.strings["marker"]}
+	req := &kmsv1.ListKeysRequest{Marker: c.firstMarker()}
 	for {
+		req.Limit = c.pageLimit(len(all.Keys))
 		resp, err := c.client.ListKeys(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		all.Keys = append(all.Keys, resp.GetKeys()...)
 		all.NextMarker, all.Truncated = resp.GetNextMarker(), resp.GetTruncated()
-		if !resp.GetTruncated() || c.args.set["limit"] || c.args.set["max-items"] && len(all.Keys) >= int(c.args.ints["max-items"]) {
+		if !c.morePages(len(all.Keys), resp.GetTruncated()) {
 			return all, nil
 		}
 		req.Marker = resp.GetNextMarker()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -15,17 +14,18 @@ import (
 )
 
 // output formats responses: JSON in AWS's shape (the proto json_names are
-// AWS's member names) or the AWS CLI's text form, optionally reduced to
-// one field (--query) and with a binary field written to a file (--outfile).
+// AWS's member names, in field order) or the AWS CLI's text form,
+// optionally reduced to one value (--query) and with a binary field
+// written to a file (--outfile).
 type output struct {
 	format  string
-	query   string
+	query   []step
 	outfile string
 	field   string // the field --outfile takes
 }
 
 func newOutput(pa *parsedArgs, cmd *command) (*output, error) {
-	o := &output{format: pa.strings["output"], query: pa.strings["query"], outfile: pa.strings["outfile"], field: cmd.outfile}
+	o := &output{format: pa.strings["output"], outfile: pa.strings["outfile"], field: cmd.outfile}
 	switch o.format {
 	case "":
 		o.format = "json"
@@ -36,121 +36,119 @@ func newOutput(pa *parsedArgs, cmd *command) (*output, error) {
 	if o.outfile != "" && o.field == "" {
 		return nil, usagef("--outfile is not supported by %s", cmd.name)
 	}
+	if q, ok := pa.strings["query"]; ok {
+		var err error
+		if o.query, err = parseQuery(q); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
 }
 
-func (o *output) write(w io.Writer, resp proto.Message) error {
+// write prints resp: a protobuf response, or a plain value for commands
+// that do not call kmsd.
+func (o *output) write(w io.Writer, resp any) error {
 	if o.outfile != "" {
-		if err := o.writeOutfile(resp); err != nil {
+		m, ok := resp.(proto.Message)
+		if !ok {
+			return fmt.Errorf("--outfile: response has no %s", o.field)
+		}
+		if err := writeOutfile(o.outfile, m, o.field); err != nil {
 			return err
 		}
 	}
-	b, err := protojson.Marshal(resp)
+	v, err := toValue(resp)
 	if err != nil {
 		return err
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	if o.query != "" {
-		v = query(v, o.query)
-		if v == nil {
-			return nil
-		}
-	} else if m, ok := v.(map[string]any); ok && len(m) == 0 {
+	if o.query != nil {
+		v = evalQuery(v, o.query)
+	} else if obj, ok := v.(object); ok && len(obj) == 0 {
 		return nil // AWS prints nothing for an empty response
 	}
-	if o.format == "text" {
-		return writeText(w, v)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "    ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// writeOutfile writes the binary field to the file (mode 0600) and clears
-// it from the response.
-func (o *output) writeOutfile(resp proto.Message) error {
-	m := resp.ProtoReflect()
-	fd := m.Descriptor().Fields().ByJSONName(o.field)
-	if fd == nil || fd.Kind() != protoreflect.BytesKind {
-		return fmt.Errorf("response has no %s", o.field)
-	}
-	data := m.Get(fd).Bytes()
-	f, err := os.OpenFile(o.outfile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	m.Clear(fd)
-	return f.Close()
-}
-
-// query walks a dotted path (KeyMetadata.KeyId, Keys.0.KeyId).
-func query(v any, path string) any {
-	for _, p := range strings.Split(path, ".") {
-		switch t := v.(type) {
-		case map[string]any:
-			v = t[p]
-		case []any:
-			var i int
-			if _, err := fmt.Sscanf(p, "%d", &i); err != nil || i < 0 || i >= len(t) {
-				return nil
-			}
-			v = t[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
-
-// writeText prints v as the AWS CLI's text output: scalars of an object on
-// one tab-separated line in key order, nested objects and list items on
-// lines of their own headed by the upper-cased key.
-func writeText(w io.Writer, v any) error {
 	var b bytes.Buffer
-	textValue(&b, "", v)
-	_, err := w.Write(b.Bytes())
+	if o.format == "text" {
+		textValue(&b, "", v)
+	} else if err := writeJSON(&b, v); err != nil {
+		return err
+	}
+	_, err = w.Write(b.Bytes())
 	return err
 }
 
+var jsonOptions = protojson.MarshalOptions{Multiline: true, Indent: "    "}
+
+// toValue converts a response to an ordered JSON value.
+func toValue(resp any) (any, error) {
+	var b []byte
+	var err error
+	if m, ok := resp.(proto.Message); ok {
+		b, err = jsonOptions.Marshal(m)
+	} else {
+		b, err = json.Marshal(resp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return decodeValue(dec)
+}
+
+// writeOutfile writes the binary field of m to path (mode 0600) and clears
+// it from the response.
+func writeOutfile(path string, m proto.Message, field string) error {
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByJSONName(field)
+	if fd == nil || fd.Kind() != protoreflect.BytesKind {
+		return fmt.Errorf("--outfile: response has no %s", field)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("--outfile: %w", err)
+	}
+	err = f.Chmod(0o600) // the file may have existed with looser permissions
+	if err == nil {
+		_, err = f.Write(r.Get(fd).Bytes())
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--outfile: %w", err)
+	}
+	r.Clear(fd)
+	return nil
+}
+
+// writeText prints v as the AWS CLI's text output: the scalars of an
+// object on one tab-separated line in field order (headed by the
+// upper-cased member name when nested, as AWS's KEYMETADATA line), then
+// its nested objects and lists on lines of their own. A list of scalars is
+// one line; each object in a list is a line of its own.
 func textValue(b *bytes.Buffer, name string, v any) {
+	head := []string{}
+	if name != "" {
+		head = append(head, strings.ToUpper(name))
+	}
 	switch t := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var scalars []string
-		for _, k := range keys {
-			if s, ok := scalar(t[k]); ok {
+	case object:
+		scalars := head
+		for _, m := range t {
+			if s, ok := scalar(m.val); ok {
 				scalars = append(scalars, s)
 			}
 		}
-		if len(scalars) > 0 {
-			if name != "" {
-				scalars = append([]string{strings.ToUpper(name)}, scalars...)
-			}
+		if len(scalars) > len(head) {
 			fmt.Fprintln(b, strings.Join(scalars, "\t"))
 		}
-		for _, k := range keys {
-			if _, ok := scalar(t[k]); !ok {
-				textValue(b, k, t[k])
+		for _, m := range t {
+			if _, ok := scalar(m.val); !ok {
+				textValue(b, m.key, m.val)
 			}
 		}
 	case []any:
-		var scalars []string
+		scalars := head
 		for _, e := range t {
 			if s, ok := scalar(e); ok {
 				scalars = append(scalars, s)
@@ -158,8 +156,8 @@ func textValue(b *bytes.Buffer, name string, v any) {
 				textValue(b, name, e)
 			}
 		}
-		if len(scalars) > 0 {
-			fmt.Fprintln(b, strings.Join(append([]string{strings.ToUpper(name)}, scalars...), "\t"))
+		if len(scalars) > len(head) {
+			fmt.Fprintln(b, strings.Join(scalars, "\t"))
 		}
 	default:
 		s, _ := scalar(t)
@@ -167,6 +165,7 @@ func textValue(b *bytes.Buffer, name string, v any) {
 	}
 }
 
+// scalar formats a JSON scalar as the AWS CLI's text output does.
 func scalar(v any) (string, bool) {
 	switch t := v.(type) {
 	case string:
@@ -176,8 +175,8 @@ func scalar(v any) (string, bool) {
 			return "True", true
 		}
 		return "False", true
-	case float64:
-		return fmt.Sprint(t), true
+	case json.Number:
+		return t.String(), true
 	case nil:
 		return "None", true
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -12,12 +10,12 @@ func init() {
 	register(
 		&command{name: "tag-resource", op: "TagResource", usage: tagResourceUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"tags", kindTags, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.TagResource(ctx, &kmsv1.TagResourceRequest{KeyId: c.args.strings["key-id"], Tags: c.args.tags["tags"]})
 			}},
 		&command{name: "untag-resource", op: "UntagResource", usage: untagResourceUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"tag-keys", kindList, true}},
-			run: func(ctx context.Context, c *call) (proto.Message, error) {
+			run: func(ctx context.Context, c *call) (any, error) {
 				return c.client.UntagResource(ctx, &kmsv1.UntagResourceRequest{KeyId: c.args.strings["key-id"], TagKeys: c.args.lists["tag-keys"]})
 			}},
 		&command{name: "list-resource-tags", op: "ListResourceTags", usage: listResourceTagsUsage,
@@ -26,18 +24,19 @@ func init() {
 	)
 }
 
-// listResourceTags follows NextMarker unless --limit asks for one page.
-func listResourceTags(ctx context.Context, c *call) (proto.Message, error) {
+// listResourceTags lists a key's tags (see pages.go).
+func listResourceTags(ctx context.Context, c *call) (any, error) {
 	all := &kmsv1.ListResourceTagsResponse{}
-	req := &kmsv1.ListResourceTagsRequest{KeyId: c.args.strings["key-id"], Limit: c.args.ints["limit"], Marker: c.args.strings["marker"]}
+	req := &kmsv1.ListResourceTagsRequest{KeyId: c.args.strings["key-id"], Marker: c.firstMarker()}
 	for {
+		req.Limit = c.pageLimit(len(all.Tags))
 		resp, err := c.client.ListResourceTags(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		all.Tags = append(all.Tags, resp.GetTags()...)
 		all.NextMarker, all.Truncated = resp.GetNextMarker(), resp.GetTruncated()
-		if !resp.GetTruncated() || c.args.set["limit"] {
+		if !c.morePages(len(all.Tags), resp.GetTruncated()) {
 			return all, nil
 		}
 		req.Marker = resp.GetNextMarker()
