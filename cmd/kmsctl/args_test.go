@@ -1,0 +1,155 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestFlagsBecomeRequests: each command line sends exactly this request.
+func TestFlagsBecomeRequests(t *testing.T) {
+	dir := t.TempDir()
+	raw := writeFile(t, dir, "raw", []byte{0, 0xff, '\n', 'x'})
+	ctxJSON := writeFile(t, dir, "ctx.json", []byte(`{"team":"pay", "purpose":"a=b,c"}`+"\n"))
+	ctxShort := writeFile(t, dir, "ctx.txt", []byte("k=v\n"))
+	tagsJSON := writeFile(t, dir, "tags.json", []byte(`[{"TagKey":"env","TagValue":"prod"}]`))
+	b64File := writeFile(t, dir, "b64", []byte("aGVsbG8=\n"))
+	hello := []byte("hello")
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  proto.Message
+	}{
+		{"base64 plaintext", "", []string{"encrypt", "--key-id", "k", "--plaintext", "aGVsbG8="},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: hello}},
+		{"--flag=value", "", []string{"encrypt", "--key-id=k", "--plaintext=aGVsbG8="},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: hello}},
+		{"fileb://", "", []string{"encrypt", "--key-id", "k", "--plaintext", "fileb://" + raw},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: []byte{0, 0xff, '\n', 'x'}}},
+		{"file:// base64 blob", "", []string{"encrypt", "--key-id", "k", "--plaintext", "file://" + b64File},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: hello}},
+		{"stdin", "from\x00stdin", []string{"encrypt", "--key-id", "k", "--plaintext", "-"},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: []byte("from\x00stdin")}},
+		{"context shorthand", "", []string{"encrypt", "--key-id", "k", "--plaintext", "aGVsbG8=", "--encryption-context", "a=b,c=d=e"},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: hello, EncryptionContext: map[string]string{"a": "b", "c": "d=e"}}},
+		{"context JSON", "", []string{"encrypt", "--key-id", "k", "--plaintext", "aGVsbG8=", "--encryption-context", `{"a":"b","c":"x,y"}`},
+			&kmsv1.EncryptRequest{KeyId: "k", Plaintext: hello, EncryptionContext: map[string]string{"a": "b", "c": "x,y"}}},
+		{"context file:// JSON", "", []string{"decrypt", "--ciphertext-blob", "Y3Q6eA==", "--encryption-context", "file://" + ctxJSON},
+			&kmsv1.DecryptRequest{CiphertextBlob: []byte("ct:x"), EncryptionContext: map[string]string{"team": "pay", "purpose": "a=b,c"}}},
+		{"context file:// shorthand", "", []string{"decrypt", "--ciphertext-blob", "Y3Q6eA==", "--encryption-context=file://" + ctxShort},
+			&kmsv1.DecryptRequest{CiphertextBlob: []byte("ct:x"), EncryptionContext: map[string]string{"k": "v"}}},
+		{"decrypt options", "", []string{"decrypt", "--ciphertext-blob", "fileb://" + raw, "--key-id", "k",
+			"--encryption-algorithm", "SYMMETRIC_DEFAULT", "--grant-tokens", "g1", "g2", "--dry-run"},
+			&kmsv1.DecryptRequest{CiphertextBlob: []byte{0, 0xff, '\n', 'x'}, KeyId: "k", EncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+				GrantTokens: []string{"g1", "g2"}, DryRun: true}},
+		{"tags shorthand", "", []string{"create-key", "--tags", "TagKey=a,TagValue=b", "TagKey=c,TagValue=", "--description", "x y"},
+			&kmsv1.CreateKeyRequest{Description: "x y", Tags: []*kmsv1.Tag{{TagKey: "a", TagValue: "b"}, {TagKey: "c"}}}},
+		{"tags JSON", "", []string{"create-key", "--tags", `[{"TagKey":"a","TagValue":"b"},{"TagKey":"c","TagValue":"d"}]`},
+			&kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a", TagValue: "b"}, {TagKey: "c", TagValue: "d"}}}},
+		{"tags file://", "", []string{"tag-resource", "--key-id", "k", "--tags", "file://" + tagsJSON},
+			&kmsv1.TagResourceRequest{KeyId: "k", Tags: []*kmsv1.Tag{{TagKey: "env", TagValue: "prod"}}}},
+		{"create-key options", "", []string{"create-key", "--key-usage", "ENCRYPT_DECRYPT", "--key-spec", "SYMMETRIC_DEFAULT", "--origin", "EXTERNAL"},
+			&kmsv1.CreateKeyRequest{KeyUsage: "ENCRYPT_DECRYPT", KeySpec: "SYMMETRIC_DEFAULT", Origin: "EXTERNAL"}},
+		{"tag keys", "", []string{"untag-resource", "--tag-keys", "a", "b", "--key-id", "k"},
+			&kmsv1.UntagResourceRequest{KeyId: "k", TagKeys: []string{"a", "b"}}},
+		{"re-encrypt", "", []string{"re-encrypt", "--ciphertext-blob", "Y3Q6eA==", "--source-key-id", "s", "--destination-key-id", "d",
+			"--source-encryption-context", "a=1", "--destination-encryption-context", `{"b":"2"}`},
+			&kmsv1.ReEncryptRequest{CiphertextBlob: []byte("ct:x"), SourceKeyId: "s", DestinationKeyId: "d",
+				SourceEncryptionContext: map[string]string{"a": "1"}, DestinationEncryptionContext: map[string]string{"b": "2"}}},
+		{"data key", "", []string{"generate-data-key", "--key-id", "k", "--number-of-bytes", "64", "--encryption-context", "f=a"},
+			&kmsv1.GenerateDataKeyRequest{KeyId: "k", NumberOfBytes: 64, EncryptionContext: map[string]string{"f": "a"}}},
+		{"data key without plaintext", "", []string{"generate-data-key-without-plaintext", "--key-id", "k", "--key-spec", "AES_128"},
+			&kmsv1.GenerateDataKeyWithoutPlaintextRequest{KeyId: "k", KeySpec: "AES_128"}},
+		{"schedule deletion", "", []string{"schedule-key-deletion", "--key-id", "k", "--pending-window-in-days", "7"},
+			&kmsv1.ScheduleKeyDeletionRequest{KeyId: "k", PendingWindowInDays: 7}},
+		{"global flags after the command", "", []string{"describe-key", "--key-id", "k", "--output", "text", "--timeout=5s"},
+			&kmsv1.DescribeKeyRequest{KeyId: "k"}},
+		{"generate-random", "", []string{"generate-random", "--number-of-bytes", "4"},
+			&kmsv1.GenerateRandomRequest{NumberOfBytes: 4}},
+		{"list-keys --limit --marker", "", []string{"list-keys", "--limit", "3", "--marker", "1"},
+			&kmsv1.ListKeysRequest{Limit: 3, Marker: "1"}},
+		{"list-keys --starting-token", "", []string{"list-keys", "--starting-token", "3"},
+			&kmsv1.ListKeysRequest{Marker: "3"}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, addr := startFake(t)
+			if _, stderr, code := ctl(t, addr, c.stdin, c.args...); code != 0 {
+				t.Fatalf("Test %d: exit %d: %s", i, code, stderr)
+			}
+			reqs := f.requests()
+			if len(reqs) == 0 {
+				t.Fatalf("Test %d: no request sent", i)
+			}
+			if !proto.Equal(c.want, reqs[0]) {
+				t.Errorf("Test %d: request\n got %s\nwant %s", i, prototext.Format(reqs[0]), prototext.Format(c.want))
+			}
+		})
+	}
+}
+
+// TestUsageErrors: mistakes on the command line exit 252 with a message
+// on stderr, and send nothing.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	cases := [][]string{
+		{},
+		{"no-such-command"},
+		{"encrypt", "--key-id", "k"},
+		{"encrypt", "--key-id", "k", "--plaintext", "%%%not-base64"},
+		{"encrypt", "--key-id", "k", "--plaintext", "fileb://" + missing},
+		{"encrypt", "--key-id", "k", "--plaintext", "file://" + missing},
+		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--no-such-flag", "1"},
+		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "novalue"},
+		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", `{"a":1}`},
+		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "file://" + missing},
+		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "a=1,a=2"},
+		{"create-key", "--tags", "Nonsense"},
+		{"create-key", "--tags", "TagValue=v"},
+		{"create-key", "--tags", `[{"TagKey":1}]`},
+		{"create-key", "--tags"},
+		{"create-key", "--tags", "file://" + missing},
+		{"generate-random", "--number-of-bytes", "abc"},
+		{"generate-random", "--number-of-bytes", "99999999999"},
+		{"describe-key", "--key-id"},
+		{"describe-key", "--key-id", "a", "--key-id", "b"},
+		{"describe-key", "k"},
+		{"describe-key", "--key-id", "k", "--output", "yaml"},
+		{"describe-key", "--key-id", "k", "--query", "Keys[x]"},
+		{"describe-key", "--key-id", "k", "--query", ""},
+		{"describe-key", "--key-id", "k", "--outfile", filepath.Join(dir, "out")},
+		{"describe-key", "--key-id", "k", "--timeout", "soon"},
+		{"list-keys", "--max-items", "0"},
+		{"list-keys", "--marker", "1", "--starting-token", "2"},
+		{"help", "no-such-command"},
+	}
+	for i, args := range cases {
+		f, addr := startFake(t)
+		stdout, stderr, code := ctl(t, addr, "", args...)
+		if code != exitUsage || stderr == "" {
+			t.Errorf("Test %d: kmsctl %q: exit %d, stderr %q; want %d and a message", i, args, code, stderr, exitUsage)
+		}
+		if stdout != "" {
+			t.Errorf("Test %d: kmsctl %q printed %q on stdout", i, args, stdout)
+		}
+		if n := len(f.requests()); n != 0 {
+			t.Errorf("Test %d: kmsctl %q sent %d requests", i, args, n)
+		}
+	}
+}
