@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, mainUsage, commandList())
 		return exitUsage
 	}
-	if len(rest) > 0 && rest[0] == "help" { // aws kms encrypt help
+	if sub, _ := splitCommand(rest); sub == "help" { // as "aws kms encrypt help"
 		fmt.Fprint(stdout, cmd.usage)
 		return exitOK
 	}
@@ -142,15 +142,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // help prints the usage of kmsctl or of one command.
 func help(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
+	name, _ := splitCommand(args)
+	if name == "" {
 		fmt.Fprintf(stdout, mainUsage, commandList())
 		return exitOK
 	}
-	if cmd := commands[args[0]]; cmd != nil {
+	if cmd := commands[name]; cmd != nil {
 		fmt.Fprint(stdout, cmd.usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "kmsctl: unknown command %q\n", args[0])
+	fmt.Fprintf(stderr, "kmsctl: unknown command %q\n", name)
 	return exitUsage
 }
 

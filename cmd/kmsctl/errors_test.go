@@ -1,0 +1,80 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+// TestServiceErrors: service errors are printed as the AWS CLI does, with
+// exit status 254; an unreachable endpoint or a timeout is 255.
+func TestServiceErrors(t *testing.T) {
+	_, addr := startFake(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := lis.Addr().String()
+	lis.Close()
+	cases := []struct {
+		addr   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{addr, []string{"describe-key", "--key-id", "missing"}, exitServiceError,
+			"An error occurred (NotFoundException) when calling the DescribeKey operation: key missing not found\n"},
+		{addr, []string{"encrypt", "--key-id", "missing", "--plaintext", "eA=="}, exitServiceError,
+			"An error occurred (NotFoundException) when calling the Encrypt operation: key missing not found\n"},
+		{addr, []string{"generate-data-key-without-plaintext", "--key-id", "missing", "--key-spec", "AES_256"}, exitServiceError,
+			"An error occurred (NotFoundException) when calling the GenerateDataKeyWithoutPlaintext operation: key missing not found\n"},
+		{addr, []string{"enable-key", "--key-id", "bare"}, exitServiceError,
+			"An error occurred (FailedPrecondition) when calling the EnableKey operation: no details\n"},
+		{addr, []string{"describe-key", "--key-id", "slow", "--timeout", "50ms"}, exitOther, "No answer from the endpoint"},
+		{closed, []string{"list-keys"}, exitOther, "Could not connect to the endpoint " + closed},
+	}
+	for i, c := range cases {
+		stdout, stderr, code := ctl(t, c.addr, "", c.args...)
+		if code != c.code || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("Test %d: kmsctl %q: exit %d, stderr %q; want %d and %q", i, c.args, code, stderr, c.code, c.stderr)
+		}
+		if stdout != "" {
+			t.Errorf("Test %d: kmsctl %q printed %q on stdout", i, c.args, stdout)
+		}
+	}
+}
+
+// TestEndpointFromEnvironment: KMS_ENDPOINT is used when --endpoint is
+// absent.
+func TestEndpointFromEnvironment(t *testing.T) {
+	f, addr := startFake(t)
+	t.Setenv("KMS_ENDPOINT", addr)
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"enable-key", "--key-id", "k"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if len(f.requests()) != 1 {
+		t.Fatalf("sent %d requests to KMS_ENDPOINT, want 1", len(f.requests()))
+	}
+}
+
+// TestHelp: every command has usage with an example, reachable three ways.
+func TestHelp(t *testing.T) {
+	if len(commands) != 22 {
+		t.Errorf("%d commands, want 22", len(commands))
+	}
+	for name := range commands {
+		for _, args := range [][]string{{"help", name}, {name, "--help"}, {name, "help"}, {"--help", name}} {
+			stdout, stderr, code := ctl(t, "127.0.0.1:1", "", args...)
+			if code != 0 || !strings.Contains(stdout, "kmsctl "+name) || !strings.Contains(stdout, "Example:") || stderr != "" {
+				t.Errorf("kmsctl %q: exit %d, stderr %q, stdout %q", args, code, stderr, stdout)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"version"}} {
+		stdout, _, code := ctl(t, "127.0.0.1:1", "", args...)
+		if code != 0 || stdout == "" {
+			t.Errorf("kmsctl %q: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+}
