@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // rootKeyPrefix starts the one line of a root key file.
@@ -52,8 +53,8 @@ func syncDir(dir string) error {
 }
 
 // ReadRootKeyFile reads a root key written by WriteRootKeyFile. It refuses
-// a file that is not a regular file or that grants any permission to group
-// or others (ErrInsecurePermissions).
+// a file that is not a regular file, that grants any permission to group or
+// others, or that belongs to another user (ErrInsecurePermissions).
 func ReadRootKeyFile(path string) (Key, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -65,6 +66,10 @@ func ReadRootKeyFile(path string) (Key, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return Key{}, fmt.Errorf("%w: root key file %s has mode %04o; it must be readable by its owner only (chmod 600 %s)",
 			ErrInsecurePermissions, path, perm, path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return Key{}, fmt.Errorf("%w: root key file %s belongs to uid %d, not to this process's uid %d",
+			ErrInsecurePermissions, path, st.Uid, os.Geteuid())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

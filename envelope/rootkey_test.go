@@ -42,6 +42,18 @@ func TestRootKeyFile(t *testing.T) {
 	if _, err := ReadRootKeyFile(path); err != nil {
 		t.Errorf("mode 0400 refused: %v", err)
 	}
+	// A file of another user is refused even with a safe mode. Changing the
+	// owner needs root, which CI has.
+	if os.Geteuid() != 0 {
+		t.Log("not root: cannot create a file owned by another user; foreign-owner case not exercised")
+		return
+	}
+	if err := os.Chown(path, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRootKeyFile(path); !errors.Is(err, ErrInsecurePermissions) || !strings.Contains(err.Error(), "uid 4242") {
+		t.Errorf("foreign owner: %v", err)
+	}
 }
 
 func TestRootKeyFileFormat(t *testing.T) {
