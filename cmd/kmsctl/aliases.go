@@ -75,7 +75,8 @@ Example:
 
 const listAliasesUsage = `Usage: kmsctl list-aliases [--key-id KEY] [--limit N] [--marker M]
 
-Lists every alias, or those of one key.
+Lists every alias, or those of one key, following pages unless --limit or
+--max-items is given.
 
 Example:
   kmsctl list-aliases --key-id 1234abcd-12ab-34cd-56ef-1234567890ab

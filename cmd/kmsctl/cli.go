@@ -87,13 +87,30 @@ Commands:
 Global flags:
   --endpoint HOST:PORT   kmsd's gRPC address (env KMS_ENDPOINT; default 127.0.0.1:7400)
   --output json|text     output format (default json)
-  --query PATH           print only this field of the response, e.g. KeyMetadata.KeyId
+  --query PATH           print only this value: KeyMetadata.KeyId, Keys[0].KeyId, Keys[].KeyId
   --timeout DURATION     per-request timeout (default 10s)
+  --outfile PATH         write the binary result (Plaintext or CiphertextBlob) to PATH, mode 0600
+  --max-items N          list commands: stop after N entries (default: follow every page)
+  --starting-token M     list commands: same as --marker
 
-Binary parameters take fileb://PATH, - (standard input) or base64 text.
+Flags take "--flag value" or "--flag=value". Binary parameters take
+fileb://PATH (raw bytes), - (standard input), file://PATH (base64 text) or
+base64 text. Encryption contexts take Key=Value,Key2=Value2, a JSON object
+or file://PATH; --tags takes TagKey=K,TagValue=V items, a JSON list or
+file://PATH.
+
+JSON output has AWS's member names in API field order; empty fields are
+left out and commands with an empty response print nothing. Text output is
+tab-separated: the scalars of an object on one line (headed by the member
+name in capitals when nested, e.g. KEYMETADATA), then each nested object or
+list item on its own line.
+
 Run "kmsctl help COMMAND" for a command's flags and an example.
 
-Exit status: 0 success, 252 usage error, 254 service error, 255 other error.
+Exit status: 0 success; 252 usage error (nothing was sent); 254 the service
+returned an error ("An error occurred (NotFoundException) when calling the
+Encrypt operation: ..."); 255 kmsd unreachable, timeout, or another local
+error (such as inspect-ciphertext on a blob that is not a kmsd ciphertext).
 `
 
 // usageError is a mistake on the command line; nothing was sent.

@@ -94,7 +94,9 @@ Example:
 
 const listKeysUsage = `Usage: kmsctl list-keys [--limit N] [--marker M]
 
-Lists every key (following pages), or one page of N keys with --limit.
+Lists every key (following pages), one page of N keys with --limit, or the
+first N keys with --max-items N. --marker (or --starting-token) resumes at a
+NextMarker.
 
 Example:
   kmsctl list-keys --output text

@@ -10,6 +10,15 @@
 // kmsctl talks to kmsd only through its gRPC API (--endpoint, or the
 // KMS_ENDPOINT environment variable; default 127.0.0.1:7400).
 //
+// Responses are printed as JSON in AWS's shape (--output json, the
+// default) or tab-separated text (--output text); --query picks one value
+// for scripts:
+//
+//	KEY=$(kmsctl create-key --query KeyMetadata.KeyId --output text)
+//
+// List commands follow NextMarker and print every entry unless --limit or
+// --max-items is given. "kmsctl help" lists the commands and global flags.
+//
 // Exit status: 0 on success, 252 for a usage error (nothing was sent),
 // 254 when the service returned an error, 255 when kmsd could not be
 // reached or another local error occurred.

@@ -60,6 +60,8 @@ Example:
 
 const listResourceTagsUsage = `Usage: kmsctl list-resource-tags --key-id KEY [--limit N] [--marker M]
 
+Lists a key's tags, following pages unless --limit or --max-items is given.
+
 Example:
   kmsctl list-resource-tags --key-id 1234abcd-12ab-34cd-56ef-1234567890ab
 `
