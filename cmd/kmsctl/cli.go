@@ -94,8 +94,8 @@ Global flags:
   --starting-token M     list commands: same as --marker
 
 Flags take "--flag value" or "--flag=value". Binary parameters take
-fileb://PATH (raw bytes), - (standard input), file://PATH (base64 text) or
-base64 text. Encryption contexts take Key=Value,Key2=Value2, a JSON object
+fileb://PATH (raw bytes), - (raw bytes from standard input), file://PATH
+(base64 text) or base64 text. Encryption contexts take Key=Value,Key2=Value2, a JSON object
 or file://PATH; --tags takes TagKey=K,TagValue=V items, a JSON list or
 file://PATH.
 
