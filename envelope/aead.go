@@ -15,6 +15,51 @@ func deriveKey(secret, salt, info []byte, n int) ([]byte, error) {
 	return hkdf.Key(sha256.New, secret, salt, string(info), n)
 }
 
+// hmacBlockSize is SHA-256's block size, the longest HMAC key hkdf32 takes
+// without hashing it first.
+const hmacBlockSize = 64
+
+// hkdf32 is HKDF-SHA256 (RFC 5869) with a 32-byte output, written out for
+// the hot path of Seal and Open: two HMAC-SHA256 computations over stack
+// buffers, with no allocation. salt must be at most 64 bytes and info at
+// most maxInfo bytes; tests check it against crypto/hkdf.
+func hkdf32(secret, salt, info []byte) [32]byte {
+	if len(salt) > hmacBlockSize || len(info) > maxInfo {
+		panic("envelope: hkdf32 input too long")
+	}
+	prk := hmacSHA256(salt, secret) // extract
+	var t [maxInfo + 1]byte         // expand, one block: T(1) = HMAC(PRK, info || 0x01)
+	n := copy(t[:], info)
+	t[n] = 1
+	okm := hmacSHA256(prk[:], t[:n+1])
+	clear(prk[:])
+	return okm
+}
+
+// maxInfo bounds hkdf32's info.
+const maxInfo = 128
+
+// hmacSHA256 is RFC 2104 HMAC with SHA-256 for keys of at most one block
+// and messages of at most maxInfo+32 bytes.
+func hmacSHA256(key, msg []byte) [32]byte {
+	var buf [hmacBlockSize + maxInfo + 32]byte
+	var pad [hmacBlockSize]byte
+	copy(pad[:], key)
+	for i := range pad {
+		buf[i] = pad[i] ^ 0x36
+	}
+	n := copy(buf[hmacBlockSize:], msg)
+	inner := sha256.Sum256(buf[:hmacBlockSize+n])
+	for i := range pad {
+		buf[i] = pad[i] ^ 0x5c
+	}
+	copy(buf[hmacBlockSize:], inner[:])
+	out := sha256.Sum256(buf[:hmacBlockSize+32])
+	clear(buf[:])
+	clear(pad[:])
+	return out
+}
+
 // newGCM returns AES-GCM under key (16, 24 or 32 bytes).
 func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)

@@ -75,12 +75,9 @@ func Seal(rand io.Reader, k Key, keyID KeyID, plaintext []byte, ec map[string]st
 	if err != nil {
 		return nil, err
 	}
-	mk, err := messageKey(k, out[:HeaderSize])
-	if err != nil {
-		return nil, err
-	}
-	defer clear(mk)
-	return sealGCM(out, mk, out[offIV:HeaderSize], plaintext, aad)
+	mk := messageKey(k, out[:HeaderSize])
+	defer clear(mk[:])
+	return sealGCM(out, mk[:], out[offIV:HeaderSize], plaintext, aad)
 }
 
 // Open authenticates and decrypts a ciphertext made by Seal with key k and
@@ -97,19 +94,16 @@ func Open(k Key, blob []byte, ec map[string]string) ([]byte, error) {
 	if err != nil {
 		return nil, ErrDecrypt
 	}
-	mk, err := messageKey(k, blob[:HeaderSize])
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	defer clear(mk)
-	return openGCM(mk, blob[offIV:HeaderSize], blob[HeaderSize:], aad)
+	mk := messageKey(k, blob[:HeaderSize])
+	defer clear(mk[:])
+	return openGCM(mk[:], blob[offIV:HeaderSize], blob[HeaderSize:], aad)
 }
 
 // messageKey derives the per-message key from the version material and the
 // header: HKDF-SHA256(material, salt, "kmsd/v1/enc" || keyID || materialID).
-func messageKey(k Key, header []byte) ([]byte, error) {
+func messageKey(k Key, header []byte) [32]byte {
 	var info [len(encInfo) + 16 + 32]byte
 	n := copy(info[:], encInfo)
 	copy(info[n:], header[offKeyID:offSalt])
-	return deriveKey(k.b[:], header[offSalt:offIV], info[:], 32)
+	return hkdf32(k.b[:], header[offSalt:offIV], info[:])
 }

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -135,5 +136,52 @@ func TestWycheproofHKDF(t *testing.T) {
 	t.Logf("HKDF-SHA256: %d valid, %d invalid", valid, invalid)
 	if valid != 83 || invalid != 3 {
 		t.Fatalf("processed %d valid and %d invalid vectors; want 83 and 3", valid, invalid)
+	}
+}
+
+// TestHKDF32MatchesStandardLibrary checks the allocation-free HKDF of the
+// hot path against crypto/hkdf on the Wycheproof inputs it accepts and on
+// random inputs of the sizes Seal uses.
+func TestHKDF32MatchesStandardLibrary(t *testing.T) {
+	var v struct {
+		TestGroups []struct {
+			Tests []struct {
+				IKM, Salt, Info string
+				Size            int
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	readVectors(t, "hkdf_sha256_test.json", &v)
+	checked := 0
+	check := func(secret, salt, info []byte) {
+		want, err := deriveKey(secret, salt, info, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hkdf32(secret, salt, info); !bytes.Equal(got[:], want) {
+			t.Fatalf("hkdf32(%x, %x, %x) = %x, want %x", secret, salt, info, got, want)
+		}
+		checked++
+	}
+	for _, g := range v.TestGroups {
+		for _, tc := range g.Tests {
+			salt, info := mustHex(t, tc.Salt), mustHex(t, tc.Info)
+			if len(salt) <= hmacBlockSize && len(info) <= maxInfo {
+				check(mustHex(t, tc.IKM), salt, info)
+			}
+		}
+	}
+	for range 2000 {
+		secret, salt, info := make([]byte, 32), make([]byte, 32), make([]byte, 59)
+		rand.Read(secret)
+		rand.Read(salt)
+		rand.Read(info)
+		check(secret, salt, info)
+	}
+	if checked < 2050 {
+		t.Fatalf("only %d inputs checked", checked)
+	}
+	if n := testing.AllocsPerRun(100, func() { hkdf32(make([]byte, 32), make([]byte, 32), make([]byte, 59)) }); n != 0 {
+		t.Errorf("hkdf32 allocates %v times", n)
 	}
 }
