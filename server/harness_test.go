@@ -70,6 +70,10 @@ type harness struct {
 // newHarness starts a Server on a loopback listener with a real Badger
 // store in a temporary directory.
 func newHarness(t *testing.T) *harness {
+	return newHarnessTB(t)
+}
+
+func newHarnessTB(t testing.TB) *harness {
 	t.Helper()
 	store, err := keystore.Open(t.TempDir(), keystore.Options{})
 	if err != nil {
