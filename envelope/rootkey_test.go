@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"io/fs"
@@ -56,13 +57,68 @@ func TestRootKeyFile(t *testing.T) {
 	}
 }
 
+// katRootKeyLine is the root key file of the key seq(200, 32), computed
+// independently (Python's base64 module).
+const katRootKeyLine = "kmsd-root-key-v1:yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=\n"
+
+// TestKnownAnswerRootKeyFile freezes the file format: a deterministic rand
+// gives exactly the known line, and the known line reads back as that key.
+func TestKnownAnswerRootKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "root.key")
+	if err := WriteRootKeyFile(path, bytes.NewReader(seq(200, 32))); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != katRootKeyLine {
+		t.Fatalf("root key file %q, want %q", b, katRootKeyLine)
+	}
+	k, err := ReadRootKeyFile(path)
+	if err != nil || !k.Equal(mustKey(t, seq(200, 32))) || RootKeyFingerprint(k) != katFingerprint {
+		t.Fatalf("ReadRootKeyFile(known file): %v", err)
+	}
+}
+
+func TestRootKeyFileFollowsSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "data", "root.key")
+	os.Mkdir(filepath.Dir(target), 0o700)
+	if err := WriteRootKeyFile(target, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "root.key")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ReadRootKeyFile(target)
+	if got, err := ReadRootKeyFile(link); err != nil || !got.Equal(want) {
+		t.Fatalf("through a symlink: %v", err)
+	}
+}
+
 func TestRootKeyFileFormat(t *testing.T) {
 	dir := t.TempDir()
+	body := strings.TrimPrefix(strings.TrimSuffix(katRootKeyLine, "\n"), rootKeyPrefix)
 	for name, content := range map[string]string{
-		"no prefix":  "AAAA\n",
-		"bad base64": rootKeyPrefix + "%%%\n",
-		"short key":  rootKeyPrefix + "AAAA\n",
-		"empty":      "",
+		"no newline": rootKeyPrefix + body,
+		"crlf":       rootKeyPrefix + body + "\r\n",
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+		os.WriteFile(p, []byte(content), 0o600)
+		if _, err := ReadRootKeyFile(p); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, content := range map[string]string{
+		"no prefix":     "AAAA\n",
+		"bad base64":    rootKeyPrefix + "%%%\n",
+		"short key":     rootKeyPrefix + "AAAA\n",
+		"empty":         "",
+		"long key":      rootKeyPrefix + body[:len(body)-1] + "AAAA\n",
+		"two newlines":  katRootKeyLine + "\n",
+		"second line":   katRootKeyLine + "x\n",
+		"space":         rootKeyPrefix + " " + body + "\n",
+		"unpadded":      rootKeyPrefix + strings.TrimRight(body, "=") + "\n",
+		"old prefix":    "kmsd-root-key-v0:" + body + "\n",
+		"inner newline": rootKeyPrefix + body[:8] + "\n" + body[8:] + "\n",
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
 		os.WriteFile(p, []byte(content), 0o600)
@@ -73,8 +129,5 @@ func TestRootKeyFileFormat(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), content[min(len(content), 3):]) && content != "" && len(content) > 8 {
 			t.Errorf("%s: error quotes the file: %v", name, err)
 		}
-	}
-	if _, err := ReadRootKeyFile(dir); !errors.Is(err, ErrInvalidRootKeyFile) {
-		t.Errorf("directory accepted: %v", err)
 	}
 }
