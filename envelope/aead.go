@@ -60,8 +60,12 @@ func hmacSHA256(key, msg []byte) [32]byte {
 	return out
 }
 
-// newGCM returns AES-GCM under key (16, 24 or 32 bytes).
+// newGCM returns AES-256-GCM under key, which must be 32 bytes: no other
+// AES key size is ever used.
 func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, aes.KeySizeError(len(key))
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -69,20 +73,19 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// sealGCM appends AES-GCM(key, iv, plaintext, aad) = ciphertext || tag to dst.
-func sealGCM(dst, key, iv, plaintext, aad []byte) ([]byte, error) {
+// sealGCM appends AES-256-GCM(key, iv, plaintext, aad) = ciphertext || tag
+// to dst. A wrong key or IV length is a programmer error and panics.
+func sealGCM(dst, key, iv, plaintext, aad []byte) []byte {
 	g, err := newGCM(key)
-	if err != nil {
-		return nil, err
+	if err != nil || len(iv) != g.NonceSize() {
+		panic("envelope: bad AES-256-GCM key or IV length")
 	}
-	if len(iv) != g.NonceSize() {
-		panic("envelope: bad IV length")
-	}
-	return g.Seal(dst, iv, plaintext, aad), nil
+	return g.Seal(dst, iv, plaintext, aad)
 }
 
-// openGCM authenticates and decrypts ciphertext || tag. Any failure is
-// ErrDecrypt; nothing of a failed plaintext is returned.
+// openGCM authenticates and decrypts ciphertext || tag. Any failure, wrong
+// lengths included, is ErrDecrypt; it never panics, and nothing of a failed
+// plaintext is returned (crypto/cipher clears its output on failure).
 func openGCM(key, iv, sealed, aad []byte) ([]byte, error) {
 	g, err := newGCM(key)
 	if err != nil || len(iv) != g.NonceSize() || len(sealed) < g.Overhead() {

@@ -77,7 +77,7 @@ func Seal(rand io.Reader, k Key, keyID KeyID, plaintext []byte, ec map[string]st
 	}
 	mk := messageKey(k, out[:HeaderSize])
 	defer clear(mk[:])
-	return sealGCM(out, mk[:], out[offIV:HeaderSize], plaintext, aad)
+	return sealGCM(out, mk[:], out[offIV:HeaderSize], plaintext, aad), nil
 }
 
 // Open authenticates and decrypts a ciphertext made by Seal with key k and

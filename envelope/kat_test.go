@@ -8,13 +8,18 @@ import (
 
 // Known-answer vectors freezing the version-1 formats. They were computed
 // with an independent implementation (Python's cryptography package: HKDF
-// and AESGCM) from the layout in doc.go, not by this package.
+// and AESGCM; hashlib and hmac) from the layouts in doc.go, not by this
+// package.
 const (
 	katMaterialID = "2443f399c11ad809afa9db560db328ce120bba0dbf84d5eacc72907c1a8a913a"
 	katContext    = "00020007707572706f736500036b6174000674656e616e74000161"
 	katBlob       = "01011234abcd12ab34cd56ef1234567890ab2443f399c11ad809afa9db560db328ce120bba0dbf84d5eacc72907c1a8a913a" +
 		"6465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f" +
 		"edf4fb2cd65847967320981be649ee608a41568cdfd11488f52cd9ac1e71c6d031"
+	// A 32-byte data key, seq(1, 32), sealed with no context: 142 bytes.
+	katDataKeyBlob = "01011234abcd12ab34cd56ef1234567890ab2443f399c11ad809afa9db560db328ce120bba0dbf84d5eacc72907c1a8a913a" +
+		"969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1" +
+		"97f37ac82e844c61776e75ac2e4ccb8792dabd1f4488cba90585ffbf068684b26edb1e15f0c01f38a1c15eb3f1865cc5"
 	katWrapped     = "0132333435363738393a3b3c3defcc3b6668c6d51d846bce55d27de622f77d9c2c7e64430257f7a21f5323193d090d8d82bd84aad08756e4acc6783a6a"
 	katFingerprint = "bcc52b667eab0324eecc575b67d6dcf3"
 	katPlaintext   = "kmsd known answer"
@@ -59,20 +64,35 @@ func TestKnownAnswerCiphertext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob, err := Seal(bytes.NewReader(seq(100, 44)), k, id, []byte(katPlaintext), katEC)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name      string
+		rand      []byte // salt || IV
+		plaintext []byte
+		ec        map[string]string
+		blob      string
+	}{
+		{"message with context", seq(100, 44), []byte(katPlaintext), katEC, katBlob},
+		{"data key, no context", seq(150, 44), seq(1, 32), nil, katDataKeyBlob},
+	} {
+		blob, err := Seal(bytes.NewReader(c.rand), k, id, c.plaintext, c.ec)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := hex.EncodeToString(blob); got != c.blob {
+			t.Errorf("%s: Seal =\n%s\nwant\n%s", c.name, got, c.blob)
+		}
+		pt, err := Open(k, mustHex(t, c.blob), c.ec)
+		if err != nil || !bytes.Equal(pt, c.plaintext) {
+			t.Errorf("%s: Open(known blob) = %q, %v", c.name, pt, err)
+		}
+		h, err := ParseHeader(mustHex(t, c.blob))
+		if err != nil || h.KeyID != id || h.MaterialID != k.MaterialID() || h.Format != FormatV1 ||
+			h.Algorithm != AlgAES256GCMHKDFSHA256 || !bytes.Equal(h.Salt[:], c.rand[:32]) || !bytes.Equal(h.IV[:], c.rand[32:]) {
+			t.Errorf("%s: ParseHeader = %+v, %v", c.name, h, err)
+		}
 	}
-	if got := hex.EncodeToString(blob); got != katBlob {
-		t.Fatalf("Seal =\n%s\nwant\n%s", got, katBlob)
-	}
-	pt, err := Open(k, mustHex(t, katBlob), katEC)
-	if err != nil || string(pt) != katPlaintext {
-		t.Fatalf("Open(known blob) = %q, %v", pt, err)
-	}
-	h, err := ParseHeader(blob)
-	if err != nil || h.KeyID != id || h.MaterialID != k.MaterialID() || h.Format != FormatV1 {
-		t.Fatalf("ParseHeader = %+v, %v", h, err)
+	if n := len(katDataKeyBlob) / 2; n != 142 {
+		t.Errorf("a 32-byte data key gives %d bytes, want 142", n)
 	}
 }
 

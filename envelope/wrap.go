@@ -20,7 +20,7 @@ func WrapKey(rand io.Reader, root, k Key, aad []byte) ([]byte, error) {
 	if _, err := io.ReadFull(rand, out[1:]); err != nil {
 		return nil, err
 	}
-	return sealGCM(out, root.b[:], out[1:], k.b[:], aad)
+	return sealGCM(out, root.b[:], out[1:], k.b[:], aad), nil
 }
 
 // UnwrapKey reverses WrapKey. Any failure is ErrDecrypt.
