@@ -114,8 +114,12 @@ type KeyMetadata struct {
 	PendingDeletionWindowInDays int32    `protobuf:"varint,17,opt,name=pending_deletion_window_in_days,json=PendingDeletionWindowInDays,proto3" json:"pending_deletion_window_in_days,omitempty"`
 	// Identifier of the key material that new encryptions use (64 hex digits).
 	CurrentKeyMaterialId string `protobuf:"bytes,18,opt,name=current_key_material_id,json=CurrentKeyMaterialId,proto3" json:"current_key_material_id,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE, for EXTERNAL keys.
+	ExpirationModel string `protobuf:"bytes,19,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
+	// Every version of the key's material with its usage (a kmsd extension).
+	KeyMaterials  []*KeyMaterial `protobuf:"bytes,20,rep,name=key_materials,json=KeyMaterials,proto3" json:"key_materials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KeyMetadata) Reset() {
@@ -274,6 +278,126 @@ func (x *KeyMetadata) GetCurrentKeyMaterialId() string {
 	return ""
 }
 
+func (x *KeyMetadata) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
+	}
+	return ""
+}
+
+func (x *KeyMetadata) GetKeyMaterials() []*KeyMaterial {
+	if x != nil {
+		return x.KeyMaterials
+	}
+	return nil
+}
+
+// KeyMaterial describes one version of a key's material (a kmsd extension
+// of AWS's KeyMetadata, also used by ListKeyRotations).
+type KeyMaterial struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyMaterialId string                 `protobuf:"bytes,1,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	CreationDate  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=creation_date,json=CreationDate,proto3" json:"creation_date,omitempty"`
+	// "" for the key's first material, AUTOMATIC or ON_DEMAND for rotations.
+	RotationType string `protobuf:"bytes,3,opt,name=rotation_type,json=RotationType,proto3" json:"rotation_type,omitempty"`
+	// CURRENT, NON_CURRENT or PENDING_ROTATION.
+	KeyMaterialState string `protobuf:"bytes,4,opt,name=key_material_state,json=KeyMaterialState,proto3" json:"key_material_state,omitempty"`
+	// Encryptions (Encrypt, ReEncrypt, GenerateDataKey*) made with this material.
+	EncryptionCount int64 `protobuf:"varint,5,opt,name=encryption_count,json=EncryptionCount,proto3" json:"encryption_count,omitempty"`
+	// For imported material.
+	ExpirationModel        string                 `protobuf:"bytes,6,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
+	ValidTo                *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_to,json=ValidTo,proto3" json:"valid_to,omitempty"`
+	KeyMaterialDescription string                 `protobuf:"bytes,8,opt,name=key_material_description,json=KeyMaterialDescription,proto3" json:"key_material_description,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *KeyMaterial) Reset() {
+	*x = KeyMaterial{}
+	mi := &file_kms_v1_kms_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyMaterial) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyMaterial) ProtoMessage() {}
+
+func (x *KeyMaterial) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyMaterial.ProtoReflect.Descriptor instead.
+func (*KeyMaterial) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KeyMaterial) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+func (x *KeyMaterial) GetCreationDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreationDate
+	}
+	return nil
+}
+
+func (x *KeyMaterial) GetRotationType() string {
+	if x != nil {
+		return x.RotationType
+	}
+	return ""
+}
+
+func (x *KeyMaterial) GetKeyMaterialState() string {
+	if x != nil {
+		return x.KeyMaterialState
+	}
+	return ""
+}
+
+func (x *KeyMaterial) GetEncryptionCount() int64 {
+	if x != nil {
+		return x.EncryptionCount
+	}
+	return 0
+}
+
+func (x *KeyMaterial) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
+	}
+	return ""
+}
+
+func (x *KeyMaterial) GetValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTo
+	}
+	return nil
+}
+
+func (x *KeyMaterial) GetKeyMaterialDescription() string {
+	if x != nil {
+		return x.KeyMaterialDescription
+	}
+	return ""
+}
+
 type CreateKeyRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description string                 `protobuf:"bytes,1,opt,name=description,json=Description,proto3" json:"description,omitempty"`
@@ -295,7 +419,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[2]
+	mi := &file_kms_v1_kms_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +431,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[2]
+	mi := &file_kms_v1_kms_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +444,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateKeyRequest) GetDescription() string {
@@ -395,7 +519,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[3]
+	mi := &file_kms_v1_kms_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +531,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[3]
+	mi := &file_kms_v1_kms_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +544,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateKeyResponse) GetKeyMetadata() *KeyMetadata {
@@ -440,7 +564,7 @@ type DescribeKeyRequest struct {
 
 func (x *DescribeKeyRequest) Reset() {
 	*x = DescribeKeyRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[4]
+	mi := &file_kms_v1_kms_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +576,7 @@ func (x *DescribeKeyRequest) String() string {
 func (*DescribeKeyRequest) ProtoMessage() {}
 
 func (x *DescribeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[4]
+	mi := &file_kms_v1_kms_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +589,7 @@ func (x *DescribeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeKeyRequest.ProtoReflect.Descriptor instead.
 func (*DescribeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DescribeKeyRequest) GetKeyId() string {
@@ -491,7 +615,7 @@ type DescribeKeyResponse struct {
 
 func (x *DescribeKeyResponse) Reset() {
 	*x = DescribeKeyResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[5]
+	mi := &file_kms_v1_kms_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +627,7 @@ func (x *DescribeKeyResponse) String() string {
 func (*DescribeKeyResponse) ProtoMessage() {}
 
 func (x *DescribeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[5]
+	mi := &file_kms_v1_kms_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +640,7 @@ func (x *DescribeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeKeyResponse.ProtoReflect.Descriptor instead.
 func (*DescribeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{5}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DescribeKeyResponse) GetKeyMetadata() *KeyMetadata {
@@ -537,7 +661,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[6]
+	mi := &file_kms_v1_kms_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +673,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[6]
+	mi := &file_kms_v1_kms_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +686,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{6}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListKeysRequest) GetLimit() int32 {
@@ -589,7 +713,7 @@ type KeyListEntry struct {
 
 func (x *KeyListEntry) Reset() {
 	*x = KeyListEntry{}
-	mi := &file_kms_v1_kms_proto_msgTypes[7]
+	mi := &file_kms_v1_kms_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +725,7 @@ func (x *KeyListEntry) String() string {
 func (*KeyListEntry) ProtoMessage() {}
 
 func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[7]
+	mi := &file_kms_v1_kms_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +738,7 @@ func (x *KeyListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyListEntry.ProtoReflect.Descriptor instead.
 func (*KeyListEntry) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{7}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KeyListEntry) GetKeyId() string {
@@ -642,7 +766,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[8]
+	mi := &file_kms_v1_kms_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +778,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[8]
+	mi := &file_kms_v1_kms_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +791,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{8}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListKeysResponse) GetKeys() []*KeyListEntry {
@@ -701,7 +825,7 @@ type UpdateKeyDescriptionRequest struct {
 
 func (x *UpdateKeyDescriptionRequest) Reset() {
 	*x = UpdateKeyDescriptionRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[9]
+	mi := &file_kms_v1_kms_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +837,7 @@ func (x *UpdateKeyDescriptionRequest) String() string {
 func (*UpdateKeyDescriptionRequest) ProtoMessage() {}
 
 func (x *UpdateKeyDescriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[9]
+	mi := &file_kms_v1_kms_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +850,7 @@ func (x *UpdateKeyDescriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescriptionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescriptionRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{9}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateKeyDescriptionRequest) GetKeyId() string {
@@ -751,7 +875,7 @@ type UpdateKeyDescriptionResponse struct {
 
 func (x *UpdateKeyDescriptionResponse) Reset() {
 	*x = UpdateKeyDescriptionResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[10]
+	mi := &file_kms_v1_kms_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +887,7 @@ func (x *UpdateKeyDescriptionResponse) String() string {
 func (*UpdateKeyDescriptionResponse) ProtoMessage() {}
 
 func (x *UpdateKeyDescriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[10]
+	mi := &file_kms_v1_kms_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +900,7 @@ func (x *UpdateKeyDescriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateKeyDescriptionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateKeyDescriptionResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{10}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{11}
 }
 
 type EnableKeyRequest struct {
@@ -788,7 +912,7 @@ type EnableKeyRequest struct {
 
 func (x *EnableKeyRequest) Reset() {
 	*x = EnableKeyRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[11]
+	mi := &file_kms_v1_kms_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +924,7 @@ func (x *EnableKeyRequest) String() string {
 func (*EnableKeyRequest) ProtoMessage() {}
 
 func (x *EnableKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[11]
+	mi := &file_kms_v1_kms_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +937,7 @@ func (x *EnableKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyRequest.ProtoReflect.Descriptor instead.
 func (*EnableKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{11}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EnableKeyRequest) GetKeyId() string {
@@ -831,7 +955,7 @@ type EnableKeyResponse struct {
 
 func (x *EnableKeyResponse) Reset() {
 	*x = EnableKeyResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[12]
+	mi := &file_kms_v1_kms_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +967,7 @@ func (x *EnableKeyResponse) String() string {
 func (*EnableKeyResponse) ProtoMessage() {}
 
 func (x *EnableKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[12]
+	mi := &file_kms_v1_kms_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +980,7 @@ func (x *EnableKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableKeyResponse.ProtoReflect.Descriptor instead.
 func (*EnableKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{12}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{13}
 }
 
 type DisableKeyRequest struct {
@@ -868,7 +992,7 @@ type DisableKeyRequest struct {
 
 func (x *DisableKeyRequest) Reset() {
 	*x = DisableKeyRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[13]
+	mi := &file_kms_v1_kms_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1004,7 @@ func (x *DisableKeyRequest) String() string {
 func (*DisableKeyRequest) ProtoMessage() {}
 
 func (x *DisableKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[13]
+	mi := &file_kms_v1_kms_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1017,7 @@ func (x *DisableKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyRequest.ProtoReflect.Descriptor instead.
 func (*DisableKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{13}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DisableKeyRequest) GetKeyId() string {
@@ -911,7 +1035,7 @@ type DisableKeyResponse struct {
 
 func (x *DisableKeyResponse) Reset() {
 	*x = DisableKeyResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[14]
+	mi := &file_kms_v1_kms_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1047,7 @@ func (x *DisableKeyResponse) String() string {
 func (*DisableKeyResponse) ProtoMessage() {}
 
 func (x *DisableKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[14]
+	mi := &file_kms_v1_kms_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1060,7 @@ func (x *DisableKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableKeyResponse.ProtoReflect.Descriptor instead.
 func (*DisableKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{14}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{15}
 }
 
 type ScheduleKeyDeletionRequest struct {
@@ -950,7 +1074,7 @@ type ScheduleKeyDeletionRequest struct {
 
 func (x *ScheduleKeyDeletionRequest) Reset() {
 	*x = ScheduleKeyDeletionRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[15]
+	mi := &file_kms_v1_kms_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1086,7 @@ func (x *ScheduleKeyDeletionRequest) String() string {
 func (*ScheduleKeyDeletionRequest) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[15]
+	mi := &file_kms_v1_kms_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1099,7 @@ func (x *ScheduleKeyDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletionRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{15}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ScheduleKeyDeletionRequest) GetKeyId() string {
@@ -1004,7 +1128,7 @@ type ScheduleKeyDeletionResponse struct {
 
 func (x *ScheduleKeyDeletionResponse) Reset() {
 	*x = ScheduleKeyDeletionResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[16]
+	mi := &file_kms_v1_kms_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1140,7 @@ func (x *ScheduleKeyDeletionResponse) String() string {
 func (*ScheduleKeyDeletionResponse) ProtoMessage() {}
 
 func (x *ScheduleKeyDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[16]
+	mi := &file_kms_v1_kms_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1153,7 @@ func (x *ScheduleKeyDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleKeyDeletionResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleKeyDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{16}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScheduleKeyDeletionResponse) GetKeyId() string {
@@ -1069,7 +1193,7 @@ type CancelKeyDeletionRequest struct {
 
 func (x *CancelKeyDeletionRequest) Reset() {
 	*x = CancelKeyDeletionRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[17]
+	mi := &file_kms_v1_kms_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1205,7 @@ func (x *CancelKeyDeletionRequest) String() string {
 func (*CancelKeyDeletionRequest) ProtoMessage() {}
 
 func (x *CancelKeyDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[17]
+	mi := &file_kms_v1_kms_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1218,7 @@ func (x *CancelKeyDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletionRequest.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{17}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelKeyDeletionRequest) GetKeyId() string {
@@ -1113,7 +1237,7 @@ type CancelKeyDeletionResponse struct {
 
 func (x *CancelKeyDeletionResponse) Reset() {
 	*x = CancelKeyDeletionResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[18]
+	mi := &file_kms_v1_kms_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1249,7 @@ func (x *CancelKeyDeletionResponse) String() string {
 func (*CancelKeyDeletionResponse) ProtoMessage() {}
 
 func (x *CancelKeyDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[18]
+	mi := &file_kms_v1_kms_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1262,7 @@ func (x *CancelKeyDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelKeyDeletionResponse.ProtoReflect.Descriptor instead.
 func (*CancelKeyDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{18}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CancelKeyDeletionResponse) GetKeyId() string {
@@ -1158,7 +1282,7 @@ type CreateAliasRequest struct {
 
 func (x *CreateAliasRequest) Reset() {
 	*x = CreateAliasRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[19]
+	mi := &file_kms_v1_kms_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1294,7 @@ func (x *CreateAliasRequest) String() string {
 func (*CreateAliasRequest) ProtoMessage() {}
 
 func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[19]
+	mi := &file_kms_v1_kms_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1307,7 @@ func (x *CreateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasRequest.ProtoReflect.Descriptor instead.
 func (*CreateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{19}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateAliasRequest) GetAliasName() string {
@@ -1208,7 +1332,7 @@ type CreateAliasResponse struct {
 
 func (x *CreateAliasResponse) Reset() {
 	*x = CreateAliasResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[20]
+	mi := &file_kms_v1_kms_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1344,7 @@ func (x *CreateAliasResponse) String() string {
 func (*CreateAliasResponse) ProtoMessage() {}
 
 func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[20]
+	mi := &file_kms_v1_kms_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1357,7 @@ func (x *CreateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAliasResponse.ProtoReflect.Descriptor instead.
 func (*CreateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{20}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{21}
 }
 
 type UpdateAliasRequest struct {
@@ -1246,7 +1370,7 @@ type UpdateAliasRequest struct {
 
 func (x *UpdateAliasRequest) Reset() {
 	*x = UpdateAliasRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[21]
+	mi := &file_kms_v1_kms_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1382,7 @@ func (x *UpdateAliasRequest) String() string {
 func (*UpdateAliasRequest) ProtoMessage() {}
 
 func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[21]
+	mi := &file_kms_v1_kms_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1395,7 @@ func (x *UpdateAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAliasRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{21}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateAliasRequest) GetAliasName() string {
@@ -1296,7 +1420,7 @@ type UpdateAliasResponse struct {
 
 func (x *UpdateAliasResponse) Reset() {
 	*x = UpdateAliasResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[22]
+	mi := &file_kms_v1_kms_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1432,7 @@ func (x *UpdateAliasResponse) String() string {
 func (*UpdateAliasResponse) ProtoMessage() {}
 
 func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[22]
+	mi := &file_kms_v1_kms_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1445,7 @@ func (x *UpdateAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAliasResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAliasResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{22}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{23}
 }
 
 type DeleteAliasRequest struct {
@@ -1333,7 +1457,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[23]
+	mi := &file_kms_v1_kms_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1469,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[23]
+	mi := &file_kms_v1_kms_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1482,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{23}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteAliasRequest) GetAliasName() string {
@@ -1376,7 +1500,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[24]
+	mi := &file_kms_v1_kms_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1512,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[24]
+	mi := &file_kms_v1_kms_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1525,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{24}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{25}
 }
 
 type ListAliasesRequest struct {
@@ -1415,7 +1539,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[25]
+	mi := &file_kms_v1_kms_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1551,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[25]
+	mi := &file_kms_v1_kms_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1564,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{25}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAliasesRequest) GetKeyId() string {
@@ -1477,7 +1601,7 @@ type AliasListEntry struct {
 
 func (x *AliasListEntry) Reset() {
 	*x = AliasListEntry{}
-	mi := &file_kms_v1_kms_proto_msgTypes[26]
+	mi := &file_kms_v1_kms_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1613,7 @@ func (x *AliasListEntry) String() string {
 func (*AliasListEntry) ProtoMessage() {}
 
 func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[26]
+	mi := &file_kms_v1_kms_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1626,7 @@ func (x *AliasListEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliasListEntry.ProtoReflect.Descriptor instead.
 func (*AliasListEntry) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{26}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AliasListEntry) GetAliasName() string {
@@ -1551,7 +1675,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[27]
+	mi := &file_kms_v1_kms_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1687,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[27]
+	mi := &file_kms_v1_kms_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1700,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{27}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*AliasListEntry {
@@ -1610,7 +1734,7 @@ type TagResourceRequest struct {
 
 func (x *TagResourceRequest) Reset() {
 	*x = TagResourceRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[28]
+	mi := &file_kms_v1_kms_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1746,7 @@ func (x *TagResourceRequest) String() string {
 func (*TagResourceRequest) ProtoMessage() {}
 
 func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[28]
+	mi := &file_kms_v1_kms_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1759,7 @@ func (x *TagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceRequest.ProtoReflect.Descriptor instead.
 func (*TagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{28}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TagResourceRequest) GetKeyId() string {
@@ -1660,7 +1784,7 @@ type TagResourceResponse struct {
 
 func (x *TagResourceResponse) Reset() {
 	*x = TagResourceResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[29]
+	mi := &file_kms_v1_kms_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1796,7 @@ func (x *TagResourceResponse) String() string {
 func (*TagResourceResponse) ProtoMessage() {}
 
 func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[29]
+	mi := &file_kms_v1_kms_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1809,7 @@ func (x *TagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagResourceResponse.ProtoReflect.Descriptor instead.
 func (*TagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{29}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{30}
 }
 
 type UntagResourceRequest struct {
@@ -1698,7 +1822,7 @@ type UntagResourceRequest struct {
 
 func (x *UntagResourceRequest) Reset() {
 	*x = UntagResourceRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[30]
+	mi := &file_kms_v1_kms_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1834,7 @@ func (x *UntagResourceRequest) String() string {
 func (*UntagResourceRequest) ProtoMessage() {}
 
 func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[30]
+	mi := &file_kms_v1_kms_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1847,7 @@ func (x *UntagResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceRequest.ProtoReflect.Descriptor instead.
 func (*UntagResourceRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{30}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UntagResourceRequest) GetKeyId() string {
@@ -1748,7 +1872,7 @@ type UntagResourceResponse struct {
 
 func (x *UntagResourceResponse) Reset() {
 	*x = UntagResourceResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[31]
+	mi := &file_kms_v1_kms_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1884,7 @@ func (x *UntagResourceResponse) String() string {
 func (*UntagResourceResponse) ProtoMessage() {}
 
 func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[31]
+	mi := &file_kms_v1_kms_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1897,7 @@ func (x *UntagResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagResourceResponse.ProtoReflect.Descriptor instead.
 func (*UntagResourceResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{31}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{32}
 }
 
 type ListResourceTagsRequest struct {
@@ -1787,7 +1911,7 @@ type ListResourceTagsRequest struct {
 
 func (x *ListResourceTagsRequest) Reset() {
 	*x = ListResourceTagsRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[32]
+	mi := &file_kms_v1_kms_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1923,7 @@ func (x *ListResourceTagsRequest) String() string {
 func (*ListResourceTagsRequest) ProtoMessage() {}
 
 func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[32]
+	mi := &file_kms_v1_kms_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +1936,7 @@ func (x *ListResourceTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsRequest.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{32}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListResourceTagsRequest) GetKeyId() string {
@@ -1847,7 +1971,7 @@ type ListResourceTagsResponse struct {
 
 func (x *ListResourceTagsResponse) Reset() {
 	*x = ListResourceTagsResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[33]
+	mi := &file_kms_v1_kms_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1983,7 @@ func (x *ListResourceTagsResponse) String() string {
 func (*ListResourceTagsResponse) ProtoMessage() {}
 
 func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[33]
+	mi := &file_kms_v1_kms_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1996,7 @@ func (x *ListResourceTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResourceTagsResponse.ProtoReflect.Descriptor instead.
 func (*ListResourceTagsResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{33}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListResourceTagsResponse) GetTags() []*Tag {
@@ -1896,6 +2020,1013 @@ func (x *ListResourceTagsResponse) GetTruncated() bool {
 	return false
 }
 
+type EnableKeyRotationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	// 90–2560, default 365.
+	RotationPeriodInDays int32 `protobuf:"varint,2,opt,name=rotation_period_in_days,json=RotationPeriodInDays,proto3" json:"rotation_period_in_days,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *EnableKeyRotationRequest) Reset() {
+	*x = EnableKeyRotationRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableKeyRotationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableKeyRotationRequest) ProtoMessage() {}
+
+func (x *EnableKeyRotationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableKeyRotationRequest.ProtoReflect.Descriptor instead.
+func (*EnableKeyRotationRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *EnableKeyRotationRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *EnableKeyRotationRequest) GetRotationPeriodInDays() int32 {
+	if x != nil {
+		return x.RotationPeriodInDays
+	}
+	return 0
+}
+
+type EnableKeyRotationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableKeyRotationResponse) Reset() {
+	*x = EnableKeyRotationResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableKeyRotationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableKeyRotationResponse) ProtoMessage() {}
+
+func (x *EnableKeyRotationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableKeyRotationResponse.ProtoReflect.Descriptor instead.
+func (*EnableKeyRotationResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{36}
+}
+
+type DisableKeyRotationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableKeyRotationRequest) Reset() {
+	*x = DisableKeyRotationRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableKeyRotationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableKeyRotationRequest) ProtoMessage() {}
+
+func (x *DisableKeyRotationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableKeyRotationRequest.ProtoReflect.Descriptor instead.
+func (*DisableKeyRotationRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DisableKeyRotationRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type DisableKeyRotationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableKeyRotationResponse) Reset() {
+	*x = DisableKeyRotationResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableKeyRotationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableKeyRotationResponse) ProtoMessage() {}
+
+func (x *DisableKeyRotationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableKeyRotationResponse.ProtoReflect.Descriptor instead.
+func (*DisableKeyRotationResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{38}
+}
+
+type GetKeyRotationStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKeyRotationStatusRequest) Reset() {
+	*x = GetKeyRotationStatusRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyRotationStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyRotationStatusRequest) ProtoMessage() {}
+
+func (x *GetKeyRotationStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyRotationStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetKeyRotationStatusRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetKeyRotationStatusRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type GetKeyRotationStatusResponse struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	KeyRotationEnabled        bool                   `protobuf:"varint,1,opt,name=key_rotation_enabled,json=KeyRotationEnabled,proto3" json:"key_rotation_enabled,omitempty"`
+	KeyId                     string                 `protobuf:"bytes,2,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	RotationPeriodInDays      int32                  `protobuf:"varint,3,opt,name=rotation_period_in_days,json=RotationPeriodInDays,proto3" json:"rotation_period_in_days,omitempty"`
+	NextRotationDate          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=next_rotation_date,json=NextRotationDate,proto3" json:"next_rotation_date,omitempty"`
+	OnDemandRotationStartDate *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=on_demand_rotation_start_date,json=OnDemandRotationStartDate,proto3" json:"on_demand_rotation_start_date,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *GetKeyRotationStatusResponse) Reset() {
+	*x = GetKeyRotationStatusResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKeyRotationStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKeyRotationStatusResponse) ProtoMessage() {}
+
+func (x *GetKeyRotationStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKeyRotationStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetKeyRotationStatusResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetKeyRotationStatusResponse) GetKeyRotationEnabled() bool {
+	if x != nil {
+		return x.KeyRotationEnabled
+	}
+	return false
+}
+
+func (x *GetKeyRotationStatusResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetKeyRotationStatusResponse) GetRotationPeriodInDays() int32 {
+	if x != nil {
+		return x.RotationPeriodInDays
+	}
+	return 0
+}
+
+func (x *GetKeyRotationStatusResponse) GetNextRotationDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRotationDate
+	}
+	return nil
+}
+
+func (x *GetKeyRotationStatusResponse) GetOnDemandRotationStartDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OnDemandRotationStartDate
+	}
+	return nil
+}
+
+type RotateKeyOnDemandRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyOnDemandRequest) Reset() {
+	*x = RotateKeyOnDemandRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyOnDemandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyOnDemandRequest) ProtoMessage() {}
+
+func (x *RotateKeyOnDemandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyOnDemandRequest.ProtoReflect.Descriptor instead.
+func (*RotateKeyOnDemandRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RotateKeyOnDemandRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type RotateKeyOnDemandResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyOnDemandResponse) Reset() {
+	*x = RotateKeyOnDemandResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyOnDemandResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyOnDemandResponse) ProtoMessage() {}
+
+func (x *RotateKeyOnDemandResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyOnDemandResponse.ProtoReflect.Descriptor instead.
+func (*RotateKeyOnDemandResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RotateKeyOnDemandResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type ListKeyRotationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	// 1–1000, default 100.
+	Limit  int32  `protobuf:"varint,2,opt,name=limit,json=Limit,proto3" json:"limit,omitempty"`
+	Marker string `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	// ROTATIONS_ONLY (default) or ALL_KEY_MATERIAL.
+	IncludeKeyMaterial string `protobuf:"bytes,4,opt,name=include_key_material,json=IncludeKeyMaterial,proto3" json:"include_key_material,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ListKeyRotationsRequest) Reset() {
+	*x = ListKeyRotationsRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeyRotationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeyRotationsRequest) ProtoMessage() {}
+
+func (x *ListKeyRotationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeyRotationsRequest.ProtoReflect.Descriptor instead.
+func (*ListKeyRotationsRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListKeyRotationsRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ListKeyRotationsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListKeyRotationsRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+func (x *ListKeyRotationsRequest) GetIncludeKeyMaterial() string {
+	if x != nil {
+		return x.IncludeKeyMaterial
+	}
+	return ""
+}
+
+type RotationsListEntry struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	KeyId        string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	RotationDate *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=rotation_date,json=RotationDate,proto3" json:"rotation_date,omitempty"`
+	// AUTOMATIC or ON_DEMAND.
+	RotationType           string                 `protobuf:"bytes,3,opt,name=rotation_type,json=RotationType,proto3" json:"rotation_type,omitempty"`
+	KeyMaterialId          string                 `protobuf:"bytes,4,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	KeyMaterialState       string                 `protobuf:"bytes,5,opt,name=key_material_state,json=KeyMaterialState,proto3" json:"key_material_state,omitempty"`
+	ExpirationModel        string                 `protobuf:"bytes,6,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
+	ValidTo                *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_to,json=ValidTo,proto3" json:"valid_to,omitempty"`
+	KeyMaterialDescription string                 `protobuf:"bytes,8,opt,name=key_material_description,json=KeyMaterialDescription,proto3" json:"key_material_description,omitempty"`
+	// Encryptions made with this material (a kmsd extension).
+	EncryptionCount int64 `protobuf:"varint,9,opt,name=encryption_count,json=EncryptionCount,proto3" json:"encryption_count,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RotationsListEntry) Reset() {
+	*x = RotationsListEntry{}
+	mi := &file_kms_v1_kms_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotationsListEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotationsListEntry) ProtoMessage() {}
+
+func (x *RotationsListEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotationsListEntry.ProtoReflect.Descriptor instead.
+func (*RotationsListEntry) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RotationsListEntry) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetRotationDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RotationDate
+	}
+	return nil
+}
+
+func (x *RotationsListEntry) GetRotationType() string {
+	if x != nil {
+		return x.RotationType
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetKeyMaterialState() string {
+	if x != nil {
+		return x.KeyMaterialState
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTo
+	}
+	return nil
+}
+
+func (x *RotationsListEntry) GetKeyMaterialDescription() string {
+	if x != nil {
+		return x.KeyMaterialDescription
+	}
+	return ""
+}
+
+func (x *RotationsListEntry) GetEncryptionCount() int64 {
+	if x != nil {
+		return x.EncryptionCount
+	}
+	return 0
+}
+
+type ListKeyRotationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotations     []*RotationsListEntry  `protobuf:"bytes,1,rep,name=rotations,json=Rotations,proto3" json:"rotations,omitempty"`
+	NextMarker    string                 `protobuf:"bytes,2,opt,name=next_marker,json=NextMarker,proto3" json:"next_marker,omitempty"`
+	Truncated     bool                   `protobuf:"varint,3,opt,name=truncated,json=Truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeyRotationsResponse) Reset() {
+	*x = ListKeyRotationsResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeyRotationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeyRotationsResponse) ProtoMessage() {}
+
+func (x *ListKeyRotationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeyRotationsResponse.ProtoReflect.Descriptor instead.
+func (*ListKeyRotationsResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListKeyRotationsResponse) GetRotations() []*RotationsListEntry {
+	if x != nil {
+		return x.Rotations
+	}
+	return nil
+}
+
+func (x *ListKeyRotationsResponse) GetNextMarker() string {
+	if x != nil {
+		return x.NextMarker
+	}
+	return ""
+}
+
+func (x *ListKeyRotationsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type GetParametersForImportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	// RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.
+	WrappingAlgorithm string `protobuf:"bytes,2,opt,name=wrapping_algorithm,json=WrappingAlgorithm,proto3" json:"wrapping_algorithm,omitempty"`
+	// RSA_2048, RSA_3072 or RSA_4096.
+	WrappingKeySpec string `protobuf:"bytes,3,opt,name=wrapping_key_spec,json=WrappingKeySpec,proto3" json:"wrapping_key_spec,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetParametersForImportRequest) Reset() {
+	*x = GetParametersForImportRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetParametersForImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetParametersForImportRequest) ProtoMessage() {}
+
+func (x *GetParametersForImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetParametersForImportRequest.ProtoReflect.Descriptor instead.
+func (*GetParametersForImportRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetParametersForImportRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetParametersForImportRequest) GetWrappingAlgorithm() string {
+	if x != nil {
+		return x.WrappingAlgorithm
+	}
+	return ""
+}
+
+func (x *GetParametersForImportRequest) GetWrappingKeySpec() string {
+	if x != nil {
+		return x.WrappingKeySpec
+	}
+	return ""
+}
+
+type GetParametersForImportResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	KeyId       string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	ImportToken []byte                 `protobuf:"bytes,2,opt,name=import_token,json=ImportToken,proto3" json:"import_token,omitempty"`
+	// DER-encoded X.509 SubjectPublicKeyInfo.
+	PublicKey         []byte                 `protobuf:"bytes,3,opt,name=public_key,json=PublicKey,proto3" json:"public_key,omitempty"`
+	ParametersValidTo *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=parameters_valid_to,json=ParametersValidTo,proto3" json:"parameters_valid_to,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetParametersForImportResponse) Reset() {
+	*x = GetParametersForImportResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetParametersForImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetParametersForImportResponse) ProtoMessage() {}
+
+func (x *GetParametersForImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetParametersForImportResponse.ProtoReflect.Descriptor instead.
+func (*GetParametersForImportResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetParametersForImportResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetParametersForImportResponse) GetImportToken() []byte {
+	if x != nil {
+		return x.ImportToken
+	}
+	return nil
+}
+
+func (x *GetParametersForImportResponse) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *GetParametersForImportResponse) GetParametersValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ParametersValidTo
+	}
+	return nil
+}
+
+type ImportKeyMaterialRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	KeyId                string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	ImportToken          []byte                 `protobuf:"bytes,2,opt,name=import_token,json=ImportToken,proto3" json:"import_token,omitempty"`
+	EncryptedKeyMaterial []byte                 `protobuf:"bytes,3,opt,name=encrypted_key_material,json=EncryptedKeyMaterial,proto3" json:"encrypted_key_material,omitempty"`
+	ValidTo              *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=valid_to,json=ValidTo,proto3" json:"valid_to,omitempty"`
+	// KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE (default).
+	ExpirationModel string `protobuf:"bytes,5,opt,name=expiration_model,json=ExpirationModel,proto3" json:"expiration_model,omitempty"`
+	// NEW_KEY_MATERIAL or EXISTING_KEY_MATERIAL; default EXISTING_KEY_MATERIAL
+	// once the key has material, NEW_KEY_MATERIAL before.
+	ImportType             string `protobuf:"bytes,6,opt,name=import_type,json=ImportType,proto3" json:"import_type,omitempty"`
+	KeyMaterialDescription string `protobuf:"bytes,7,opt,name=key_material_description,json=KeyMaterialDescription,proto3" json:"key_material_description,omitempty"`
+	KeyMaterialId          string `protobuf:"bytes,8,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ImportKeyMaterialRequest) Reset() {
+	*x = ImportKeyMaterialRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportKeyMaterialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportKeyMaterialRequest) ProtoMessage() {}
+
+func (x *ImportKeyMaterialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportKeyMaterialRequest.ProtoReflect.Descriptor instead.
+func (*ImportKeyMaterialRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetImportToken() []byte {
+	if x != nil {
+		return x.ImportToken
+	}
+	return nil
+}
+
+func (x *ImportKeyMaterialRequest) GetEncryptedKeyMaterial() []byte {
+	if x != nil {
+		return x.EncryptedKeyMaterial
+	}
+	return nil
+}
+
+func (x *ImportKeyMaterialRequest) GetValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTo
+	}
+	return nil
+}
+
+func (x *ImportKeyMaterialRequest) GetExpirationModel() string {
+	if x != nil {
+		return x.ExpirationModel
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetImportType() string {
+	if x != nil {
+		return x.ImportType
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyMaterialDescription() string {
+	if x != nil {
+		return x.KeyMaterialDescription
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialRequest) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type ImportKeyMaterialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportKeyMaterialResponse) Reset() {
+	*x = ImportKeyMaterialResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportKeyMaterialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportKeyMaterialResponse) ProtoMessage() {}
+
+func (x *ImportKeyMaterialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportKeyMaterialResponse.ProtoReflect.Descriptor instead.
+func (*ImportKeyMaterialResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ImportKeyMaterialResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ImportKeyMaterialResponse) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type DeleteImportedKeyMaterialRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImportedKeyMaterialRequest) Reset() {
+	*x = DeleteImportedKeyMaterialRequest{}
+	mi := &file_kms_v1_kms_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImportedKeyMaterialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImportedKeyMaterialRequest) ProtoMessage() {}
+
+func (x *DeleteImportedKeyMaterialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImportedKeyMaterialRequest.ProtoReflect.Descriptor instead.
+func (*DeleteImportedKeyMaterialRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DeleteImportedKeyMaterialRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeleteImportedKeyMaterialRequest) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
+type DeleteImportedKeyMaterialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
+	KeyMaterialId string                 `protobuf:"bytes,2,opt,name=key_material_id,json=KeyMaterialId,proto3" json:"key_material_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImportedKeyMaterialResponse) Reset() {
+	*x = DeleteImportedKeyMaterialResponse{}
+	mi := &file_kms_v1_kms_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImportedKeyMaterialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImportedKeyMaterialResponse) ProtoMessage() {}
+
+func (x *DeleteImportedKeyMaterialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_kms_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImportedKeyMaterialResponse.ProtoReflect.Descriptor instead.
+func (*DeleteImportedKeyMaterialResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DeleteImportedKeyMaterialResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *DeleteImportedKeyMaterialResponse) GetKeyMaterialId() string {
+	if x != nil {
+		return x.KeyMaterialId
+	}
+	return ""
+}
+
 type EncryptRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=KeyId,proto3" json:"key_id,omitempty"`
@@ -1912,7 +3043,7 @@ type EncryptRequest struct {
 
 func (x *EncryptRequest) Reset() {
 	*x = EncryptRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[34]
+	mi := &file_kms_v1_kms_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +3055,7 @@ func (x *EncryptRequest) String() string {
 func (*EncryptRequest) ProtoMessage() {}
 
 func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[34]
+	mi := &file_kms_v1_kms_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +3068,7 @@ func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptRequest.ProtoReflect.Descriptor instead.
 func (*EncryptRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{34}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *EncryptRequest) GetKeyId() string {
@@ -1993,7 +3124,7 @@ type EncryptResponse struct {
 
 func (x *EncryptResponse) Reset() {
 	*x = EncryptResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[35]
+	mi := &file_kms_v1_kms_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +3136,7 @@ func (x *EncryptResponse) String() string {
 func (*EncryptResponse) ProtoMessage() {}
 
 func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[35]
+	mi := &file_kms_v1_kms_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +3149,7 @@ func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptResponse.ProtoReflect.Descriptor instead.
 func (*EncryptResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{35}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *EncryptResponse) GetCiphertextBlob() []byte {
@@ -2057,7 +3188,7 @@ type DecryptRequest struct {
 
 func (x *DecryptRequest) Reset() {
 	*x = DecryptRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[36]
+	mi := &file_kms_v1_kms_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +3200,7 @@ func (x *DecryptRequest) String() string {
 func (*DecryptRequest) ProtoMessage() {}
 
 func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[36]
+	mi := &file_kms_v1_kms_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +3213,7 @@ func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptRequest.ProtoReflect.Descriptor instead.
 func (*DecryptRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{36}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DecryptRequest) GetCiphertextBlob() []byte {
@@ -2139,7 +3270,7 @@ type DecryptResponse struct {
 
 func (x *DecryptResponse) Reset() {
 	*x = DecryptResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[37]
+	mi := &file_kms_v1_kms_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +3282,7 @@ func (x *DecryptResponse) String() string {
 func (*DecryptResponse) ProtoMessage() {}
 
 func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[37]
+	mi := &file_kms_v1_kms_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +3295,7 @@ func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptResponse.ProtoReflect.Descriptor instead.
 func (*DecryptResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{37}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DecryptResponse) GetKeyId() string {
@@ -2212,7 +3343,7 @@ type ReEncryptRequest struct {
 
 func (x *ReEncryptRequest) Reset() {
 	*x = ReEncryptRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[38]
+	mi := &file_kms_v1_kms_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +3355,7 @@ func (x *ReEncryptRequest) String() string {
 func (*ReEncryptRequest) ProtoMessage() {}
 
 func (x *ReEncryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[38]
+	mi := &file_kms_v1_kms_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +3368,7 @@ func (x *ReEncryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReEncryptRequest.ProtoReflect.Descriptor instead.
 func (*ReEncryptRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{38}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReEncryptRequest) GetCiphertextBlob() []byte {
@@ -2318,7 +3449,7 @@ type ReEncryptResponse struct {
 
 func (x *ReEncryptResponse) Reset() {
 	*x = ReEncryptResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[39]
+	mi := &file_kms_v1_kms_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +3461,7 @@ func (x *ReEncryptResponse) String() string {
 func (*ReEncryptResponse) ProtoMessage() {}
 
 func (x *ReEncryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[39]
+	mi := &file_kms_v1_kms_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +3474,7 @@ func (x *ReEncryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReEncryptResponse.ProtoReflect.Descriptor instead.
 func (*ReEncryptResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{39}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReEncryptResponse) GetCiphertextBlob() []byte {
@@ -2411,7 +3542,7 @@ type GenerateDataKeyRequest struct {
 
 func (x *GenerateDataKeyRequest) Reset() {
 	*x = GenerateDataKeyRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[40]
+	mi := &file_kms_v1_kms_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +3554,7 @@ func (x *GenerateDataKeyRequest) String() string {
 func (*GenerateDataKeyRequest) ProtoMessage() {}
 
 func (x *GenerateDataKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[40]
+	mi := &file_kms_v1_kms_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +3567,7 @@ func (x *GenerateDataKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateDataKeyRequest.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{40}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GenerateDataKeyRequest) GetKeyId() string {
@@ -2493,7 +3624,7 @@ type GenerateDataKeyResponse struct {
 
 func (x *GenerateDataKeyResponse) Reset() {
 	*x = GenerateDataKeyResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[41]
+	mi := &file_kms_v1_kms_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +3636,7 @@ func (x *GenerateDataKeyResponse) String() string {
 func (*GenerateDataKeyResponse) ProtoMessage() {}
 
 func (x *GenerateDataKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[41]
+	mi := &file_kms_v1_kms_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +3649,7 @@ func (x *GenerateDataKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateDataKeyResponse.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{41}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GenerateDataKeyResponse) GetCiphertextBlob() []byte {
@@ -2563,7 +3694,7 @@ type GenerateDataKeyWithoutPlaintextRequest struct {
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) Reset() {
 	*x = GenerateDataKeyWithoutPlaintextRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[42]
+	mi := &file_kms_v1_kms_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +3706,7 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) String() string {
 func (*GenerateDataKeyWithoutPlaintextRequest) ProtoMessage() {}
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[42]
+	mi := &file_kms_v1_kms_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +3719,7 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GenerateDataKeyWithoutPlaintextRequest.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyWithoutPlaintextRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{42}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) GetKeyId() string {
@@ -2644,7 +3775,7 @@ type GenerateDataKeyWithoutPlaintextResponse struct {
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) Reset() {
 	*x = GenerateDataKeyWithoutPlaintextResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[43]
+	mi := &file_kms_v1_kms_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2656,7 +3787,7 @@ func (x *GenerateDataKeyWithoutPlaintextResponse) String() string {
 func (*GenerateDataKeyWithoutPlaintextResponse) ProtoMessage() {}
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[43]
+	mi := &file_kms_v1_kms_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2669,7 +3800,7 @@ func (x *GenerateDataKeyWithoutPlaintextResponse) ProtoReflect() protoreflect.Me
 
 // Deprecated: Use GenerateDataKeyWithoutPlaintextResponse.ProtoReflect.Descriptor instead.
 func (*GenerateDataKeyWithoutPlaintextResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{43}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GenerateDataKeyWithoutPlaintextResponse) GetCiphertextBlob() []byte {
@@ -2703,7 +3834,7 @@ type GenerateRandomRequest struct {
 
 func (x *GenerateRandomRequest) Reset() {
 	*x = GenerateRandomRequest{}
-	mi := &file_kms_v1_kms_proto_msgTypes[44]
+	mi := &file_kms_v1_kms_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +3846,7 @@ func (x *GenerateRandomRequest) String() string {
 func (*GenerateRandomRequest) ProtoMessage() {}
 
 func (x *GenerateRandomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[44]
+	mi := &file_kms_v1_kms_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +3859,7 @@ func (x *GenerateRandomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRandomRequest.ProtoReflect.Descriptor instead.
 func (*GenerateRandomRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{44}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GenerateRandomRequest) GetNumberOfBytes() int32 {
@@ -2747,7 +3878,7 @@ type GenerateRandomResponse struct {
 
 func (x *GenerateRandomResponse) Reset() {
 	*x = GenerateRandomResponse{}
-	mi := &file_kms_v1_kms_proto_msgTypes[45]
+	mi := &file_kms_v1_kms_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +3890,7 @@ func (x *GenerateRandomResponse) String() string {
 func (*GenerateRandomResponse) ProtoMessage() {}
 
 func (x *GenerateRandomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_kms_proto_msgTypes[45]
+	mi := &file_kms_v1_kms_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +3903,7 @@ func (x *GenerateRandomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRandomResponse.ProtoReflect.Descriptor instead.
 func (*GenerateRandomResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_kms_proto_rawDescGZIP(), []int{45}
+	return file_kms_v1_kms_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GenerateRandomResponse) GetPlaintext() []byte {
@@ -2789,7 +3920,7 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x10kms/v1/kms.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\";\n" +
 	"\x03Tag\x12\x17\n" +
 	"\atag_key\x18\x01 \x01(\tR\x06TagKey\x12\x1b\n" +
-	"\ttag_value\x18\x02 \x01(\tR\bTagValue\"\xed\x05\n" +
+	"\ttag_value\x18\x02 \x01(\tR\bTagValue\"\xd2\x06\n" +
 	"\vKeyMetadata\x12$\n" +
 	"\x0eaws_account_id\x18\x01 \x01(\tR\fAWSAccountId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05KeyId\x12\x10\n" +
@@ -2810,7 +3941,18 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x15encryption_algorithms\x18\x0f \x03(\tR\x14EncryptionAlgorithms\x12!\n" +
 	"\fmulti_region\x18\x10 \x01(\bR\vMultiRegion\x12D\n" +
 	"\x1fpending_deletion_window_in_days\x18\x11 \x01(\x05R\x1bPendingDeletionWindowInDays\x125\n" +
-	"\x17current_key_material_id\x18\x12 \x01(\tR\x14CurrentKeyMaterialId\"\xe5\x02\n" +
+	"\x17current_key_material_id\x18\x12 \x01(\tR\x14CurrentKeyMaterialId\x12)\n" +
+	"\x10expiration_model\x18\x13 \x01(\tR\x0fExpirationModel\x128\n" +
+	"\rkey_materials\x18\x14 \x03(\v2\x13.kms.v1.KeyMaterialR\fKeyMaterials\"\x90\x03\n" +
+	"\vKeyMaterial\x12&\n" +
+	"\x0fkey_material_id\x18\x01 \x01(\tR\rKeyMaterialId\x12?\n" +
+	"\rcreation_date\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fCreationDate\x12#\n" +
+	"\rrotation_type\x18\x03 \x01(\tR\fRotationType\x12,\n" +
+	"\x12key_material_state\x18\x04 \x01(\tR\x10KeyMaterialState\x12)\n" +
+	"\x10encryption_count\x18\x05 \x01(\x03R\x0fEncryptionCount\x12)\n" +
+	"\x10expiration_model\x18\x06 \x01(\tR\x0fExpirationModel\x125\n" +
+	"\bvalid_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aValidTo\x128\n" +
+	"\x18key_material_description\x18\b \x01(\tR\x16KeyMaterialDescription\"\xe5\x02\n" +
 	"\x10CreateKeyRequest\x12 \n" +
 	"\vdescription\x18\x01 \x01(\tR\vDescription\x12\x1b\n" +
 	"\tkey_usage\x18\x02 \x01(\tR\bKeyUsage\x12\x19\n" +
@@ -2907,7 +4049,75 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x04tags\x18\x01 \x03(\v2\v.kms.v1.TagR\x04Tags\x12\x1f\n" +
 	"\vnext_marker\x18\x02 \x01(\tR\n" +
 	"NextMarker\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\tTruncated\"\xd8\x02\n" +
+	"\ttruncated\x18\x03 \x01(\bR\tTruncated\"h\n" +
+	"\x18EnableKeyRotationRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x125\n" +
+	"\x17rotation_period_in_days\x18\x02 \x01(\x05R\x14RotationPeriodInDays\"\x1b\n" +
+	"\x19EnableKeyRotationResponse\"2\n" +
+	"\x19DisableKeyRotationRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\"\x1c\n" +
+	"\x1aDisableKeyRotationResponse\"4\n" +
+	"\x1bGetKeyRotationStatusRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\"\xc6\x02\n" +
+	"\x1cGetKeyRotationStatusResponse\x120\n" +
+	"\x14key_rotation_enabled\x18\x01 \x01(\bR\x12KeyRotationEnabled\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05KeyId\x125\n" +
+	"\x17rotation_period_in_days\x18\x03 \x01(\x05R\x14RotationPeriodInDays\x12H\n" +
+	"\x12next_rotation_date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10NextRotationDate\x12\\\n" +
+	"\x1don_demand_rotation_start_date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x19OnDemandRotationStartDate\"1\n" +
+	"\x18RotateKeyOnDemandRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\"2\n" +
+	"\x19RotateKeyOnDemandResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\"\x90\x01\n" +
+	"\x17ListKeyRotationsRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05Limit\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\x120\n" +
+	"\x14include_key_material\x18\x04 \x01(\tR\x12IncludeKeyMaterial\"\xae\x03\n" +
+	"\x12RotationsListEntry\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12?\n" +
+	"\rrotation_date\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fRotationDate\x12#\n" +
+	"\rrotation_type\x18\x03 \x01(\tR\fRotationType\x12&\n" +
+	"\x0fkey_material_id\x18\x04 \x01(\tR\rKeyMaterialId\x12,\n" +
+	"\x12key_material_state\x18\x05 \x01(\tR\x10KeyMaterialState\x12)\n" +
+	"\x10expiration_model\x18\x06 \x01(\tR\x0fExpirationModel\x125\n" +
+	"\bvalid_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aValidTo\x128\n" +
+	"\x18key_material_description\x18\b \x01(\tR\x16KeyMaterialDescription\x12)\n" +
+	"\x10encryption_count\x18\t \x01(\x03R\x0fEncryptionCount\"\x93\x01\n" +
+	"\x18ListKeyRotationsResponse\x128\n" +
+	"\trotations\x18\x01 \x03(\v2\x1a.kms.v1.RotationsListEntryR\tRotations\x12\x1f\n" +
+	"\vnext_marker\x18\x02 \x01(\tR\n" +
+	"NextMarker\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\tTruncated\"\x91\x01\n" +
+	"\x1dGetParametersForImportRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12-\n" +
+	"\x12wrapping_algorithm\x18\x02 \x01(\tR\x11WrappingAlgorithm\x12*\n" +
+	"\x11wrapping_key_spec\x18\x03 \x01(\tR\x0fWrappingKeySpec\"\xc5\x01\n" +
+	"\x1eGetParametersForImportResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12!\n" +
+	"\fimport_token\x18\x02 \x01(\fR\vImportToken\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tPublicKey\x12J\n" +
+	"\x13parameters_valid_to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x11ParametersValidTo\"\xef\x02\n" +
+	"\x18ImportKeyMaterialRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12!\n" +
+	"\fimport_token\x18\x02 \x01(\fR\vImportToken\x124\n" +
+	"\x16encrypted_key_material\x18\x03 \x01(\fR\x14EncryptedKeyMaterial\x125\n" +
+	"\bvalid_to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aValidTo\x12)\n" +
+	"\x10expiration_model\x18\x05 \x01(\tR\x0fExpirationModel\x12\x1f\n" +
+	"\vimport_type\x18\x06 \x01(\tR\n" +
+	"ImportType\x128\n" +
+	"\x18key_material_description\x18\a \x01(\tR\x16KeyMaterialDescription\x12&\n" +
+	"\x0fkey_material_id\x18\b \x01(\tR\rKeyMaterialId\"Z\n" +
+	"\x19ImportKeyMaterialResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId\"a\n" +
+	" DeleteImportedKeyMaterialRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId\"b\n" +
+	"!DeleteImportedKeyMaterialResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12&\n" +
+	"\x0fkey_material_id\x18\x02 \x01(\tR\rKeyMaterialId\"\xd8\x02\n" +
 	"\x0eEncryptRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05KeyId\x12\x1c\n" +
 	"\tplaintext\x18\x02 \x01(\fR\tPlaintext\x12\\\n" +
@@ -2993,7 +4203,7 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x15GenerateRandomRequest\x12&\n" +
 	"\x0fnumber_of_bytes\x18\x01 \x01(\x05R\rNumberOfBytes\"6\n" +
 	"\x16GenerateRandomResponse\x12\x1c\n" +
-	"\tplaintext\x18\x01 \x01(\fR\tPlaintext2\xf4\f\n" +
+	"\tplaintext\x18\x01 \x01(\fR\tPlaintext2\xf4\x12\n" +
 	"\x14KeyManagementService\x12@\n" +
 	"\tCreateKey\x12\x18.kms.v1.CreateKeyRequest\x1a\x19.kms.v1.CreateKeyResponse\x12F\n" +
 	"\vDescribeKey\x12\x1a.kms.v1.DescribeKeyRequest\x1a\x1b.kms.v1.DescribeKeyResponse\x12=\n" +
@@ -3010,7 +4220,15 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\vListAliases\x12\x1a.kms.v1.ListAliasesRequest\x1a\x1b.kms.v1.ListAliasesResponse\x12F\n" +
 	"\vTagResource\x12\x1a.kms.v1.TagResourceRequest\x1a\x1b.kms.v1.TagResourceResponse\x12L\n" +
 	"\rUntagResource\x12\x1c.kms.v1.UntagResourceRequest\x1a\x1d.kms.v1.UntagResourceResponse\x12U\n" +
-	"\x10ListResourceTags\x12\x1f.kms.v1.ListResourceTagsRequest\x1a .kms.v1.ListResourceTagsResponse\x12:\n" +
+	"\x10ListResourceTags\x12\x1f.kms.v1.ListResourceTagsRequest\x1a .kms.v1.ListResourceTagsResponse\x12X\n" +
+	"\x11EnableKeyRotation\x12 .kms.v1.EnableKeyRotationRequest\x1a!.kms.v1.EnableKeyRotationResponse\x12[\n" +
+	"\x12DisableKeyRotation\x12!.kms.v1.DisableKeyRotationRequest\x1a\".kms.v1.DisableKeyRotationResponse\x12a\n" +
+	"\x14GetKeyRotationStatus\x12#.kms.v1.GetKeyRotationStatusRequest\x1a$.kms.v1.GetKeyRotationStatusResponse\x12X\n" +
+	"\x11RotateKeyOnDemand\x12 .kms.v1.RotateKeyOnDemandRequest\x1a!.kms.v1.RotateKeyOnDemandResponse\x12U\n" +
+	"\x10ListKeyRotations\x12\x1f.kms.v1.ListKeyRotationsRequest\x1a .kms.v1.ListKeyRotationsResponse\x12g\n" +
+	"\x16GetParametersForImport\x12%.kms.v1.GetParametersForImportRequest\x1a&.kms.v1.GetParametersForImportResponse\x12X\n" +
+	"\x11ImportKeyMaterial\x12 .kms.v1.ImportKeyMaterialRequest\x1a!.kms.v1.ImportKeyMaterialResponse\x12p\n" +
+	"\x19DeleteImportedKeyMaterial\x12(.kms.v1.DeleteImportedKeyMaterialRequest\x1a).kms.v1.DeleteImportedKeyMaterialResponse\x12:\n" +
 	"\aEncrypt\x12\x16.kms.v1.EncryptRequest\x1a\x17.kms.v1.EncryptResponse\x12:\n" +
 	"\aDecrypt\x12\x16.kms.v1.DecryptRequest\x1a\x17.kms.v1.DecryptResponse\x12@\n" +
 	"\tReEncrypt\x12\x18.kms.v1.ReEncryptRequest\x1a\x19.kms.v1.ReEncryptResponse\x12R\n" +
@@ -3030,129 +4248,173 @@ func file_kms_v1_kms_proto_rawDescGZIP() []byte {
 	return file_kms_v1_kms_proto_rawDescData
 }
 
-var file_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_kms_v1_kms_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_kms_v1_kms_proto_goTypes = []any{
 	(*Tag)(nil),                                     // 0: kms.v1.Tag
 	(*KeyMetadata)(nil),                             // 1: kms.v1.KeyMetadata
-	(*CreateKeyRequest)(nil),                        // 2: kms.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),                       // 3: kms.v1.CreateKeyResponse
-	(*DescribeKeyRequest)(nil),                      // 4: kms.v1.DescribeKeyRequest
-	(*DescribeKeyResponse)(nil),                     // 5: kms.v1.DescribeKeyResponse
-	(*ListKeysRequest)(nil),                         // 6: kms.v1.ListKeysRequest
-	(*KeyListEntry)(nil),                            // 7: kms.v1.KeyListEntry
-	(*ListKeysResponse)(nil),                        // 8: kms.v1.ListKeysResponse
-	(*UpdateKeyDescriptionRequest)(nil),             // 9: kms.v1.UpdateKeyDescriptionRequest
-	(*UpdateKeyDescriptionResponse)(nil),            // 10: kms.v1.UpdateKeyDescriptionResponse
-	(*EnableKeyRequest)(nil),                        // 11: kms.v1.EnableKeyRequest
-	(*EnableKeyResponse)(nil),                       // 12: kms.v1.EnableKeyResponse
-	(*DisableKeyRequest)(nil),                       // 13: kms.v1.DisableKeyRequest
-	(*DisableKeyResponse)(nil),                      // 14: kms.v1.DisableKeyResponse
-	(*ScheduleKeyDeletionRequest)(nil),              // 15: kms.v1.ScheduleKeyDeletionRequest
-	(*ScheduleKeyDeletionResponse)(nil),             // 16: kms.v1.ScheduleKeyDeletionResponse
-	(*CancelKeyDeletionRequest)(nil),                // 17: kms.v1.CancelKeyDeletionRequest
-	(*CancelKeyDeletionResponse)(nil),               // 18: kms.v1.CancelKeyDeletionResponse
-	(*CreateAliasRequest)(nil),                      // 19: kms.v1.CreateAliasRequest
-	(*CreateAliasResponse)(nil),                     // 20: kms.v1.CreateAliasResponse
-	(*UpdateAliasRequest)(nil),                      // 21: kms.v1.UpdateAliasRequest
-	(*UpdateAliasResponse)(nil),                     // 22: kms.v1.UpdateAliasResponse
-	(*DeleteAliasRequest)(nil),                      // 23: kms.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),                     // 24: kms.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),                      // 25: kms.v1.ListAliasesRequest
-	(*AliasListEntry)(nil),                          // 26: kms.v1.AliasListEntry
-	(*ListAliasesResponse)(nil),                     // 27: kms.v1.ListAliasesResponse
-	(*TagResourceRequest)(nil),                      // 28: kms.v1.TagResourceRequest
-	(*TagResourceResponse)(nil),                     // 29: kms.v1.TagResourceResponse
-	(*UntagResourceRequest)(nil),                    // 30: kms.v1.UntagResourceRequest
-	(*UntagResourceResponse)(nil),                   // 31: kms.v1.UntagResourceResponse
-	(*ListResourceTagsRequest)(nil),                 // 32: kms.v1.ListResourceTagsRequest
-	(*ListResourceTagsResponse)(nil),                // 33: kms.v1.ListResourceTagsResponse
-	(*EncryptRequest)(nil),                          // 34: kms.v1.EncryptRequest
-	(*EncryptResponse)(nil),                         // 35: kms.v1.EncryptResponse
-	(*DecryptRequest)(nil),                          // 36: kms.v1.DecryptRequest
-	(*DecryptResponse)(nil),                         // 37: kms.v1.DecryptResponse
-	(*ReEncryptRequest)(nil),                        // 38: kms.v1.ReEncryptRequest
-	(*ReEncryptResponse)(nil),                       // 39: kms.v1.ReEncryptResponse
-	(*GenerateDataKeyRequest)(nil),                  // 40: kms.v1.GenerateDataKeyRequest
-	(*GenerateDataKeyResponse)(nil),                 // 41: kms.v1.GenerateDataKeyResponse
-	(*GenerateDataKeyWithoutPlaintextRequest)(nil),  // 42: kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	(*GenerateDataKeyWithoutPlaintextResponse)(nil), // 43: kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	(*GenerateRandomRequest)(nil),                   // 44: kms.v1.GenerateRandomRequest
-	(*GenerateRandomResponse)(nil),                  // 45: kms.v1.GenerateRandomResponse
-	nil,                                             // 46: kms.v1.EncryptRequest.EncryptionContextEntry
-	nil,                                             // 47: kms.v1.DecryptRequest.EncryptionContextEntry
-	nil,                                             // 48: kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	nil,                                             // 49: kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	nil,                                             // 50: kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	nil,                                             // 51: kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	(*timestamppb.Timestamp)(nil),                   // 52: google.protobuf.Timestamp
+	(*KeyMaterial)(nil),                             // 2: kms.v1.KeyMaterial
+	(*CreateKeyRequest)(nil),                        // 3: kms.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),                       // 4: kms.v1.CreateKeyResponse
+	(*DescribeKeyRequest)(nil),                      // 5: kms.v1.DescribeKeyRequest
+	(*DescribeKeyResponse)(nil),                     // 6: kms.v1.DescribeKeyResponse
+	(*ListKeysRequest)(nil),                         // 7: kms.v1.ListKeysRequest
+	(*KeyListEntry)(nil),                            // 8: kms.v1.KeyListEntry
+	(*ListKeysResponse)(nil),                        // 9: kms.v1.ListKeysResponse
+	(*UpdateKeyDescriptionRequest)(nil),             // 10: kms.v1.UpdateKeyDescriptionRequest
+	(*UpdateKeyDescriptionResponse)(nil),            // 11: kms.v1.UpdateKeyDescriptionResponse
+	(*EnableKeyRequest)(nil),                        // 12: kms.v1.EnableKeyRequest
+	(*EnableKeyResponse)(nil),                       // 13: kms.v1.EnableKeyResponse
+	(*DisableKeyRequest)(nil),                       // 14: kms.v1.DisableKeyRequest
+	(*DisableKeyResponse)(nil),                      // 15: kms.v1.DisableKeyResponse
+	(*ScheduleKeyDeletionRequest)(nil),              // 16: kms.v1.ScheduleKeyDeletionRequest
+	(*ScheduleKeyDeletionResponse)(nil),             // 17: kms.v1.ScheduleKeyDeletionResponse
+	(*CancelKeyDeletionRequest)(nil),                // 18: kms.v1.CancelKeyDeletionRequest
+	(*CancelKeyDeletionResponse)(nil),               // 19: kms.v1.CancelKeyDeletionResponse
+	(*CreateAliasRequest)(nil),                      // 20: kms.v1.CreateAliasRequest
+	(*CreateAliasResponse)(nil),                     // 21: kms.v1.CreateAliasResponse
+	(*UpdateAliasRequest)(nil),                      // 22: kms.v1.UpdateAliasRequest
+	(*UpdateAliasResponse)(nil),                     // 23: kms.v1.UpdateAliasResponse
+	(*DeleteAliasRequest)(nil),                      // 24: kms.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),                     // 25: kms.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),                      // 26: kms.v1.ListAliasesRequest
+	(*AliasListEntry)(nil),                          // 27: kms.v1.AliasListEntry
+	(*ListAliasesResponse)(nil),                     // 28: kms.v1.ListAliasesResponse
+	(*TagResourceRequest)(nil),                      // 29: kms.v1.TagResourceRequest
+	(*TagResourceResponse)(nil),                     // 30: kms.v1.TagResourceResponse
+	(*UntagResourceRequest)(nil),                    // 31: kms.v1.UntagResourceRequest
+	(*UntagResourceResponse)(nil),                   // 32: kms.v1.UntagResourceResponse
+	(*ListResourceTagsRequest)(nil),                 // 33: kms.v1.ListResourceTagsRequest
+	(*ListResourceTagsResponse)(nil),                // 34: kms.v1.ListResourceTagsResponse
+	(*EnableKeyRotationRequest)(nil),                // 35: kms.v1.EnableKeyRotationRequest
+	(*EnableKeyRotationResponse)(nil),               // 36: kms.v1.EnableKeyRotationResponse
+	(*DisableKeyRotationRequest)(nil),               // 37: kms.v1.DisableKeyRotationRequest
+	(*DisableKeyRotationResponse)(nil),              // 38: kms.v1.DisableKeyRotationResponse
+	(*GetKeyRotationStatusRequest)(nil),             // 39: kms.v1.GetKeyRotationStatusRequest
+	(*GetKeyRotationStatusResponse)(nil),            // 40: kms.v1.GetKeyRotationStatusResponse
+	(*RotateKeyOnDemandRequest)(nil),                // 41: kms.v1.RotateKeyOnDemandRequest
+	(*RotateKeyOnDemandResponse)(nil),               // 42: kms.v1.RotateKeyOnDemandResponse
+	(*ListKeyRotationsRequest)(nil),                 // 43: kms.v1.ListKeyRotationsRequest
+	(*RotationsListEntry)(nil),                      // 44: kms.v1.RotationsListEntry
+	(*ListKeyRotationsResponse)(nil),                // 45: kms.v1.ListKeyRotationsResponse
+	(*GetParametersForImportRequest)(nil),           // 46: kms.v1.GetParametersForImportRequest
+	(*GetParametersForImportResponse)(nil),          // 47: kms.v1.GetParametersForImportResponse
+	(*ImportKeyMaterialRequest)(nil),                // 48: kms.v1.ImportKeyMaterialRequest
+	(*ImportKeyMaterialResponse)(nil),               // 49: kms.v1.ImportKeyMaterialResponse
+	(*DeleteImportedKeyMaterialRequest)(nil),        // 50: kms.v1.DeleteImportedKeyMaterialRequest
+	(*DeleteImportedKeyMaterialResponse)(nil),       // 51: kms.v1.DeleteImportedKeyMaterialResponse
+	(*EncryptRequest)(nil),                          // 52: kms.v1.EncryptRequest
+	(*EncryptResponse)(nil),                         // 53: kms.v1.EncryptResponse
+	(*DecryptRequest)(nil),                          // 54: kms.v1.DecryptRequest
+	(*DecryptResponse)(nil),                         // 55: kms.v1.DecryptResponse
+	(*ReEncryptRequest)(nil),                        // 56: kms.v1.ReEncryptRequest
+	(*ReEncryptResponse)(nil),                       // 57: kms.v1.ReEncryptResponse
+	(*GenerateDataKeyRequest)(nil),                  // 58: kms.v1.GenerateDataKeyRequest
+	(*GenerateDataKeyResponse)(nil),                 // 59: kms.v1.GenerateDataKeyResponse
+	(*GenerateDataKeyWithoutPlaintextRequest)(nil),  // 60: kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	(*GenerateDataKeyWithoutPlaintextResponse)(nil), // 61: kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	(*GenerateRandomRequest)(nil),                   // 62: kms.v1.GenerateRandomRequest
+	(*GenerateRandomResponse)(nil),                  // 63: kms.v1.GenerateRandomResponse
+	nil,                                             // 64: kms.v1.EncryptRequest.EncryptionContextEntry
+	nil,                                             // 65: kms.v1.DecryptRequest.EncryptionContextEntry
+	nil,                                             // 66: kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	nil,                                             // 67: kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	nil,                                             // 68: kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	nil,                                             // 69: kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	(*timestamppb.Timestamp)(nil),                   // 70: google.protobuf.Timestamp
 }
 var file_kms_v1_kms_proto_depIdxs = []int32{
-	52, // 0: kms.v1.KeyMetadata.creation_date:type_name -> google.protobuf.Timestamp
-	52, // 1: kms.v1.KeyMetadata.deletion_date:type_name -> google.protobuf.Timestamp
-	52, // 2: kms.v1.KeyMetadata.valid_to:type_name -> google.protobuf.Timestamp
-	0,  // 3: kms.v1.CreateKeyRequest.tags:type_name -> kms.v1.Tag
-	1,  // 4: kms.v1.CreateKeyResponse.key_metadata:type_name -> kms.v1.KeyMetadata
-	1,  // 5: kms.v1.DescribeKeyResponse.key_metadata:type_name -> kms.v1.KeyMetadata
-	7,  // 6: kms.v1.ListKeysResponse.keys:type_name -> kms.v1.KeyListEntry
-	52, // 7: kms.v1.ScheduleKeyDeletionResponse.deletion_date:type_name -> google.protobuf.Timestamp
-	52, // 8: kms.v1.AliasListEntry.creation_date:type_name -> google.protobuf.Timestamp
-	52, // 9: kms.v1.AliasListEntry.last_updated_date:type_name -> google.protobuf.Timestamp
-	26, // 10: kms.v1.ListAliasesResponse.aliases:type_name -> kms.v1.AliasListEntry
-	0,  // 11: kms.v1.TagResourceRequest.tags:type_name -> kms.v1.Tag
-	0,  // 12: kms.v1.ListResourceTagsResponse.tags:type_name -> kms.v1.Tag
-	46, // 13: kms.v1.EncryptRequest.encryption_context:type_name -> kms.v1.EncryptRequest.EncryptionContextEntry
-	47, // 14: kms.v1.DecryptRequest.encryption_context:type_name -> kms.v1.DecryptRequest.EncryptionContextEntry
-	48, // 15: kms.v1.ReEncryptRequest.source_encryption_context:type_name -> kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
-	49, // 16: kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
-	50, // 17: kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
-	51, // 18: kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
-	2,  // 19: kms.v1.KeyManagementService.CreateKey:input_type -> kms.v1.CreateKeyRequest
-	4,  // 20: kms.v1.KeyManagementService.DescribeKey:input_type -> kms.v1.DescribeKeyRequest
-	6,  // 21: kms.v1.KeyManagementService.ListKeys:input_type -> kms.v1.ListKeysRequest
-	9,  // 22: kms.v1.KeyManagementService.UpdateKeyDescription:input_type -> kms.v1.UpdateKeyDescriptionRequest
-	11, // 23: kms.v1.KeyManagementService.EnableKey:input_type -> kms.v1.EnableKeyRequest
-	13, // 24: kms.v1.KeyManagementService.DisableKey:input_type -> kms.v1.DisableKeyRequest
-	15, // 25: kms.v1.KeyManagementService.ScheduleKeyDeletion:input_type -> kms.v1.ScheduleKeyDeletionRequest
-	17, // 26: kms.v1.KeyManagementService.CancelKeyDeletion:input_type -> kms.v1.CancelKeyDeletionRequest
-	19, // 27: kms.v1.KeyManagementService.CreateAlias:input_type -> kms.v1.CreateAliasRequest
-	21, // 28: kms.v1.KeyManagementService.UpdateAlias:input_type -> kms.v1.UpdateAliasRequest
-	23, // 29: kms.v1.KeyManagementService.DeleteAlias:input_type -> kms.v1.DeleteAliasRequest
-	25, // 30: kms.v1.KeyManagementService.ListAliases:input_type -> kms.v1.ListAliasesRequest
-	28, // 31: kms.v1.KeyManagementService.TagResource:input_type -> kms.v1.TagResourceRequest
-	30, // 32: kms.v1.KeyManagementService.UntagResource:input_type -> kms.v1.UntagResourceRequest
-	32, // 33: kms.v1.KeyManagementService.ListResourceTags:input_type -> kms.v1.ListResourceTagsRequest
-	34, // 34: kms.v1.KeyManagementService.Encrypt:input_type -> kms.v1.EncryptRequest
-	36, // 35: kms.v1.KeyManagementService.Decrypt:input_type -> kms.v1.DecryptRequest
-	38, // 36: kms.v1.KeyManagementService.ReEncrypt:input_type -> kms.v1.ReEncryptRequest
-	40, // 37: kms.v1.KeyManagementService.GenerateDataKey:input_type -> kms.v1.GenerateDataKeyRequest
-	42, // 38: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	44, // 39: kms.v1.KeyManagementService.GenerateRandom:input_type -> kms.v1.GenerateRandomRequest
-	3,  // 40: kms.v1.KeyManagementService.CreateKey:output_type -> kms.v1.CreateKeyResponse
-	5,  // 41: kms.v1.KeyManagementService.DescribeKey:output_type -> kms.v1.DescribeKeyResponse
-	8,  // 42: kms.v1.KeyManagementService.ListKeys:output_type -> kms.v1.ListKeysResponse
-	10, // 43: kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> kms.v1.UpdateKeyDescriptionResponse
-	12, // 44: kms.v1.KeyManagementService.EnableKey:output_type -> kms.v1.EnableKeyResponse
-	14, // 45: kms.v1.KeyManagementService.DisableKey:output_type -> kms.v1.DisableKeyResponse
-	16, // 46: kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> kms.v1.ScheduleKeyDeletionResponse
-	18, // 47: kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> kms.v1.CancelKeyDeletionResponse
-	20, // 48: kms.v1.KeyManagementService.CreateAlias:output_type -> kms.v1.CreateAliasResponse
-	22, // 49: kms.v1.KeyManagementService.UpdateAlias:output_type -> kms.v1.UpdateAliasResponse
-	24, // 50: kms.v1.KeyManagementService.DeleteAlias:output_type -> kms.v1.DeleteAliasResponse
-	27, // 51: kms.v1.KeyManagementService.ListAliases:output_type -> kms.v1.ListAliasesResponse
-	29, // 52: kms.v1.KeyManagementService.TagResource:output_type -> kms.v1.TagResourceResponse
-	31, // 53: kms.v1.KeyManagementService.UntagResource:output_type -> kms.v1.UntagResourceResponse
-	33, // 54: kms.v1.KeyManagementService.ListResourceTags:output_type -> kms.v1.ListResourceTagsResponse
-	35, // 55: kms.v1.KeyManagementService.Encrypt:output_type -> kms.v1.EncryptResponse
-	37, // 56: kms.v1.KeyManagementService.Decrypt:output_type -> kms.v1.DecryptResponse
-	39, // 57: kms.v1.KeyManagementService.ReEncrypt:output_type -> kms.v1.ReEncryptResponse
-	41, // 58: kms.v1.KeyManagementService.GenerateDataKey:output_type -> kms.v1.GenerateDataKeyResponse
-	43, // 59: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	45, // 60: kms.v1.KeyManagementService.GenerateRandom:output_type -> kms.v1.GenerateRandomResponse
-	40, // [40:61] is the sub-list for method output_type
-	19, // [19:40] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	70, // 0: kms.v1.KeyMetadata.creation_date:type_name -> google.protobuf.Timestamp
+	70, // 1: kms.v1.KeyMetadata.deletion_date:type_name -> google.protobuf.Timestamp
+	70, // 2: kms.v1.KeyMetadata.valid_to:type_name -> google.protobuf.Timestamp
+	2,  // 3: kms.v1.KeyMetadata.key_materials:type_name -> kms.v1.KeyMaterial
+	70, // 4: kms.v1.KeyMaterial.creation_date:type_name -> google.protobuf.Timestamp
+	70, // 5: kms.v1.KeyMaterial.valid_to:type_name -> google.protobuf.Timestamp
+	0,  // 6: kms.v1.CreateKeyRequest.tags:type_name -> kms.v1.Tag
+	1,  // 7: kms.v1.CreateKeyResponse.key_metadata:type_name -> kms.v1.KeyMetadata
+	1,  // 8: kms.v1.DescribeKeyResponse.key_metadata:type_name -> kms.v1.KeyMetadata
+	8,  // 9: kms.v1.ListKeysResponse.keys:type_name -> kms.v1.KeyListEntry
+	70, // 10: kms.v1.ScheduleKeyDeletionResponse.deletion_date:type_name -> google.protobuf.Timestamp
+	70, // 11: kms.v1.AliasListEntry.creation_date:type_name -> google.protobuf.Timestamp
+	70, // 12: kms.v1.AliasListEntry.last_updated_date:type_name -> google.protobuf.Timestamp
+	27, // 13: kms.v1.ListAliasesResponse.aliases:type_name -> kms.v1.AliasListEntry
+	0,  // 14: kms.v1.TagResourceRequest.tags:type_name -> kms.v1.Tag
+	0,  // 15: kms.v1.ListResourceTagsResponse.tags:type_name -> kms.v1.Tag
+	70, // 16: kms.v1.GetKeyRotationStatusResponse.next_rotation_date:type_name -> google.protobuf.Timestamp
+	70, // 17: kms.v1.GetKeyRotationStatusResponse.on_demand_rotation_start_date:type_name -> google.protobuf.Timestamp
+	70, // 18: kms.v1.RotationsListEntry.rotation_date:type_name -> google.protobuf.Timestamp
+	70, // 19: kms.v1.RotationsListEntry.valid_to:type_name -> google.protobuf.Timestamp
+	44, // 20: kms.v1.ListKeyRotationsResponse.rotations:type_name -> kms.v1.RotationsListEntry
+	70, // 21: kms.v1.GetParametersForImportResponse.parameters_valid_to:type_name -> google.protobuf.Timestamp
+	70, // 22: kms.v1.ImportKeyMaterialRequest.valid_to:type_name -> google.protobuf.Timestamp
+	64, // 23: kms.v1.EncryptRequest.encryption_context:type_name -> kms.v1.EncryptRequest.EncryptionContextEntry
+	65, // 24: kms.v1.DecryptRequest.encryption_context:type_name -> kms.v1.DecryptRequest.EncryptionContextEntry
+	66, // 25: kms.v1.ReEncryptRequest.source_encryption_context:type_name -> kms.v1.ReEncryptRequest.SourceEncryptionContextEntry
+	67, // 26: kms.v1.ReEncryptRequest.destination_encryption_context:type_name -> kms.v1.ReEncryptRequest.DestinationEncryptionContextEntry
+	68, // 27: kms.v1.GenerateDataKeyRequest.encryption_context:type_name -> kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
+	69, // 28: kms.v1.GenerateDataKeyWithoutPlaintextRequest.encryption_context:type_name -> kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
+	3,  // 29: kms.v1.KeyManagementService.CreateKey:input_type -> kms.v1.CreateKeyRequest
+	5,  // 30: kms.v1.KeyManagementService.DescribeKey:input_type -> kms.v1.DescribeKeyRequest
+	7,  // 31: kms.v1.KeyManagementService.ListKeys:input_type -> kms.v1.ListKeysRequest
+	10, // 32: kms.v1.KeyManagementService.UpdateKeyDescription:input_type -> kms.v1.UpdateKeyDescriptionRequest
+	12, // 33: kms.v1.KeyManagementService.EnableKey:input_type -> kms.v1.EnableKeyRequest
+	14, // 34: kms.v1.KeyManagementService.DisableKey:input_type -> kms.v1.DisableKeyRequest
+	16, // 35: kms.v1.KeyManagementService.ScheduleKeyDeletion:input_type -> kms.v1.ScheduleKeyDeletionRequest
+	18, // 36: kms.v1.KeyManagementService.CancelKeyDeletion:input_type -> kms.v1.CancelKeyDeletionRequest
+	20, // 37: kms.v1.KeyManagementService.CreateAlias:input_type -> kms.v1.CreateAliasRequest
+	22, // 38: kms.v1.KeyManagementService.UpdateAlias:input_type -> kms.v1.UpdateAliasRequest
+	24, // 39: kms.v1.KeyManagementService.DeleteAlias:input_type -> kms.v1.DeleteAliasRequest
+	26, // 40: kms.v1.KeyManagementService.ListAliases:input_type -> kms.v1.ListAliasesRequest
+	29, // 41: kms.v1.KeyManagementService.TagResource:input_type -> kms.v1.TagResourceRequest
+	31, // 42: kms.v1.KeyManagementService.UntagResource:input_type -> kms.v1.UntagResourceRequest
+	33, // 43: kms.v1.KeyManagementService.ListResourceTags:input_type -> kms.v1.ListResourceTagsRequest
+	35, // 44: kms.v1.KeyManagementService.EnableKeyRotation:input_type -> kms.v1.EnableKeyRotationRequest
+	37, // 45: kms.v1.KeyManagementService.DisableKeyRotation:input_type -> kms.v1.DisableKeyRotationRequest
+	39, // 46: kms.v1.KeyManagementService.GetKeyRotationStatus:input_type -> kms.v1.GetKeyRotationStatusRequest
+	41, // 47: kms.v1.KeyManagementService.RotateKeyOnDemand:input_type -> kms.v1.RotateKeyOnDemandRequest
+	43, // 48: kms.v1.KeyManagementService.ListKeyRotations:input_type -> kms.v1.ListKeyRotationsRequest
+	46, // 49: kms.v1.KeyManagementService.GetParametersForImport:input_type -> kms.v1.GetParametersForImportRequest
+	48, // 50: kms.v1.KeyManagementService.ImportKeyMaterial:input_type -> kms.v1.ImportKeyMaterialRequest
+	50, // 51: kms.v1.KeyManagementService.DeleteImportedKeyMaterial:input_type -> kms.v1.DeleteImportedKeyMaterialRequest
+	52, // 52: kms.v1.KeyManagementService.Encrypt:input_type -> kms.v1.EncryptRequest
+	54, // 53: kms.v1.KeyManagementService.Decrypt:input_type -> kms.v1.DecryptRequest
+	56, // 54: kms.v1.KeyManagementService.ReEncrypt:input_type -> kms.v1.ReEncryptRequest
+	58, // 55: kms.v1.KeyManagementService.GenerateDataKey:input_type -> kms.v1.GenerateDataKeyRequest
+	60, // 56: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	62, // 57: kms.v1.KeyManagementService.GenerateRandom:input_type -> kms.v1.GenerateRandomRequest
+	4,  // 58: kms.v1.KeyManagementService.CreateKey:output_type -> kms.v1.CreateKeyResponse
+	6,  // 59: kms.v1.KeyManagementService.DescribeKey:output_type -> kms.v1.DescribeKeyResponse
+	9,  // 60: kms.v1.KeyManagementService.ListKeys:output_type -> kms.v1.ListKeysResponse
+	11, // 61: kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> kms.v1.UpdateKeyDescriptionResponse
+	13, // 62: kms.v1.KeyManagementService.EnableKey:output_type -> kms.v1.EnableKeyResponse
+	15, // 63: kms.v1.KeyManagementService.DisableKey:output_type -> kms.v1.DisableKeyResponse
+	17, // 64: kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> kms.v1.ScheduleKeyDeletionResponse
+	19, // 65: kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> kms.v1.CancelKeyDeletionResponse
+	21, // 66: kms.v1.KeyManagementService.CreateAlias:output_type -> kms.v1.CreateAliasResponse
+	23, // 67: kms.v1.KeyManagementService.UpdateAlias:output_type -> kms.v1.UpdateAliasResponse
+	25, // 68: kms.v1.KeyManagementService.DeleteAlias:output_type -> kms.v1.DeleteAliasResponse
+	28, // 69: kms.v1.KeyManagementService.ListAliases:output_type -> kms.v1.ListAliasesResponse
+	30, // 70: kms.v1.KeyManagementService.TagResource:output_type -> kms.v1.TagResourceResponse
+	32, // 71: kms.v1.KeyManagementService.UntagResource:output_type -> kms.v1.UntagResourceResponse
+	34, // 72: kms.v1.KeyManagementService.ListResourceTags:output_type -> kms.v1.ListResourceTagsResponse
+	36, // 73: kms.v1.KeyManagementService.EnableKeyRotation:output_type -> kms.v1.EnableKeyRotationResponse
+	38, // 74: kms.v1.KeyManagementService.DisableKeyRotation:output_type -> kms.v1.DisableKeyRotationResponse
+	40, // 75: kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> kms.v1.GetKeyRotationStatusResponse
+	42, // 76: kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> kms.v1.RotateKeyOnDemandResponse
+	45, // 77: kms.v1.KeyManagementService.ListKeyRotations:output_type -> kms.v1.ListKeyRotationsResponse
+	47, // 78: kms.v1.KeyManagementService.GetParametersForImport:output_type -> kms.v1.GetParametersForImportResponse
+	49, // 79: kms.v1.KeyManagementService.ImportKeyMaterial:output_type -> kms.v1.ImportKeyMaterialResponse
+	51, // 80: kms.v1.KeyManagementService.DeleteImportedKeyMaterial:output_type -> kms.v1.DeleteImportedKeyMaterialResponse
+	53, // 81: kms.v1.KeyManagementService.Encrypt:output_type -> kms.v1.EncryptResponse
+	55, // 82: kms.v1.KeyManagementService.Decrypt:output_type -> kms.v1.DecryptResponse
+	57, // 83: kms.v1.KeyManagementService.ReEncrypt:output_type -> kms.v1.ReEncryptResponse
+	59, // 84: kms.v1.KeyManagementService.GenerateDataKey:output_type -> kms.v1.GenerateDataKeyResponse
+	61, // 85: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	63, // 86: kms.v1.KeyManagementService.GenerateRandom:output_type -> kms.v1.GenerateRandomResponse
+	58, // [58:87] is the sub-list for method output_type
+	29, // [29:58] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_kms_v1_kms_proto_init() }
@@ -3166,7 +4428,7 @@ func file_kms_v1_kms_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_kms_proto_rawDesc), len(file_kms_v1_kms_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,14 @@ const (
 	KeyManagementService_TagResource_FullMethodName                     = "/kms.v1.KeyManagementService/TagResource"
 	KeyManagementService_UntagResource_FullMethodName                   = "/kms.v1.KeyManagementService/UntagResource"
 	KeyManagementService_ListResourceTags_FullMethodName                = "/kms.v1.KeyManagementService/ListResourceTags"
+	KeyManagementService_EnableKeyRotation_FullMethodName               = "/kms.v1.KeyManagementService/EnableKeyRotation"
+	KeyManagementService_DisableKeyRotation_FullMethodName              = "/kms.v1.KeyManagementService/DisableKeyRotation"
+	KeyManagementService_GetKeyRotationStatus_FullMethodName            = "/kms.v1.KeyManagementService/GetKeyRotationStatus"
+	KeyManagementService_RotateKeyOnDemand_FullMethodName               = "/kms.v1.KeyManagementService/RotateKeyOnDemand"
+	KeyManagementService_ListKeyRotations_FullMethodName                = "/kms.v1.KeyManagementService/ListKeyRotations"
+	KeyManagementService_GetParametersForImport_FullMethodName          = "/kms.v1.KeyManagementService/GetParametersForImport"
+	KeyManagementService_ImportKeyMaterial_FullMethodName               = "/kms.v1.KeyManagementService/ImportKeyMaterial"
+	KeyManagementService_DeleteImportedKeyMaterial_FullMethodName       = "/kms.v1.KeyManagementService/DeleteImportedKeyMaterial"
 	KeyManagementService_Encrypt_FullMethodName                         = "/kms.v1.KeyManagementService/Encrypt"
 	KeyManagementService_Decrypt_FullMethodName                         = "/kms.v1.KeyManagementService/Decrypt"
 	KeyManagementService_ReEncrypt_FullMethodName                       = "/kms.v1.KeyManagementService/ReEncrypt"
@@ -79,6 +87,16 @@ type KeyManagementServiceClient interface {
 	TagResource(ctx context.Context, in *TagResourceRequest, opts ...grpc.CallOption) (*TagResourceResponse, error)
 	UntagResource(ctx context.Context, in *UntagResourceRequest, opts ...grpc.CallOption) (*UntagResourceResponse, error)
 	ListResourceTags(ctx context.Context, in *ListResourceTagsRequest, opts ...grpc.CallOption) (*ListResourceTagsResponse, error)
+	// Rotation.
+	EnableKeyRotation(ctx context.Context, in *EnableKeyRotationRequest, opts ...grpc.CallOption) (*EnableKeyRotationResponse, error)
+	DisableKeyRotation(ctx context.Context, in *DisableKeyRotationRequest, opts ...grpc.CallOption) (*DisableKeyRotationResponse, error)
+	GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationStatusRequest, opts ...grpc.CallOption) (*GetKeyRotationStatusResponse, error)
+	RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandRequest, opts ...grpc.CallOption) (*RotateKeyOnDemandResponse, error)
+	ListKeyRotations(ctx context.Context, in *ListKeyRotationsRequest, opts ...grpc.CallOption) (*ListKeyRotationsResponse, error)
+	// Imported key material (keys with Origin EXTERNAL).
+	GetParametersForImport(ctx context.Context, in *GetParametersForImportRequest, opts ...grpc.CallOption) (*GetParametersForImportResponse, error)
+	ImportKeyMaterial(ctx context.Context, in *ImportKeyMaterialRequest, opts ...grpc.CallOption) (*ImportKeyMaterialResponse, error)
+	DeleteImportedKeyMaterial(ctx context.Context, in *DeleteImportedKeyMaterialRequest, opts ...grpc.CallOption) (*DeleteImportedKeyMaterialResponse, error)
 	// Cryptographic operations.
 	Encrypt(ctx context.Context, in *EncryptRequest, opts ...grpc.CallOption) (*EncryptResponse, error)
 	Decrypt(ctx context.Context, in *DecryptRequest, opts ...grpc.CallOption) (*DecryptResponse, error)
@@ -246,6 +264,86 @@ func (c *keyManagementServiceClient) ListResourceTags(ctx context.Context, in *L
 	return out, nil
 }
 
+func (c *keyManagementServiceClient) EnableKeyRotation(ctx context.Context, in *EnableKeyRotationRequest, opts ...grpc.CallOption) (*EnableKeyRotationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableKeyRotationResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_EnableKeyRotation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) DisableKeyRotation(ctx context.Context, in *DisableKeyRotationRequest, opts ...grpc.CallOption) (*DisableKeyRotationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisableKeyRotationResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_DisableKeyRotation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) GetKeyRotationStatus(ctx context.Context, in *GetKeyRotationStatusRequest, opts ...grpc.CallOption) (*GetKeyRotationStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetKeyRotationStatusResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_GetKeyRotationStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) RotateKeyOnDemand(ctx context.Context, in *RotateKeyOnDemandRequest, opts ...grpc.CallOption) (*RotateKeyOnDemandResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateKeyOnDemandResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_RotateKeyOnDemand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) ListKeyRotations(ctx context.Context, in *ListKeyRotationsRequest, opts ...grpc.CallOption) (*ListKeyRotationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKeyRotationsResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ListKeyRotations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) GetParametersForImport(ctx context.Context, in *GetParametersForImportRequest, opts ...grpc.CallOption) (*GetParametersForImportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetParametersForImportResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_GetParametersForImport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) ImportKeyMaterial(ctx context.Context, in *ImportKeyMaterialRequest, opts ...grpc.CallOption) (*ImportKeyMaterialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportKeyMaterialResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ImportKeyMaterial_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) DeleteImportedKeyMaterial(ctx context.Context, in *DeleteImportedKeyMaterialRequest, opts ...grpc.CallOption) (*DeleteImportedKeyMaterialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteImportedKeyMaterialResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_DeleteImportedKeyMaterial_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *keyManagementServiceClient) Encrypt(ctx context.Context, in *EncryptRequest, opts ...grpc.CallOption) (*EncryptResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EncryptResponse)
@@ -331,6 +429,16 @@ type KeyManagementServiceServer interface {
 	TagResource(context.Context, *TagResourceRequest) (*TagResourceResponse, error)
 	UntagResource(context.Context, *UntagResourceRequest) (*UntagResourceResponse, error)
 	ListResourceTags(context.Context, *ListResourceTagsRequest) (*ListResourceTagsResponse, error)
+	// Rotation.
+	EnableKeyRotation(context.Context, *EnableKeyRotationRequest) (*EnableKeyRotationResponse, error)
+	DisableKeyRotation(context.Context, *DisableKeyRotationRequest) (*DisableKeyRotationResponse, error)
+	GetKeyRotationStatus(context.Context, *GetKeyRotationStatusRequest) (*GetKeyRotationStatusResponse, error)
+	RotateKeyOnDemand(context.Context, *RotateKeyOnDemandRequest) (*RotateKeyOnDemandResponse, error)
+	ListKeyRotations(context.Context, *ListKeyRotationsRequest) (*ListKeyRotationsResponse, error)
+	// Imported key material (keys with Origin EXTERNAL).
+	GetParametersForImport(context.Context, *GetParametersForImportRequest) (*GetParametersForImportResponse, error)
+	ImportKeyMaterial(context.Context, *ImportKeyMaterialRequest) (*ImportKeyMaterialResponse, error)
+	DeleteImportedKeyMaterial(context.Context, *DeleteImportedKeyMaterialRequest) (*DeleteImportedKeyMaterialResponse, error)
 	// Cryptographic operations.
 	Encrypt(context.Context, *EncryptRequest) (*EncryptResponse, error)
 	Decrypt(context.Context, *DecryptRequest) (*DecryptResponse, error)
@@ -392,6 +500,30 @@ func (UnimplementedKeyManagementServiceServer) UntagResource(context.Context, *U
 }
 func (UnimplementedKeyManagementServiceServer) ListResourceTags(context.Context, *ListResourceTagsRequest) (*ListResourceTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListResourceTags not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) EnableKeyRotation(context.Context, *EnableKeyRotationRequest) (*EnableKeyRotationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableKeyRotation not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) DisableKeyRotation(context.Context, *DisableKeyRotationRequest) (*DisableKeyRotationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableKeyRotation not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) GetKeyRotationStatus(context.Context, *GetKeyRotationStatusRequest) (*GetKeyRotationStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetKeyRotationStatus not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) RotateKeyOnDemand(context.Context, *RotateKeyOnDemandRequest) (*RotateKeyOnDemandResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKeyOnDemand not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ListKeyRotations(context.Context, *ListKeyRotationsRequest) (*ListKeyRotationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKeyRotations not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) GetParametersForImport(context.Context, *GetParametersForImportRequest) (*GetParametersForImportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetParametersForImport not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ImportKeyMaterial(context.Context, *ImportKeyMaterialRequest) (*ImportKeyMaterialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportKeyMaterial not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) DeleteImportedKeyMaterial(context.Context, *DeleteImportedKeyMaterialRequest) (*DeleteImportedKeyMaterialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteImportedKeyMaterial not implemented")
 }
 func (UnimplementedKeyManagementServiceServer) Encrypt(context.Context, *EncryptRequest) (*EncryptResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Encrypt not implemented")
@@ -702,6 +834,150 @@ func _KeyManagementService_ListResourceTags_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyManagementService_EnableKeyRotation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableKeyRotationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).EnableKeyRotation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_EnableKeyRotation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).EnableKeyRotation(ctx, req.(*EnableKeyRotationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_DisableKeyRotation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableKeyRotationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).DisableKeyRotation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_DisableKeyRotation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).DisableKeyRotation(ctx, req.(*DisableKeyRotationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_GetKeyRotationStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKeyRotationStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).GetKeyRotationStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_GetKeyRotationStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).GetKeyRotationStatus(ctx, req.(*GetKeyRotationStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_RotateKeyOnDemand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateKeyOnDemandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).RotateKeyOnDemand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_RotateKeyOnDemand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).RotateKeyOnDemand(ctx, req.(*RotateKeyOnDemandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_ListKeyRotations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeyRotationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ListKeyRotations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ListKeyRotations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ListKeyRotations(ctx, req.(*ListKeyRotationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_GetParametersForImport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetParametersForImportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).GetParametersForImport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_GetParametersForImport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).GetParametersForImport(ctx, req.(*GetParametersForImportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_ImportKeyMaterial_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportKeyMaterialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ImportKeyMaterial(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ImportKeyMaterial_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ImportKeyMaterial(ctx, req.(*ImportKeyMaterialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_DeleteImportedKeyMaterial_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteImportedKeyMaterialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).DeleteImportedKeyMaterial(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_DeleteImportedKeyMaterial_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).DeleteImportedKeyMaterial(ctx, req.(*DeleteImportedKeyMaterialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KeyManagementService_Encrypt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EncryptRequest)
 	if err := dec(in); err != nil {
@@ -876,6 +1152,38 @@ var KeyManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListResourceTags",
 			Handler:    _KeyManagementService_ListResourceTags_Handler,
+		},
+		{
+			MethodName: "EnableKeyRotation",
+			Handler:    _KeyManagementService_EnableKeyRotation_Handler,
+		},
+		{
+			MethodName: "DisableKeyRotation",
+			Handler:    _KeyManagementService_DisableKeyRotation_Handler,
+		},
+		{
+			MethodName: "GetKeyRotationStatus",
+			Handler:    _KeyManagementService_GetKeyRotationStatus_Handler,
+		},
+		{
+			MethodName: "RotateKeyOnDemand",
+			Handler:    _KeyManagementService_RotateKeyOnDemand_Handler,
+		},
+		{
+			MethodName: "ListKeyRotations",
+			Handler:    _KeyManagementService_ListKeyRotations_Handler,
+		},
+		{
+			MethodName: "GetParametersForImport",
+			Handler:    _KeyManagementService_GetParametersForImport_Handler,
+		},
+		{
+			MethodName: "ImportKeyMaterial",
+			Handler:    _KeyManagementService_ImportKeyMaterial_Handler,
+		},
+		{
+			MethodName: "DeleteImportedKeyMaterial",
+			Handler:    _KeyManagementService_DeleteImportedKeyMaterial_Handler,
 		},
 		{
 			MethodName: "Encrypt",
