@@ -210,10 +210,13 @@ func TestKeyIDs(t *testing.T) {
 		{"1234abcd-12ab-34cd-56ef-1234567890a", false},
 		{"1234abcd-12ab-34cd-56ef-1234567890ag", false},
 		{"1234abcd_12ab-34cd-56ef-1234567890ab", false},
+		{"{1234abcd-12ab-34cd-56ef-1234567890}", false},
+		{"1234abcd-12ab-34cd-56ef-1234567890ab ", false},
+		{"+234abcd-12ab-34cd-56ef-1234567890ab", false},
 		{"", false},
 	} {
 		got, err := ParseKeyID(c.in)
-		if (err == nil) != c.ok {
+		if c.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidKeyID)) {
 			t.Errorf("ParseKeyID(%q) error %v", c.in, err)
 		}
 		if c.ok && !bytes.EqualFold([]byte(got.String()), []byte(c.in)) {

@@ -88,7 +88,17 @@ func (Key) LogValue() slog.Value                  { return slog.StringValue(reda
 func (m MaterialID) String() string               { return hex.EncodeToString(m[:]) }
 func (m MaterialID) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
-// ParseMaterialID parses 64 hex digits.
+// UnmarshalText parses 64 hex digits, like ParseMaterialID.
+func (m *MaterialID) UnmarshalText(b []byte) error {
+	v, err := ParseMaterialID(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// ParseMaterialID parses 64 hex digits, in either case.
 func ParseMaterialID(s string) (MaterialID, error) {
 	var m MaterialID
 	if len(s) != 64 {

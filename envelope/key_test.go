@@ -64,3 +64,30 @@ func TestKeyFromBytesCopies(t *testing.T) {
 		t.Fatal("bad material id accepted")
 	}
 }
+
+// TestIDsAsText: key ids and material ids travel as their string forms in
+// JSON and come back unchanged; malformed ones are refused.
+func TestIDsAsText(t *testing.T) {
+	id, _ := ParseKeyID(katKeyID)
+	mid, _ := ParseMaterialID(katMaterialID)
+	type record struct {
+		KeyID      KeyID
+		MaterialID MaterialID
+	}
+	js, err := json.Marshal(record{id, mid})
+	want := `{"KeyID":"` + katKeyID + `","MaterialID":"` + katMaterialID + `"}`
+	if err != nil || string(js) != want {
+		t.Fatalf("json.Marshal = %s, %v; want %s", js, err, want)
+	}
+	var back record
+	if err := json.Unmarshal(js, &back); err != nil || back != (record{id, mid}) {
+		t.Fatalf("json.Unmarshal = %+v, %v", back, err)
+	}
+	for i, bad := range []string{
+		`{"KeyID":"1234abcd"}`, `{"MaterialID":"` + katMaterialID[1:] + `"}`, `{"KeyID":[1,2]}`,
+	} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("case %d: %s accepted", i, bad)
+		}
+	}
+}

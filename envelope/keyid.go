@@ -52,3 +52,17 @@ func (id KeyID) String() string {
 	hex.Encode(b[24:], id[10:])
 	return string(b[:])
 }
+
+// MarshalText returns the lowercase UUID form, so key ids read well in JSON
+// and structured logs.
+func (id KeyID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the UUID form, like ParseKeyID.
+func (id *KeyID) UnmarshalText(b []byte) error {
+	v, err := ParseKeyID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}

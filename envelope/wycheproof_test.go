@@ -15,7 +15,7 @@ import (
 // never copied into the repository.
 var wycheproofDir = filepath.Join("..", "..", "shared", "testdata", "wycheproof")
 
-func readVectors(t *testing.T, name string, v any) {
+func readVectors(t testing.TB, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(wycheproofDir, name))
 	if err != nil {
@@ -97,13 +97,7 @@ func checkOtherIV(t *testing.T, tcID int, key, iv, aad, sealed []byte) {
 		t.Errorf("tc %d: openGCM accepted a %d-bit IV", tcID, len(iv)*8)
 	}
 	k := mustKey(t, seq(0, 32))
-	blob := make([]byte, 0, HeaderSize-ivSize+len(iv)+len(sealed))
-	blob = append(blob, FormatV1, AlgAES256GCMHKDFSHA256)
-	blob = append(blob, make([]byte, 16)...)
-	mid := k.MaterialID()
-	blob = append(blob, mid[:]...)
-	blob = append(blob, make([]byte, saltSize)...)
-	blob = append(append(blob, iv...), sealed...)
+	blob := blobWithIV(k, iv, sealed)
 	if h, err := ParseHeader(blob); err == nil && len(blob) < Overhead {
 		t.Errorf("tc %d: ParseHeader accepted a %d-byte blob: %+v", tcID, len(blob), h)
 	} else if err != nil && !errors.Is(err, ErrDecrypt) {
@@ -112,6 +106,34 @@ func checkOtherIV(t *testing.T, tcID int, key, iv, aad, sealed []byte) {
 	if pt, err := Open(k, blob, nil); !errors.Is(err, ErrDecrypt) || pt != nil {
 		t.Errorf("tc %d: a %d-bit IV was accepted", tcID, len(iv)*8)
 	}
+}
+
+// blobWithIV builds a version-1 ciphertext for k whose IV field holds iv,
+// whatever its length.
+func blobWithIV(k Key, iv, sealed []byte) []byte {
+	blob := make([]byte, 0, HeaderSize-ivSize+len(iv)+len(sealed))
+	blob = append(blob, FormatV1, AlgAES256GCMHKDFSHA256)
+	blob = append(blob, make([]byte, 16)...)
+	mid := k.MaterialID()
+	blob = append(blob, mid[:]...)
+	blob = append(blob, make([]byte, saltSize)...)
+	return append(append(blob, iv...), sealed...)
+}
+
+// otherIVBlobs returns, for every Wycheproof AES-GCM vector whose IV is not
+// 96 bits, a ciphertext for k carrying that IV (fuzz seeds).
+func otherIVBlobs(t testing.TB, k Key) [][]byte {
+	var v aeadVectors
+	readVectors(t, "aes_gcm_test.json", &v)
+	var blobs [][]byte
+	for _, g := range v.TestGroups {
+		for _, tc := range g.Tests {
+			if g.IVSize != 96 {
+				blobs = append(blobs, blobWithIV(k, mustHex(t, tc.IV), mustHex(t, tc.CT+tc.Tag)))
+			}
+		}
+	}
+	return blobs
 }
 
 func TestWycheproofHKDF(t *testing.T) {
