@@ -1,20 +1,39 @@
 // Package envelope is kmsd's cryptography: the ciphertext format, the
 // derivation of per-message keys, AES-256-GCM, the wrapping of key material
 // under the root key, the canonical encoding of encryption contexts and the
-// root key file. It imports nothing else of kmsd.
+// root key file. It imports only the standard library, nothing else of kmsd.
+//
+// # Use
+//
+// A customer master key has versions; each version's material is a Key. To
+// encrypt, take the newest enabled version:
+//
+//	blob, err := envelope.Seal(rand.Reader, material, keyID, plaintext, ec)
+//
+// To decrypt, read the header (no key is needed), find the version it names,
+// then open:
+//
+//	h, err := envelope.ParseHeader(blob) // h.KeyID, h.MaterialID
+//	material := lookup(h.KeyID, h.MaterialID)
+//	plaintext, err := envelope.Open(material, blob, ec)
+//
+// Material is stored only wrapped under the root key (WrapKey, UnwrapKey);
+// the root key comes from a file (ReadRootKeyFile) or another source.
 //
 // # Guarantees
 //
 //   - Seal output is authenticated: Open accepts only ciphertexts that Seal
 //     made with the same key material, key id and encryption context.
-//   - Every failure to decrypt or unwrap is the single error ErrDecrypt. The
-//     package never says whether the framing, the key, the context or the
-//     tag was wrong, and never returns a partial plaintext.
-//   - Lengths and framing are checked before any cipher is called.
+//   - Every failure to decrypt or unwrap is the single error ErrDecrypt (see
+//     Errors). No function panics on input an attacker controls: lengths and
+//     framing are checked before any cipher is called.
+//   - Salts and IVs are drawn by Seal and WrapKey from the reader they are
+//     given (crypto/rand.Reader in production); callers cannot supply them.
 //   - Key material lives in Key values that print as "[REDACTED]"
 //     (fmt verbs, JSON, text, slog); Key.Bytes is the one way to the bytes.
-//     Go cannot promise that copies are wiped from memory; buffers this
-//     package owns are cleared when it is done with them.
+//     The zero Key is not a key: using it panics. Go cannot promise that
+//     copies are wiped from memory; buffers this package owns are cleared
+//     when it is done with them, on a best-effort basis.
 //
 // # Ciphertext format (version 1)
 //
@@ -30,37 +49,55 @@
 //	94     n    ciphertext  AES-256-GCM
 //	94+n   16   tag         AES-GCM tag
 //
-// The overhead is 110 bytes: a 32-byte data key becomes a 142-byte
-// ciphertext. The message key is
+// The header is 94 bytes (HeaderSize) and the overhead 110 (Overhead): a
+// 32-byte data key becomes a 142-byte ciphertext. The message key is
 //
 //	K = HKDF-SHA256(secret = version material, salt = salt,
 //	                info = "kmsd/v1/enc" || key id || material id, length 32)
 //
 // and the additional authenticated data is the whole 94-byte header
-// followed by the canonical encoding of the encryption context. Every
-// header byte, the format and algorithm included, is therefore
-// authenticated; changing any of them, or the context, makes Open fail.
+// followed by the canonical encoding of the encryption context (nothing
+// more when the context is empty). Every header byte, the format and
+// algorithm included, is therefore authenticated; changing any of them, or
+// the context, makes Open fail. The material id is a public commitment to
+// the material (AWS KMS's KeyMaterialId); it names the version to decrypt
+// with and reveals nothing of the material.
 //
 // # Nonce policy
 //
-// AES-GCM with random 96-bit IVs is safe for about 2^32 messages per key.
-// kmsd never encrypts under a version's material directly: each message has
-// its own key, derived from the material and a 256-bit random salt. A
-// derived key is used for one message, so the 2^32 bound applies per
-// message, not per key version; a repeated message key would need a repeated
-// 256-bit salt. Callers cannot supply the salt or the IV.
+// AES-GCM with random 96-bit IVs is safe for about 2^32 messages per key
+// (NIST SP 800-38D): beyond that an IV repeats with non-negligible
+// probability, and a repeated (key, IV) pair reveals the XOR of two
+// plaintexts and the authentication key. kmsd never encrypts under a
+// version's material directly. Each message has its own AES key, derived
+// with HKDF from the material and a 256-bit random salt, and that key
+// encrypts that one message only. Two messages share an AES key only if
+// they share a salt: after N messages under one version the probability is
+// about N²/2^257, below 2^-128 even for N = 2^64. So the 2^32 bound applies
+// per derived key, that is per message, and is never approached; no
+// per-version message counter or forced rotation is needed for nonce
+// safety (rotation stays a policy choice). The random IV is kept: a nonce
+// would repeat only if salt and IV both repeated. The price is one HKDF
+// (two HMAC-SHA256 computations) per message.
+//
+// The root key, by contrast, is used directly: WrapKey encrypts with a
+// random IV under it, once per key version, far below the bound.
 //
 // # Encryption context encoding
 //
-// An empty context encodes as zero bytes. Otherwise:
+// An empty (or nil) context encodes as zero bytes. Otherwise:
 //
 //	count(2) || for each pair, sorted by key bytes:
 //	    len(key)(2) || key || len(value)(2) || value
 //
 // Length prefixes make the encoding injective: {"ab":"c"} and {"a":"bc"}
-// differ. Keys must be non-empty; keys and values valid UTF-8; all keys and
-// values together at most MaxContextBytes (8192) bytes. DecodeContext
-// accepts only canonical encodings.
+// differ. The rules: keys are non-empty, keys and values are valid UTF-8,
+// and all keys and values together are at most MaxContextBytes (8192, the
+// AWS KMS limit) bytes, which also bounds the count (at most 8192 pairs)
+// and every length, so they fit their 16-bit fields. EncodeContext and
+// ValidateContext refuse other contexts with ErrInvalidContext.
+// DecodeContext accepts only canonical encodings: keys strictly ascending
+// (so no duplicates), no trailing bytes, no zero count.
 //
 // # Wrapped key format
 //
@@ -69,21 +106,40 @@
 //
 //	format(1) = 0x01 || IV(12) || AES-256-GCM(root key, IV, material, aad)(32+16)
 //
-// 61 bytes in all. The caller's aad binds the blob to its place (kmsd passes
-// "kmsd/v1/wrap" || key id || material id), so a wrapped blob copied onto
-// another key or version does not unwrap. The root key wraps one blob per
-// key version, far below the random-IV bound.
+// 61 bytes in all (WrappedSize). The caller's aad binds the blob to its
+// place (kmsd passes "kmsd/v1/wrap" || key id || material id), so a wrapped
+// blob copied onto another key or version does not unwrap.
 //
 // # Root key file
 //
-// One line: "kmsd-root-key-v1:" || base64(32 bytes) || "\n", mode 0600.
-// ReadRootKeyFile refuses files that group or others may access.
-// RootKeyFingerprint gives a public check value so that a server can
-// refuse to start with a root key other than the one its data was made
-// with.
+// One line: "kmsd-root-key-v1:" || base64(32 bytes) || "\n" (standard
+// base64 with padding), mode 0600. WriteRootKeyFile never overwrites a
+// file and makes the file and its directory entry durable.
+// ReadRootKeyFile refuses files that are not regular files, that group or
+// others may access, or (on Unix) that another user owns; the message
+// names the path and mode and says how to fix it. RootKeyFingerprint,
+// hex(HMAC-SHA256(root, "kmsd/v1/root-key-check")[:16]), is a public check
+// value so that a server can refuse to start with a root key other than
+// the one its data was made with.
+//
+// # Errors
+//
+// Decryption failures are opaque. Open, UnwrapKey and ParseHeader return
+// exactly ErrDecrypt, unwrapped and without detail, whether the input was
+// truncated, of an unknown format, made under other material, tampered
+// with, or given the wrong encryption context (an invalid context given to
+// Open is ErrDecrypt too). Say nothing more to clients: every distinction
+// is an oracle. Mistakes of the caller or operator that involve no secret
+// (an invalid context given to Seal, a bad key id string, a root key file
+// with loose permissions) have their own errors with explanations.
 //
 // # Compatibility
 //
-// The format and algorithm bytes version the ciphertext. Every format ever
-// written stays readable; known-answer tests freeze each one.
+// The format and algorithm bytes version the ciphertext, and the format
+// byte versions the wrapped key; the prefix versions the root key file.
+// These layouts, the material id, the HKDF info and the context encoding
+// (which is part of every ciphertext's AAD) are frozen by known-answer
+// tests. A new layout or algorithm gets a new byte value and its own
+// known answers; every format ever written stays readable, and input of a
+// format this version does not know fails with ErrDecrypt, never a guess.
 package envelope

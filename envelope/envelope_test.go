@@ -38,13 +38,13 @@ func randomContext(r *mrand.Rand) map[string]string {
 	return ec
 }
 
-// TestRoundTrip: random plaintexts of 1–4096 bytes with contexts of 0–8
+// TestRoundTrip: random plaintexts of 0–4096 bytes with contexts of 0–8
 // pairs decrypt to themselves (C6).
 func TestRoundTrip(t *testing.T) {
 	r := testRand(t)
 	k, id := newTestKey(t)
 	for i := range 3000 {
-		pt := make([]byte, 1+r.IntN(4096))
+		pt := make([]byte, r.IntN(4097))
 		rand.Read(pt)
 		ec := randomContext(r)
 		blob, err := Seal(rand.Reader, k, id, pt, ec)
@@ -296,5 +296,52 @@ func TestValidateContext(t *testing.T) {
 	}
 	if err := ValidateContext(map[string]string{"k": string(make([]byte, MaxContextBytes-1))}); err != nil {
 		t.Errorf("context at the limit refused: %v", err)
+	}
+}
+
+// TestUniformDecryptErrors: every reason for a failed decryption or unwrap
+// gives the very same error value, unwrapped, and no plaintext (L4).
+func TestUniformDecryptErrors(t *testing.T) {
+	k, id := newTestKey(t)
+	other, _ := newTestKey(t)
+	ec := map[string]string{"a": "b"}
+	blob, _ := Seal(rand.Reader, k, id, []byte("secret"), ec)
+	with := func(i int, b byte) []byte { m := bytes.Clone(blob); m[i] = b; return m }
+	cases := []struct {
+		name string
+		key  Key
+		blob []byte
+		ec   map[string]string
+	}{
+		{"empty", k, nil, ec},
+		{"truncated header", k, blob[:HeaderSize], ec},
+		{"unknown format", k, with(0, 0x02), ec},
+		{"unknown algorithm", k, with(1, 0x02), ec},
+		{"other key id", k, with(offKeyID, blob[offKeyID]^1), ec},
+		{"other material id", k, with(offMaterialID, blob[offMaterialID]^1), ec},
+		{"wrong key", other, blob, ec},
+		{"bad tag", k, with(len(blob)-1, blob[len(blob)-1]^1), ec},
+		{"bad ciphertext", k, with(HeaderSize, blob[HeaderSize]^1), ec},
+		{"wrong context", k, blob, map[string]string{"a": "c"}},
+		{"no context", k, blob, nil},
+		{"invalid context", k, blob, map[string]string{"": "b"}},
+	}
+	for _, c := range cases {
+		pt, err := Open(c.key, c.blob, c.ec)
+		if err != ErrDecrypt || pt != nil {
+			t.Errorf("%s: Open = %q, %v; want nil, ErrDecrypt itself", c.name, pt, err)
+		}
+	}
+	if _, err := ParseHeader(with(0, 0)); err != ErrDecrypt {
+		t.Errorf("ParseHeader: %v", err)
+	}
+	w, _ := WrapKey(rand.Reader, k, other, []byte("aad"))
+	for name, wr := range map[string][]byte{"short": w[:len(w)-1], "long": append(bytes.Clone(w), 0), "format": append([]byte{2}, w[1:]...)} {
+		if got, err := UnwrapKey(k, wr, []byte("aad")); err != ErrDecrypt || got.ok {
+			t.Errorf("UnwrapKey %s: %v", name, err)
+		}
+	}
+	if _, err := UnwrapKey(other, w, []byte("aad")); err != ErrDecrypt {
+		t.Errorf("UnwrapKey under the wrong root: %v", err)
 	}
 }
