@@ -26,6 +26,10 @@ var planners = map[Op]planFunc{
 	OpDeleteAlias:         planDeleteAlias,
 	OpTagResource:         planTagResource,
 	OpUntagResource:       planUntagResource,
+	OpEnableKeyRotation:   planEnableKeyRotation,
+	OpDisableKeyRotation:  planDisableKeyRotation,
+	OpRotateKey:           planRotateKey,
+	OpAddUsage:            planAddUsage,
 }
 
 // Apply applies the mutation carried by log entry index. It is
@@ -94,6 +98,11 @@ func (s *Store) commit(index uint64, c change) error {
 	}
 	for _, name := range c.delAliases {
 		if err := txn.Delete([]byte(prefixAlias + name)); err != nil {
+			return err
+		}
+	}
+	for node, seq := range c.usage {
+		if err := txn.Set([]byte(prefixUsage+node), be64(seq)); err != nil {
 			return err
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 )
 
 // Digest returns a hash of the whole logical state: the applied index,
-// every key and every alias. Two stores that applied the same log, or one
+// every key, every alias and the usage
+// batches applied per node. Two stores that applied the same log, or one
 // restored from the other's snapshot, have equal digests.
 func (s *Store) Digest() [32]byte {
 	s.mu.RLock()
@@ -27,6 +29,15 @@ func (s *Store) Digest() [32]byte {
 		b, _ := json.Marshal(s.v.aliases[name])
 		field([]byte(prefixAlias + name))
 		field(b)
+	}
+	nodes := make([]string, 0, len(s.v.usageSeq))
+	for n := range s.v.usageSeq {
+		nodes = append(nodes, n)
+	}
+	slices.Sort(nodes)
+	for _, n := range nodes {
+		field([]byte(prefixUsage + n))
+		field(be64(s.v.usageSeq[n]))
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])

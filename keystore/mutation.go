@@ -25,6 +25,11 @@ const (
 	OpDeleteAlias         Op = "DeleteAlias"          // AliasName
 	OpTagResource         Op = "TagResource"          // KeyID, Tags
 	OpUntagResource       Op = "UntagResource"        // KeyID, TagKeys
+	// Rotation and usage.
+	OpEnableKeyRotation  Op = "EnableKeyRotation"  // KeyID, RotationPeriodInDays
+	OpDisableKeyRotation Op = "DisableKeyRotation" // KeyID
+	OpRotateKey          Op = "RotateKey"          // KeyID, RotationType, FromMaterialID, Version; DueDate or UsageLimit for AUTOMATIC
+	OpAddUsage           Op = "AddUsage"           // Usage
 )
 
 // Mutation is one change to the key store, as replicated through the log.
@@ -40,6 +45,20 @@ type Mutation struct {
 	AliasName           string    `json:"aliasName,omitempty"`
 	Tags                []Tag     `json:"tags,omitempty"`
 	TagKeys             []string  `json:"tagKeys,omitempty"`
+	// Rotation.
+	RotationPeriodInDays int32  `json:"rotationPeriodInDays,omitempty"`
+	RotationType         string `json:"rotationType,omitempty"`
+	// FromMaterialID is the current material the proposer saw; a rotation
+	// applies only if it is still current, so two proposals of the same
+	// rotation (after a leader change, say) rotate once.
+	FromMaterialID string `json:"fromMaterialId,omitempty"`
+	// DueDate is the NextRotationDate a scheduled rotation carries out.
+	DueDate time.Time `json:"dueDate,omitzero"`
+	// UsageLimit, for a rotation triggered by usage: the current material
+	// must have made at least this many encryptions.
+	UsageLimit uint64      `json:"usageLimit,omitempty"`
+	Version    *Version    `json:"version,omitempty"`
+	Usage      *UsageBatch `json:"usage,omitempty"`
 }
 
 // Encode returns the mutation's replicated encoding.

@@ -157,6 +157,12 @@ func (v *view) load(key string, val []byte) error {
 		}
 		v.keys[k.ID] = k
 		v.keyIDs = append(v.keyIDs, k.ID)
+	case strings.HasPrefix(key, prefixUsage):
+		seq, err := decodeSeq(key, val)
+		if err != nil {
+			return err
+		}
+		v.usageSeq[strings.TrimPrefix(key, prefixUsage)] = seq
 	case strings.HasPrefix(key, prefixAlias):
 		a := new(Alias)
 		if err := json.Unmarshal(val, a); err != nil {

@@ -40,18 +40,30 @@ type Key struct {
 	ValidTo             time.Time `json:"validTo,omitzero"`
 	// Tags sorted by TagKey.
 	Tags []Tag `json:"tags,omitempty"`
+	// Automatic rotation: on when RotationEnabled, every
+	// RotationPeriodInDays, next at NextRotationDate.
+	RotationEnabled      bool      `json:"rotationEnabled,omitempty"`
+	RotationPeriodInDays int32     `json:"rotationPeriodInDays,omitempty"`
+	NextRotationDate     time.Time `json:"nextRotationDate,omitzero"`
+	// OnDemandRotationStartDate is when the last on-demand rotation was
+	// made; OnDemandRotations counts them (AWS allows 10 per key).
+	OnDemandRotationStartDate time.Time `json:"onDemandRotationStartDate,omitzero"`
+	OnDemandRotations         int32     `json:"onDemandRotations,omitempty"`
 	// Versions, oldest first; the last one is used for new encryptions.
 	// Empty for an EXTERNAL key awaiting its material.
 	Versions []Version `json:"versions,omitempty"`
 }
 
-// Current returns the version new encryptions use, or false if the key has
-// no material.
+// Current returns the version new encryptions use: the newest one that is
+// not waiting for an on-demand rotation. It returns false if the key has no
+// usable material.
 func (k *Key) Current() (Version, bool) {
-	if len(k.Versions) == 0 {
-		return Version{}, false
+	for i := len(k.Versions) - 1; i >= 0; i-- {
+		if k.Versions[i].State != MaterialPendingRotation {
+			return k.Versions[i], true
+		}
 	}
-	return k.Versions[len(k.Versions)-1], true
+	return Version{}, false
 }
 
 // Version returns the version with the given material id.
@@ -72,6 +84,41 @@ type Version struct {
 	// Wrapped is the key material sealed under the root key; never plaintext.
 	Wrapped      []byte    `json:"wrapped"`
 	CreationDate time.Time `json:"creationDate"`
+	// RotationType is "" for a key's first material, RotationAutomatic or
+	// RotationOnDemand for material added by a rotation.
+	RotationType string `json:"rotationType,omitempty"`
+	// State is "" for material in use, MaterialPendingRotation for
+	// imported material that the next on-demand rotation makes current.
+	State string `json:"state,omitempty"`
+	// EncryptionCount counts the encryptions made with this material, as
+	// far as they have been reported through the log (see OpAddUsage).
+	EncryptionCount uint64 `json:"encryptionCount,omitempty"`
+}
+
+// Rotation types and material states, spelled as AWS KMS.
+const (
+	RotationAutomatic       = "AUTOMATIC"
+	RotationOnDemand        = "ON_DEMAND"
+	MaterialPendingRotation = "PENDING_ROTATION"
+	// MaxOnDemandRotations is AWS KMS's limit per key.
+	MaxOnDemandRotations = 10
+)
+
+// UsageBatch reports encryptions counted by one node since its previous
+// batch. Seq numbers a node's batches from 1; a batch whose Seq is not
+// above the last one applied for that node is a duplicate and is ignored,
+// so a batch whose outcome was unknown can be proposed again safely.
+type UsageBatch struct {
+	Node   string       `json:"node"`
+	Seq    uint64       `json:"seq"`
+	Counts []UsageCount `json:"counts"`
+}
+
+// UsageCount is the number of encryptions with one version of one key.
+type UsageCount struct {
+	KeyID      string `json:"keyId"`
+	MaterialID string `json:"materialId"`
+	N          uint64 `json:"n"`
 }
 
 // Tag is a key/value pair attached to a key.

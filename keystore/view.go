@@ -16,6 +16,8 @@ type view struct {
 	// byTarget lists, per key id, the names of the aliases pointing to it,
 	// sorted.
 	byTarget map[string][]string
+	// usageSeq is the last usage batch applied per node.
+	usageSeq map[string]uint64
 }
 
 func newView() *view {
@@ -23,6 +25,7 @@ func newView() *view {
 		keys:     make(map[string]*Key),
 		aliases:  make(map[string]*Alias),
 		byTarget: make(map[string][]string),
+		usageSeq: make(map[string]uint64),
 	}
 }
 
@@ -42,10 +45,14 @@ type change struct {
 	delKeys    []string
 	putAliases []*Alias
 	delAliases []string
+	usage      map[string]uint64
 }
 
 // apply makes c part of v.
 func (v *view) apply(c change) {
+	for node, seq := range c.usage {
+		v.usageSeq[node] = seq
+	}
 	for _, k := range c.putKeys {
 		if _, ok := v.keys[k.ID]; !ok {
 			v.keyIDs = insertSorted(v.keyIDs, k.ID)
