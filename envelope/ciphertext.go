@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"fmt"
 	"io"
 )
 
@@ -69,7 +70,7 @@ func Seal(rand io.Reader, k Key, keyID KeyID, plaintext []byte, ec map[string]st
 	copy(out[offKeyID:], keyID[:])
 	copy(out[offMaterialID:], k.materialID[:])
 	if _, err := io.ReadFull(rand, out[offSalt:HeaderSize]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("envelope: read salt and IV: %w", err)
 	}
 	aad, err := appendContext(out[:HeaderSize:HeaderSize], ec)
 	if err != nil {

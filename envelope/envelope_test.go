@@ -6,8 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+	"testing/iotest"
 )
 
 func newTestKey(t testing.TB) (Key, KeyID) {
@@ -343,5 +347,31 @@ func TestUniformDecryptErrors(t *testing.T) {
 	}
 	if _, err := UnwrapKey(other, w, []byte("aad")); err != ErrDecrypt {
 		t.Errorf("UnwrapKey under the wrong root: %v", err)
+	}
+}
+
+// TestRandomnessFailures: a failing random source is an error that wraps
+// the source's error, never a result made of partial or zero randomness.
+func TestRandomnessFailures(t *testing.T) {
+	k, id := newTestKey(t)
+	errRand := errors.New("entropy exhausted")
+	short := func() io.Reader { return io.MultiReader(bytes.NewReader(make([]byte, 10)), iotest.ErrReader(errRand)) }
+	path := filepath.Join(t.TempDir(), "root.key")
+	for name, call := range map[string]func(io.Reader) error{
+		"GenerateKey": func(r io.Reader) error { _, err := GenerateKey(r); return err },
+		"NewKeyID":    func(r io.Reader) error { _, err := NewKeyID(r); return err },
+		"Seal":        func(r io.Reader) error { _, err := Seal(r, k, id, []byte("x"), nil); return err },
+		"WrapKey":     func(r io.Reader) error { _, err := WrapKey(r, k, k, nil); return err },
+		"WriteRootKeyFile": func(r io.Reader) error {
+			err := WriteRootKeyFile(path, r)
+			if _, serr := os.Stat(path); serr == nil {
+				t.Error("WriteRootKeyFile left a file behind")
+			}
+			return err
+		},
+	} {
+		if err := call(short()); !errors.Is(err, errRand) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

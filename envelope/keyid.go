@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"encoding/hex"
+	"fmt"
 	"io"
 )
 
@@ -13,7 +14,7 @@ type KeyID [16]byte
 func NewKeyID(rand io.Reader) (KeyID, error) {
 	var id KeyID
 	if _, err := io.ReadFull(rand, id[:]); err != nil {
-		return KeyID{}, err
+		return KeyID{}, fmt.Errorf("envelope: new key id: %w", err)
 	}
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80

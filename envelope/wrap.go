@@ -1,6 +1,9 @@
 package envelope
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // Wrapped key format; see the package documentation.
 const (
@@ -18,7 +21,7 @@ func WrapKey(rand io.Reader, root, k Key, aad []byte) ([]byte, error) {
 	out := make([]byte, 1+ivSize, WrappedSize)
 	out[0] = wrapFormatV1
 	if _, err := io.ReadFull(rand, out[1:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("envelope: read IV: %w", err)
 	}
 	return sealGCM(out, root.b[:], out[1:], k.b[:], aad), nil
 }
