@@ -21,10 +21,11 @@ const hmacBlockSize = 64
 
 // hkdf32 is HKDF-SHA256 (RFC 5869) with a 32-byte output, written out for
 // the hot path of Seal and Open: two HMAC-SHA256 computations over stack
-// buffers, with no allocation. salt must be at most 64 bytes and info at
-// most maxInfo bytes; tests check it against crypto/hkdf.
+// buffers, with no allocation. salt must be at most 64 bytes, info at most
+// maxInfo bytes and secret at most maxInfo+32 bytes (longer input panics);
+// tests check it against crypto/hkdf.
 func hkdf32(secret, salt, info []byte) [32]byte {
-	if len(salt) > hmacBlockSize || len(info) > maxInfo {
+	if len(salt) > hmacBlockSize || len(info) > maxInfo || len(secret) > maxInfo+32 {
 		panic("envelope: hkdf32 input too long")
 	}
 	prk := hmacSHA256(salt, secret) // extract
@@ -43,6 +44,9 @@ const maxInfo = 128
 // and messages of at most maxInfo+32 bytes.
 func hmacSHA256(key, msg []byte) [32]byte {
 	var buf [hmacBlockSize + maxInfo + 32]byte
+	if len(key) > hmacBlockSize || len(msg) > len(buf)-hmacBlockSize {
+		panic("envelope: hmacSHA256 input too long")
+	}
 	var pad [hmacBlockSize]byte
 	copy(pad[:], key)
 	for i := range pad {

@@ -259,13 +259,37 @@ func TestWrapKey(t *testing.T) {
 	}
 }
 
-func TestZeroKeyPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("sealing with the zero Key did not panic")
-		}
-	}()
-	Seal(rand.Reader, Key{}, KeyID{}, []byte("x"), nil)
+// TestProgrammerErrorsPanic: the zero Key and impossible lengths in the
+// internal primitives are programmer errors and panic.
+func TestProgrammerErrorsPanic(t *testing.T) {
+	k, id := newTestKey(t)
+	var zero Key
+	for name, f := range map[string]func(){
+		"Seal zero key":         func() { Seal(rand.Reader, zero, id, nil, nil) },
+		"Open zero key":         func() { Open(zero, make([]byte, Overhead), nil) },
+		"WrapKey zero root":     func() { WrapKey(rand.Reader, zero, k, nil) },
+		"WrapKey zero key":      func() { WrapKey(rand.Reader, k, zero, nil) },
+		"UnwrapKey zero root":   func() { UnwrapKey(zero, make([]byte, WrappedSize), nil) },
+		"Bytes":                 func() { zero.Bytes() },
+		"MaterialID":            func() { zero.MaterialID() },
+		"Equal":                 func() { k.Equal(zero) },
+		"RootKeyFingerprint":    func() { RootKeyFingerprint(zero) },
+		"hkdf32 long salt":      func() { hkdf32(seq(0, 32), seq(0, 65), nil) },
+		"hkdf32 long info":      func() { hkdf32(seq(0, 32), nil, seq(0, maxInfo+1)) },
+		"hkdf32 long secret":    func() { hkdf32(seq(0, maxInfo+33), nil, nil) },
+		"sealGCM short IV":      func() { sealGCM(nil, seq(0, 32), seq(0, 8), nil, nil) },
+		"sealGCM AES-128 key":   func() { sealGCM(nil, seq(0, 16), seq(0, 12), nil, nil) },
+		"hmacSHA256 long input": func() { hmacSHA256(nil, seq(0, maxInfo+33)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
 }
 
 func TestDecodeContextRejectsNonCanonical(t *testing.T) {
