@@ -37,7 +37,7 @@ func (s *Server) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv1
 	if req.GetDryRun() {
 		return nil, errDryRun
 	}
-	blob, err := envelope.Seal(s.rand, m.key, m.keyID, req.GetPlaintext(), req.GetEncryptionContext())
+	blob, err := s.seal(k, m, req.GetPlaintext(), req.GetEncryptionContext())
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmsv1.ReEncryptRequest) (*k
 	if req.GetDryRun() {
 		return nil, errDryRun
 	}
-	blob, err := envelope.Seal(s.rand, m.key, m.keyID, pt, req.GetDestinationEncryptionContext())
+	blob, err := s.seal(dst, m, pt, req.GetDestinationEncryptionContext())
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +151,21 @@ func (s *Server) generateDataKey(keyID string, nbytes int32, spec string, grants
 	if _, err := io.ReadFull(s.rand, pt); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	blob, err := envelope.Seal(s.rand, m.key, m.keyID, pt, ec)
+	blob, err := s.seal(k, m, pt, ec)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	return k, m, pt, blob, nil
+}
+
+// seal encrypts under the current material of k and counts the use.
+func (s *Server) seal(k *keystore.Key, m *material, pt []byte, ec map[string]string) ([]byte, error) {
+	blob, err := envelope.Seal(s.rand, m.key, m.keyID, pt, ec)
+	if err != nil {
+		return nil, err
+	}
+	s.usage.add(k.ID, m.materialKey)
+	return blob, nil
 }
 
 func dataKeySize(n int32, spec string) (int, error) {
@@ -191,7 +201,10 @@ func (s *Server) encryptionKey(keyID string) (*keystore.Key, *material, error) {
 		return nil, nil, s.stateError(k.ID)
 	}
 	m, err := s.materials.get(k, v)
-	return k, m, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, m, nil
 }
 
 // open decrypts blob. The key comes from the ciphertext header; keyParam,

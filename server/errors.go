@@ -36,6 +36,7 @@ const (
 	excDryRun           = "DryRunOperationException"
 	excDependency       = "DependencyTimeoutException"
 	excInternal         = "KMSInternalException"
+	excConflict         = "ConflictException"
 )
 
 // apiError is an error whose exception name and message may be shown to the

@@ -12,6 +12,8 @@ type material struct {
 	keyID      envelope.KeyID
 	materialID envelope.MaterialID
 	key        envelope.Key
+	// materialKey is the material id as stored (hex), for usage counts.
+	materialKey string
 }
 
 type materialKey struct {
@@ -93,7 +95,7 @@ func unwrapVersion(root envelope.Key, keyID string, v keystore.Version) (*materi
 	if key.MaterialID() != mid {
 		return nil, errCorruptMaterial
 	}
-	return &material{keyID: kid, materialID: mid, key: key}, nil
+	return &material{keyID: kid, materialID: mid, key: key, materialKey: v.MaterialID}, nil
 }
 
 // newVersion generates fresh material and returns it wrapped for storage.

@@ -42,6 +42,7 @@ func (s *Server) metadata(k *keystore.Key) *kmsv1.KeyMetadata {
 	if v, ok := k.Current(); ok {
 		md.CurrentKeyMaterialId = v.MaterialID
 	}
+	md.KeyMaterials = s.keyMaterials(k)
 	return md
 }
 

@@ -9,20 +9,29 @@ import (
 )
 
 // RunScheduler carries out the actions the service performs by itself: it
-// deletes keys whose deletion date has passed. Only the Raft leader
+// deletes keys whose deletion date has passed, rotates keys whose rotation
+// is due, and commits this node's encryption counts. Only the Raft leader
 // proposes; the deletion is a log entry, so it happens exactly once however
 // leadership changes, and never on a follower's clock. RunScheduler returns
 // when ctx is done.
 func (s *Server) RunScheduler(ctx context.Context) {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	u := time.NewTicker(s.usageTick)
+	defer u.Stop()
+	s.runDue(ctx)
 	for {
-		s.runDue(ctx)
 		select {
 		case <-ctx.Done():
 			return
+		case <-u.C:
+			if err := s.reportUsage(ctx); err != nil {
+				s.log.Warn("encryption counts not committed; will retry", "err", err)
+			}
+			continue
 		case <-t.C:
 		}
+		s.runDue(ctx)
 	}
 }
 
@@ -43,8 +52,33 @@ func (s *Server) runDue(ctx context.Context) {
 			s.log.Warn("scheduled key deletion failed; will retry", "key_id", id, "err", err)
 		}
 	}
+	s.rotateDue(ctx, now)
 	s.materials.prune(func(id string) bool {
 		_, err := s.store.Key(id)
 		return err == nil
 	})
+}
+
+// rotateDue proposes every rotation that is due. Each carries the material
+// it rotates from and the date or usage that made it due, so the state
+// machine applies it once even if an old and a new leader both propose it.
+func (s *Server) rotateDue(ctx context.Context, now time.Time) {
+	for _, due := range s.store.DueForRotation(now, s.usageMax) {
+		v, err := s.newKeyVersion(due.KeyID)
+		if err != nil {
+			s.log.Error("cannot make key material for rotation", "key_id", due.KeyID, "err", err)
+			continue
+		}
+		err = s.propose(ctx, &keystore.Mutation{Op: keystore.OpRotateKey, Time: now, KeyID: due.KeyID,
+			RotationType: keystore.RotationAutomatic, FromMaterialID: due.FromMaterialID,
+			DueDate: due.DueDate, UsageLimit: due.UsageLimit, Version: v})
+		switch {
+		case err == nil:
+			s.log.Info("key rotated automatically", "key_id", due.KeyID, "key_material_id", v.MaterialID)
+		case errors.Is(err, keystore.ErrInvalidState), errors.Is(err, keystore.ErrNotFound):
+			// Rotated, disabled or deleted meanwhile.
+		default:
+			s.log.Warn("automatic rotation failed; will retry", "key_id", due.KeyID, "err", err)
+		}
+	}
 }

@@ -29,6 +29,11 @@ type Store interface {
 	Aliases(keyID string, limit int, marker string) ([]*keystore.Alias, string, error)
 	// DueForDeletion lists keys whose deletion date has passed.
 	DueForDeletion(now time.Time) []string
+	// DueForRotation lists the rotations due at now (and, when usageLimit
+	// is above zero, those due by usage).
+	DueForRotation(now time.Time, usageLimit uint64) []keystore.RotationDue
+	// UsageSeq returns the number of the last usage batch of node applied.
+	UsageSeq(node string) uint64
 }
 
 // Proposer replicates mutations of the key store.
@@ -56,6 +61,15 @@ type Config struct {
 	SchedulerInterval time.Duration
 	// MutationTimeout bounds every wait on the Raft log. Default 10 s.
 	MutationTimeout time.Duration
+	// NodeID names this node in usage reports. Default "kmsd-1".
+	NodeID string
+	// UsageReportInterval is how often encryption counts are committed.
+	// Default 1 s.
+	UsageReportInterval time.Duration
+	// RotateAfterEncryptions, when above zero, rotates a key automatically
+	// once its current material has made that many encryptions (as
+	// reported; reports lag by up to UsageReportInterval). Default 0: off.
+	RotateAfterEncryptions uint64
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -84,6 +98,11 @@ type Server struct {
 	now       func() time.Time
 	log       *slog.Logger
 	materials *materialCache
+	nodeID    string
+	usageTick time.Duration
+	usageMax  uint64
+	usage     usageCounter
+	reporter  usageReporter
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -104,6 +123,12 @@ func New(cfg Config) (*Server, error) {
 		rand:      cfg.Rand,
 		now:       cfg.Now,
 		log:       cfg.Logger,
+		nodeID:    orDefault(cfg.NodeID, "kmsd-1"),
+		usageTick: cfg.UsageReportInterval,
+		usageMax:  cfg.RotateAfterEncryptions,
+	}
+	if s.usageTick <= 0 {
+		s.usageTick = time.Second
 	}
 	if s.interval <= 0 {
 		s.interval = time.Minute
