@@ -233,4 +233,3 @@ func count(t *testing.T, h *harness, id string, version int) int64 {
 	}
 	return d.GetKeyMetadata().GetKeyMaterials()[version].GetEncryptionCount()
 }
-
