@@ -52,6 +52,9 @@ type Config struct {
 	// SchedulerInterval is how often the leader carries out due key
 	// deletions. Default 1m.
 	SchedulerInterval Duration `yaml:"scheduler_interval" toml:"scheduler_interval"`
+	// RotateAfterEncryptions rotates a key automatically once its current
+	// material has made this many encryptions. Default 0: off.
+	RotateAfterEncryptions uint64 `yaml:"rotate_after_encryptions" toml:"rotate_after_encryptions"`
 }
 
 // Duration is a time.Duration written as "90s", "5m" in files.
@@ -129,6 +132,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "Raft log entries between snapshots")
 	durationFlag(fs, &c.SnapshotInterval, "snapshot-interval", "how often the snapshot threshold is checked (default 2m)")
 	durationFlag(fs, &c.RaftTimeout, "raft-timeout", "Raft heartbeat and election timeout (default 500ms)")
+	fs.Uint64Var(&c.RotateAfterEncryptions, "rotate-after-encryptions", c.RotateAfterEncryptions, "rotate a key after its material made this many encryptions (0: off)")
 	durationFlag(fs, &c.SchedulerInterval, "scheduler-interval", "how often due key deletions are carried out (default 1m)")
 }
 
@@ -169,6 +173,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.SnapshotInterval = src.SnapshotInterval
 	case "raft-timeout":
 		dst.RaftTimeout = src.RaftTimeout
+	case "rotate-after-encryptions":
+		dst.RotateAfterEncryptions = src.RotateAfterEncryptions
 	}
 }
 

@@ -55,7 +55,8 @@ func serve(ctx context.Context, c Config) error {
 	defer node.Shutdown()
 	srv, err := server.New(server.Config{
 		Store: store, Proposer: node, RootKey: root, Region: c.Region, AccountID: c.AccountID,
-		SchedulerInterval: time.Duration(c.SchedulerInterval), Logger: log.With("component", "server"),
+		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
+		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
 	})
 	if err != nil {
 		return err
