@@ -30,6 +30,11 @@ var planners = map[Op]planFunc{
 	OpDisableKeyRotation:  planDisableKeyRotation,
 	OpRotateKey:           planRotateKey,
 	OpAddUsage:            planAddUsage,
+
+	OpAddImportParams:           planAddImportParams,
+	OpImportKeyMaterial:         planImportKeyMaterial,
+	OpDeleteImportedKeyMaterial: planDeleteImportedKeyMaterial,
+	OpExpireKeyMaterial:         planExpireKeyMaterial,
 }
 
 // Apply applies the mutation carried by log entry index. It is
@@ -98,6 +103,16 @@ func (s *Store) commit(index uint64, c change) error {
 	}
 	for _, name := range c.delAliases {
 		if err := txn.Delete([]byte(prefixAlias + name)); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.putImports {
+		if err := setJSON(txn, prefixImport+p.WrappingKeyID, p); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.delImports {
+		if err := txn.Delete([]byte(prefixImport + id)); err != nil {
 			return err
 		}
 	}

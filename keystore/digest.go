@@ -39,6 +39,16 @@ func (s *Store) Digest() [32]byte {
 		field([]byte(prefixUsage + n))
 		field(be64(s.v.usageSeq[n]))
 	}
+	wids := make([]string, 0, len(s.v.imports))
+	for id := range s.v.imports {
+		wids = append(wids, id)
+	}
+	slices.Sort(wids)
+	for _, id := range wids {
+		b, _ := json.Marshal(s.v.imports[id])
+		field([]byte(prefixImport + id))
+		field(b)
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum

@@ -17,6 +17,9 @@ var (
 	ErrLimitExceeded = errors.New("keystore: limit exceeded")
 	// ErrInvalidMutation: the mutation is malformed (missing fields, unknown op).
 	ErrInvalidMutation = errors.New("keystore: invalid mutation")
+	// ErrIncorrectMaterial: imported material that is not the key's
+	// (AWS IncorrectKeyMaterialException).
+	ErrIncorrectMaterial = errors.New("keystore: incorrect key material")
 	// ErrInvalidMarker: a paging marker that no listing call returned.
 	ErrInvalidMarker = errors.New("keystore: invalid marker")
 	// ErrInvalidSnapshot: a snapshot stream is truncated, corrupted or of an

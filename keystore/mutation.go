@@ -30,6 +30,11 @@ const (
 	OpDisableKeyRotation Op = "DisableKeyRotation" // KeyID
 	OpRotateKey          Op = "RotateKey"          // KeyID, RotationType, FromMaterialID, Version; DueDate or UsageLimit for AUTOMATIC
 	OpAddUsage           Op = "AddUsage"           // Usage
+	// Imported material.
+	OpAddImportParams           Op = "AddImportParams"           // KeyID, ImportParams
+	OpImportKeyMaterial         Op = "ImportKeyMaterial"         // KeyID, Version, ImportType
+	OpDeleteImportedKeyMaterial Op = "DeleteImportedKeyMaterial" // KeyID, MaterialID (optional)
+	OpExpireKeyMaterial         Op = "ExpireKeyMaterial"         // KeyID, MaterialID, DueDate = the material's ValidTo
 )
 
 // Mutation is one change to the key store, as replicated through the log.
@@ -59,6 +64,10 @@ type Mutation struct {
 	UsageLimit uint64      `json:"usageLimit,omitempty"`
 	Version    *Version    `json:"version,omitempty"`
 	Usage      *UsageBatch `json:"usage,omitempty"`
+	// Imported material.
+	ImportParams *ImportParams `json:"importParams,omitempty"`
+	ImportType   string        `json:"importType,omitempty"`
+	MaterialID   string        `json:"materialId,omitempty"`
 }
 
 // Encode returns the mutation's replicated encoding.

@@ -157,6 +157,12 @@ func (v *view) load(key string, val []byte) error {
 		}
 		v.keys[k.ID] = k
 		v.keyIDs = append(v.keyIDs, k.ID)
+	case strings.HasPrefix(key, prefixImport):
+		p := new(ImportParams)
+		if err := json.Unmarshal(val, p); err != nil {
+			return fmt.Errorf("record %q: %w", key, err)
+		}
+		v.imports[p.WrappingKeyID] = p
 	case strings.HasPrefix(key, prefixUsage):
 		seq, err := decodeSeq(key, val)
 		if err != nil {

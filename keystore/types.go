@@ -93,6 +93,37 @@ type Version struct {
 	// EncryptionCount counts the encryptions made with this material, as
 	// far as they have been reported through the log (see OpAddUsage).
 	EncryptionCount uint64 `json:"encryptionCount,omitempty"`
+	// For imported material: when it expires (ExpirationModel
+	// KEY_MATERIAL_EXPIRES) and its description. Wrapped is empty while
+	// imported material is deleted or expired; the version stays so that
+	// only the same material can be imported again.
+	ExpirationModel string    `json:"expirationModel,omitempty"`
+	ValidTo         time.Time `json:"validTo,omitzero"`
+	Description     string    `json:"description,omitempty"`
+}
+
+// Deleted reports whether the version's material was deleted (imported
+// material that was deleted or expired).
+func (v Version) Deleted() bool { return len(v.Wrapped) == 0 }
+
+// Expiration models of imported material.
+const (
+	MaterialExpires       = "KEY_MATERIAL_EXPIRES"
+	MaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+)
+
+// ImportParams is a wrapping key pair made for one import into one key
+// (GetParametersForImport). The private key is stored wrapped under the
+// root key, so any node can complete the import; it expires at ValidTo.
+type ImportParams struct {
+	WrappingKeyID     string    `json:"wrappingKeyId"`
+	KeyID             string    `json:"keyId"`
+	Algorithm         string    `json:"algorithm"`
+	Spec              string    `json:"spec"`
+	WrappedPrivateKey []byte    `json:"wrappedPrivateKey"`
+	PublicKey         []byte    `json:"publicKey"`
+	CreationDate      time.Time `json:"creationDate"`
+	ValidTo           time.Time `json:"validTo"`
 }
 
 // Rotation types and material states, spelled as AWS KMS.

@@ -18,6 +18,8 @@ type view struct {
 	byTarget map[string][]string
 	// usageSeq is the last usage batch applied per node.
 	usageSeq map[string]uint64
+	// imports holds import parameters by wrapping key id.
+	imports map[string]*ImportParams
 }
 
 func newView() *view {
@@ -26,6 +28,7 @@ func newView() *view {
 		aliases:  make(map[string]*Alias),
 		byTarget: make(map[string][]string),
 		usageSeq: make(map[string]uint64),
+		imports:  make(map[string]*ImportParams),
 	}
 }
 
@@ -46,12 +49,20 @@ type change struct {
 	putAliases []*Alias
 	delAliases []string
 	usage      map[string]uint64
+	putImports []*ImportParams
+	delImports []string
 }
 
 // apply makes c part of v.
 func (v *view) apply(c change) {
 	for node, seq := range c.usage {
 		v.usageSeq[node] = seq
+	}
+	for _, p := range c.putImports {
+		v.imports[p.WrappingKeyID] = p
+	}
+	for _, id := range c.delImports {
+		delete(v.imports, id)
 	}
 	for _, k := range c.putKeys {
 		if _, ok := v.keys[k.ID]; !ok {
