@@ -238,6 +238,10 @@ func (s *Server) open(blob []byte, keyParam string, ec map[string]string, paramN
 	if !ok {
 		return nil, nil, "", envelope.ErrDecrypt
 	}
+	if v.Deleted() {
+		return nil, nil, "", newAPIError(codes.FailedPrecondition, excKeyUnavailable,
+			"The key material %s of %s was deleted; import it again to decrypt.", v.MaterialID, s.keyARN(k.ID))
+	}
 	m, err := s.materials.get(k, v)
 	if err != nil {
 		return nil, nil, "", err

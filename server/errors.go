@@ -20,23 +20,27 @@ const ErrorDomain = "kms.v1"
 
 // AWS KMS exception names used by more than one handler.
 const (
-	excValidation       = "ValidationException"
-	excNotFound         = "NotFoundException"
-	excAlreadyExists    = "AlreadyExistsException"
-	excDisabled         = "DisabledException"
-	excInvalidState     = "KMSInvalidStateException"
-	excInvalidCiphertxt = "InvalidCiphertextException"
-	excIncorrectKey     = "IncorrectKeyException"
-	excLimitExceeded    = "LimitExceededException"
-	excUnsupported      = "UnsupportedOperationException"
-	excInvalidAlias     = "InvalidAliasNameException"
-	excInvalidMarker    = "InvalidMarkerException"
-	excTag              = "TagException"
-	excInvalidKeyUsage  = "InvalidKeyUsageException"
-	excDryRun           = "DryRunOperationException"
-	excDependency       = "DependencyTimeoutException"
-	excInternal         = "KMSInternalException"
-	excConflict         = "ConflictException"
+	excValidation         = "ValidationException"
+	excNotFound           = "NotFoundException"
+	excAlreadyExists      = "AlreadyExistsException"
+	excDisabled           = "DisabledException"
+	excInvalidState       = "KMSInvalidStateException"
+	excInvalidCiphertxt   = "InvalidCiphertextException"
+	excIncorrectKey       = "IncorrectKeyException"
+	excLimitExceeded      = "LimitExceededException"
+	excUnsupported        = "UnsupportedOperationException"
+	excInvalidAlias       = "InvalidAliasNameException"
+	excInvalidMarker      = "InvalidMarkerException"
+	excTag                = "TagException"
+	excInvalidKeyUsage    = "InvalidKeyUsageException"
+	excDryRun             = "DryRunOperationException"
+	excDependency         = "DependencyTimeoutException"
+	excInternal           = "KMSInternalException"
+	excConflict           = "ConflictException"
+	excIncorrectMaterial  = "IncorrectKeyMaterialException"
+	excInvalidImportToken = "InvalidImportTokenException"
+	excExpiredImportToken = "ExpiredImportTokenException"
+	excKeyUnavailable     = "KeyUnavailableException"
 )
 
 // apiError is an error whose exception name and message may be shown to the
@@ -166,4 +170,8 @@ var (
 	// errCorruptMaterial: stored material does not unwrap under the root key.
 	// It is an internal error: the client sees KMSInternalException.
 	errCorruptMaterial = errors.New("server: stored key material does not unwrap under the root key")
+	// errInvalidWrappedMaterial answers every failure to unwrap imported
+	// material with one status and message.
+	errInvalidWrappedMaterial = &apiError{code: codes.InvalidArgument, name: excInvalidCiphertxt,
+		message: "The encrypted key material could not be decrypted with the wrapping key of the import token."}
 )

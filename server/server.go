@@ -34,6 +34,10 @@ type Store interface {
 	DueForRotation(now time.Time, usageLimit uint64) []keystore.RotationDue
 	// UsageSeq returns the number of the last usage batch of node applied.
 	UsageSeq(node string) uint64
+	// ImportParams returns stored import parameters, or keystore.ErrNotFound.
+	ImportParams(wrappingKeyID string) (*keystore.ImportParams, error)
+	// DueForExpiry lists imported material whose ValidTo has passed.
+	DueForExpiry(now time.Time) []keystore.ExpiryDue
 }
 
 // Proposer replicates mutations of the key store.
