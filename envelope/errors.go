@@ -19,6 +19,15 @@ var (
 	ErrInvalidContext = errors.New("envelope: invalid encryption context")
 	// ErrInsecurePermissions: a root key file that others may read.
 	ErrInsecurePermissions = errors.New("envelope: insecure permissions")
+	// ErrInvalidWrappedKey is the one error of every failure to unwrap
+	// imported key material (RSA-OAEP or AES-KWP): padding, length, key and
+	// integrity failures are indistinguishable.
+	ErrInvalidWrappedKey = errors.New("envelope: invalid wrapped key material")
+	// ErrInvalidImportToken: an import token this service did not issue,
+	// or a malformed one.
+	ErrInvalidImportToken = errors.New("envelope: invalid import token")
+	// ErrUnsupportedWrapping: an unknown wrapping algorithm or key spec.
+	ErrUnsupportedWrapping = errors.New("envelope: unsupported wrapping algorithm or key spec")
 	// ErrInvalidRootKeyFile: a root key file in the wrong format.
 	ErrInvalidRootKeyFile = errors.New("envelope: not a kmsd root key file")
 )

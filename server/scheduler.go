@@ -53,6 +53,7 @@ func (s *Server) runDue(ctx context.Context) {
 		}
 	}
 	s.rotateDue(ctx, now)
+	s.expireDue(ctx, now)
 	s.materials.prune(func(id string) bool {
 		_, err := s.store.Key(id)
 		return err == nil
