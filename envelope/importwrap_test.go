@@ -1,0 +1,292 @@
+package envelope
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWycheproofRSAOAEP runs the RSA-OAEP vectors through the decryption
+// that UnwrapImportedKey uses (C3), then shows that every invalid vector,
+// and every valid one that is not 32 bytes of material, gives exactly the
+// same error from UnwrapImportedKey.
+func TestWycheproofRSAOAEP(t *testing.T) {
+	for _, c := range []struct {
+		file         string
+		alg          string
+		hash         crypto.Hash
+		valid, inval int
+	}{
+		{"rsa_oaep_2048_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
+		{"rsa_oaep_3072_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
+		{"rsa_oaep_4096_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
+		{"rsa_oaep_2048_sha1_mgf1sha1_test.json", WrapRSAESOAEPSHA1, crypto.SHA1, 17, 19},
+	} {
+		var v struct {
+			TestGroups []struct {
+				PrivateKeyPkcs8 string `json:"privateKeyPkcs8"`
+				Tests           []struct {
+					TcID                   int
+					Msg, CT, Label, Result string
+				} `json:"tests"`
+			} `json:"testGroups"`
+		}
+		readVectors(t, c.file, &v)
+		valid, invalid := 0, 0
+		for _, g := range v.TestGroups {
+			pk, err := x509.ParsePKCS8PrivateKey(mustHex(t, g.PrivateKeyPkcs8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv := pk.(*rsa.PrivateKey)
+			for _, tc := range g.Tests {
+				ct, msg, label := mustHex(t, tc.CT), mustHex(t, tc.Msg), mustHex(t, tc.Label)
+				pt, err := oaepDecrypt(priv, c.hash, ct, label)
+				_, uerr := UnwrapImportedKey(priv, c.alg, ct)
+				if tc.Result == "valid" {
+					valid++
+					if err != nil || !bytes.Equal(pt, msg) {
+						t.Errorf("%s tc %d: %v", c.file, tc.TcID, err)
+					}
+					if (len(msg) != 32 || len(label) != 0) && uerr != ErrInvalidWrappedKey {
+						t.Errorf("%s tc %d: UnwrapImportedKey returned %v", c.file, tc.TcID, uerr)
+					}
+					continue
+				}
+				invalid++
+				if err == nil || uerr != ErrInvalidWrappedKey {
+					t.Errorf("%s tc %d: invalid vector: %v / %v", c.file, tc.TcID, err, uerr)
+				}
+			}
+		}
+		t.Logf("%s: %d valid, %d invalid", c.file, valid, invalid)
+		if valid != c.valid || invalid != c.inval {
+			t.Errorf("%s: %d valid and %d invalid vectors, want %d and %d", c.file, valid, invalid, c.valid, c.inval)
+		}
+	}
+}
+
+// TestWycheproofAESKWP runs the AES-KWP vectors through KeyUnwrapPad and
+// KeyWrapPad (C4).
+func TestWycheproofAESKWP(t *testing.T) {
+	var v struct {
+		TestGroups []struct {
+			Tests []struct {
+				TcID                 int
+				Key, Msg, CT, Result string
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	readVectors(t, "aes_kwp_test.json", &v)
+	valid, invalid := 0, 0
+	for _, g := range v.TestGroups {
+		for _, tc := range g.Tests {
+			key, msg, ct := mustHex(t, tc.Key), mustHex(t, tc.Msg), mustHex(t, tc.CT)
+			got, err := KeyUnwrapPad(key, ct)
+			if tc.Result == "valid" {
+				valid++
+				w, werr := KeyWrapPad(key, msg)
+				if err != nil || !bytes.Equal(got, msg) || werr != nil || !bytes.Equal(w, ct) {
+					t.Errorf("tc %d: unwrap %v, wrap %v", tc.TcID, err, werr)
+				}
+				continue
+			}
+			invalid++
+			if err != ErrInvalidWrappedKey || got != nil {
+				t.Errorf("tc %d: invalid vector accepted (%v)", tc.TcID, err)
+			}
+		}
+	}
+	t.Logf("AES-KWP: %d valid, %d invalid", valid, invalid)
+	if valid != 77 || invalid != 177 {
+		t.Fatalf("%d valid and %d invalid vectors, want 77 and 177", valid, invalid)
+	}
+}
+
+var (
+	wrappingKeysOnce sync.Once
+	wrappingKeys     map[string]*rsa.PrivateKey
+)
+
+// testWrappingKeys generates one key pair per spec for the whole run.
+func testWrappingKeys(t *testing.T) map[string]*rsa.PrivateKey {
+	wrappingKeysOnce.Do(func() {
+		wrappingKeys = map[string]*rsa.PrivateKey{}
+		for spec := range wrappingKeyBits {
+			k, err := GenerateWrappingKey(rand.Reader, spec)
+			if err != nil {
+				panic(err)
+			}
+			wrappingKeys[spec] = k
+		}
+	})
+	return wrappingKeys
+}
+
+func TestImportRoundTrip(t *testing.T) {
+	keys := testWrappingKeys(t)
+	for spec, priv := range keys {
+		if priv.N.BitLen() != wrappingKeyBits[spec] {
+			t.Fatalf("%s: %d-bit key", spec, priv.N.BitLen())
+		}
+		for _, alg := range []string{WrapRSAESOAEPSHA1, WrapRSAESOAEPSHA256, WrapRSAAESKeyWrapSHA256} {
+			material := make([]byte, 32)
+			rand.Read(material)
+			w, err := WrapForImport(rand.Reader, &priv.PublicKey, alg, material)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := UnwrapImportedKey(priv, alg, w)
+			if err != nil || !bytes.Equal(k.Bytes(), material) {
+				t.Fatalf("%s/%s: %v", spec, alg, err)
+			}
+			for _, pos := range []int{0, len(w) / 2, len(w) - 1} {
+				bad := bytes.Clone(w)
+				bad[pos] ^= 1
+				if _, err := UnwrapImportedKey(priv, alg, bad); err != ErrInvalidWrappedKey {
+					t.Errorf("%s/%s: byte %d flipped: %v", spec, alg, pos, err)
+				}
+			}
+			for other, op := range keys {
+				if other != spec {
+					if _, err := UnwrapImportedKey(op, alg, w); err != ErrInvalidWrappedKey {
+						t.Errorf("%s/%s: unwrapped with the %s key: %v", spec, alg, other, err)
+					}
+				}
+			}
+			for _, n := range []int{16, 31, 33} {
+				odd, _ := WrapForImport(rand.Reader, &priv.PublicKey, alg, make([]byte, n))
+				if _, err := UnwrapImportedKey(priv, alg, odd); err != ErrInvalidWrappedKey {
+					t.Errorf("%s/%s: %d-byte material: %v", spec, alg, n, err)
+				}
+			}
+		}
+		if _, err := UnwrapImportedKey(priv, "RSAES_PKCS1_V1_5", make([]byte, priv.Size())); err != ErrInvalidWrappedKey {
+			t.Errorf("unknown algorithm: %v", err)
+		}
+	}
+	if _, err := GenerateWrappingKey(rand.Reader, "RSA_1024"); !errors.Is(err, ErrUnsupportedWrapping) {
+		t.Fatalf("RSA_1024: %v", err)
+	}
+}
+
+func TestImportTokens(t *testing.T) {
+	root, _ := newTestKey(t)
+	other, _ := newTestKey(t)
+	tok := ImportToken{KeyID: KeyID{1, 2}, WrappingKeyID: [16]byte{3, 4}, Algorithm: WrapRSAESOAEPSHA256, Spec: "RSA_3072",
+		ValidTo: time.Date(2027, 1, 2, 3, 4, 5, 999, time.UTC)}
+	b, err := SealImportToken(rand.Reader, root, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenImportToken(root, b)
+	want := tok
+	want.ValidTo = tok.ValidTo.Truncate(time.Second)
+	if err != nil || got != want {
+		t.Fatalf("OpenImportToken = %+v, %v; want %+v", got, err, want)
+	}
+	if bytes.Contains(b, []byte(WrapRSAESOAEPSHA256)) {
+		t.Fatal("the token is not confidential")
+	}
+	for i := range b {
+		bad := bytes.Clone(b)
+		bad[i] ^= 0x01
+		if _, err := OpenImportToken(root, bad); err != ErrInvalidImportToken {
+			t.Fatalf("byte %d changed: %v", i, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(bytes.Clone(b), 0), make([]byte, 300)} {
+		if _, err := OpenImportToken(root, bad); err != ErrInvalidImportToken {
+			t.Fatalf("malformed token: %v", err)
+		}
+	}
+	if _, err := OpenImportToken(other, b); err != ErrInvalidImportToken {
+		t.Fatalf("token opened under another root key: %v", err)
+	}
+}
+
+func TestWrapBytes(t *testing.T) {
+	root, _ := newTestKey(t)
+	other, _ := newTestKey(t)
+	secret := bytes.Repeat([]byte("rsa private key "), 100)
+	w, err := WrapBytes(rand.Reader, root, secret, []byte("place"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := UnwrapBytes(root, w, []byte("place")); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("UnwrapBytes: %v", err)
+	}
+	for name, f := range map[string]func() ([]byte, error){
+		"wrong aad":  func() ([]byte, error) { return UnwrapBytes(root, w, []byte("elsewhere")) },
+		"wrong root": func() ([]byte, error) { return UnwrapBytes(other, w, []byte("place")) },
+		"truncated":  func() ([]byte, error) { return UnwrapBytes(root, w[:20], []byte("place")) },
+	} {
+		if _, err := f(); err != ErrDecrypt {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	k, _ := newTestKey(t)
+	wk, _ := WrapKey(rand.Reader, root, k, []byte("place"))
+	if _, err := UnwrapBytes(root, wk, []byte("place")); err != ErrDecrypt {
+		t.Error("a wrapped key parsed as wrapped bytes")
+	}
+	if _, err := UnwrapKey(root, w[:WrappedSize], []byte("place")); err != ErrDecrypt {
+		t.Error("wrapped bytes parsed as a wrapped key")
+	}
+	if _, err := WrapBytes(rand.Reader, root, make([]byte, MaxWrapBytes+1), nil); err == nil {
+		t.Error("oversized secret wrapped")
+	}
+}
+
+// FuzzKeyUnwrapPad: never panics; what it accepts wraps back to the input.
+func FuzzKeyUnwrapPad(f *testing.F) {
+	kek := seq(0, 32)
+	w, _ := KeyWrapPad(kek, seq(9, 32))
+	f.Add(w)
+	f.Add(make([]byte, 16))
+	f.Add(make([]byte, 24))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pt, err := KeyUnwrapPad(kek, b)
+		if err != nil {
+			return
+		}
+		if again, err := KeyWrapPad(kek, pt); err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("accepted %x, which does not wrap back", b)
+		}
+	})
+}
+
+// FuzzOpenImportToken: never panics and accepts only sealed tokens.
+func FuzzOpenImportToken(f *testing.F) {
+	root, _ := KeyFromBytes(seq(1, 32))
+	tok, _ := SealImportToken(bytes.NewReader(seq(50, 12)), root, ImportToken{Algorithm: WrapRSAESOAEPSHA1, Spec: "RSA_2048"})
+	f.Add(tok)
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := OpenImportToken(root, b); err == nil && !bytes.Equal(b, tok) {
+			t.Fatalf("forged token accepted: %x", b)
+		}
+	})
+}
+
+func BenchmarkUnwrapImportedKey(b *testing.B) {
+	for _, spec := range []string{"RSA_2048", "RSA_4096"} {
+		priv, _ := GenerateWrappingKey(rand.Reader, spec)
+		for _, alg := range []string{WrapRSAESOAEPSHA256, WrapRSAAESKeyWrapSHA256} {
+			w, _ := WrapForImport(rand.Reader, &priv.PublicKey, alg, make([]byte, 32))
+			b.Run(spec+"/"+alg, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := UnwrapImportedKey(priv, alg, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
