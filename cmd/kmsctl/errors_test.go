@@ -61,9 +61,9 @@ func TestEndpointFromEnvironment(t *testing.T) {
 
 // TestHelp: every command has usage with an example, reachable three ways.
 func TestHelp(t *testing.T) {
-	// Every API operation has a command, plus inspect-ciphertext and
-	// list-key-versions.
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 2
+	// Every API operation has a command, plus inspect-ciphertext,
+	// list-key-versions and import-key-material-from-file.
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
 	}
