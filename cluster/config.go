@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -26,8 +27,12 @@ type Config struct {
 	// snapshots (Dir/snapshots). Created owner-only if missing.
 	Dir string
 	// Bootstrap makes this node a single-node cluster if Dir holds no raft
-	// state yet. It is ignored once there is state.
+	// state yet, or, with Peers, a cluster of those voters (every peer is
+	// started with the same list). It is ignored once there is state.
 	Bootstrap bool
+	// Peers lists the voters of a cluster bootstrapped together, this node
+	// included. Empty means a cluster of one.
+	Peers []Peer
 
 	// SnapshotThreshold is the number of new entries that triggers a
 	// snapshot (default 8192); SnapshotInterval how often to check (default
@@ -49,6 +54,12 @@ type Config struct {
 
 	// Logger receives raft's logs. Nil discards them.
 	Logger *slog.Logger
+}
+
+// Peer is a voter of the initial configuration.
+type Peer struct {
+	ID   string
+	Addr string
 }
 
 // Defaults.
@@ -79,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
 		return fmt.Errorf("cluster: config: BindAddr: %w", err)
+	}
+	if len(c.Peers) > 0 && !slices.ContainsFunc(c.Peers, func(p Peer) bool { return p.ID == c.NodeID }) {
+		return fmt.Errorf("cluster: config: Peers does not include this node (%q)", c.NodeID)
 	}
 	if c.AdvertiseAddr != "" {
 		addr, err := net.ResolveTCPAddr("tcp", c.AdvertiseAddr)

@@ -145,12 +145,18 @@ func (n *Node) bootstrap(rc *raft.Config, snaps raft.SnapshotStore, trans raft.T
 	if err != nil || existing {
 		return err
 	}
-	n.log.Info("bootstrapping a single-node cluster", "id", n.cfg.NodeID, "addr", trans.LocalAddr())
 	conf := raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter,
 		ID:       rc.LocalID,
 		Address:  trans.LocalAddr(),
 	}}}
+	if len(n.cfg.Peers) > 0 {
+		conf.Servers = nil
+		for _, p := range n.cfg.Peers {
+			conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+	}
+	n.log.Info("bootstrapping a cluster", "id", n.cfg.NodeID, "addr", trans.LocalAddr(), "voters", len(conf.Servers))
 	if err := raft.BootstrapCluster(rc, n.logs, n.logs, snaps, trans, conf); err != nil {
 		return fmt.Errorf("cluster: bootstrap: %w", err)
 	}

@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kmsd/kmsd/cluster"
+	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/keystore"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// member is one node of an in-process cluster: key store, Raft node over
+// TCP on 127.0.0.1, and the API server, sharing a clock and root key.
+type member struct {
+	store *keystore.Store
+	node  *cluster.Node
+	srv   *Server
+}
+
+func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
+	t.Helper()
+	root, _ := envelope.GenerateKey(rand.Reader)
+	var peers []cluster.Peer
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, cluster.Peer{ID: fmt.Sprintf("n%d", i), Addr: l.Addr().String()})
+		l.Close()
+	}
+	var ms []*member
+	for _, p := range peers {
+		dir := t.TempDir()
+		store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
+			Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+			LeaderLeaseTimeout: 50 * time.Millisecond}, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clock.Now, NodeID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &member{store: store, node: node, srv: srv}
+		ms = append(ms, m)
+		t.Cleanup(func() { node.Shutdown(); store.Close() })
+	}
+	return ms
+}
+
+// leaderOf waits for one of the running members to lead.
+func leaderOf(t *testing.T, ms []*member) *member {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range ms {
+			if m.node.IsLeader() {
+				return m
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader")
+	return nil
+}
+
+// waitApplied waits until every member has applied the same state.
+func waitApplied(t *testing.T, ms []*member) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		same := true
+		for _, m := range ms[1:] {
+			same = same && m.store.Digest() == ms[0].store.Digest()
+		}
+		if same {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("members did not converge")
+}
+
+// TestDueRotationAcrossLeaderChange: a rotation that falls due is carried
+// out exactly once when the leader changes, whether the old leader had
+// already proposed it or not (R13, the rotation part).
+func TestDueRotationAcrossLeaderChange(t *testing.T) {
+	for _, proposedBeforeFailover := range []bool{true, false} {
+		t.Run(fmt.Sprintf("proposed=%v", proposedBeforeFailover), func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+			ms := newMembers(t, 3, clock)
+			ctx := context.Background()
+			old := leaderOf(t, ms)
+			resp, err := old.srv.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := resp.GetKeyMetadata().GetKeyId()
+			if _, err := old.srv.EnableKeyRotation(ctx, &kmsv1.EnableKeyRotationRequest{KeyId: id, RotationPeriodInDays: 90}); err != nil {
+				t.Fatal(err)
+			}
+			waitApplied(t, ms)
+			clock.Advance(91 * 24 * time.Hour)
+			if proposedBeforeFailover {
+				old.srv.runDue(ctx)
+			}
+			old.node.Shutdown()
+			var rest []*member
+			for _, m := range ms {
+				if m != old {
+					rest = append(rest, m)
+				}
+			}
+			next := leaderOf(t, rest)
+			// The new leader's scheduler runs, possibly on a view that has
+			// not applied the old leader's rotation yet, and again later.
+			next.srv.runDue(ctx)
+			waitApplied(t, rest)
+			next.srv.runDue(ctx)
+			waitApplied(t, rest)
+			for _, m := range rest {
+				k, err := m.store.Key(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(k.Versions) != 2 {
+					t.Fatalf("%d versions on a member, want exactly 2 (one rotation)", len(k.Versions))
+				}
+			}
+		})
+	}
+}
