@@ -34,6 +34,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if n := strings.Count(transcript, "An error occurred"); n != 1 || !strings.Contains(transcript, "An error occurred (DisabledException) when calling the Encrypt operation") {
 		t.Fatalf("want exactly the one documented DisabledException, got %d errors", n)
 	}
+	if strings.Contains(transcript, "kmsctl") || strings.Contains(transcript, "Could not connect") {
+		t.Fatal("a walkthrough command failed locally (usage or connection error)")
+	}
 	for _, want := range []string{`"KeySpec": "SYMMETRIC_DEFAULT"`, `"KeyMaterialId"`, `"Plaintext"`, `"KeyState": "PendingDeletion"`} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("walkthrough output lacks %s", want)
