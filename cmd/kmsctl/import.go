@@ -35,10 +35,16 @@ func init() {
 
 func importKeyMaterial(ctx context.Context, c *call) (any, error) {
 	a := c.args
-	req := &kmsv1.ImportKeyMaterialRequest{KeyId: a.strings["key-id"], ImportToken: a.blobs["import-token"],
-		EncryptedKeyMaterial: a.blobs["encrypted-key-material"], ExpirationModel: a.strings["expiration-model"],
-		ImportType: a.strings["import-type"], KeyMaterialDescription: a.strings["key-material-description"],
-		KeyMaterialId: a.strings["key-material-id"]}
+	return sendImport(ctx, c, a.blobs["import-token"], a.blobs["encrypted-key-material"])
+}
+
+// sendImport calls ImportKeyMaterial with the token and wrapped material
+// and the optional flags both import commands share.
+func sendImport(ctx context.Context, c *call, token, wrapped []byte) (any, error) {
+	a := c.args
+	req := &kmsv1.ImportKeyMaterialRequest{KeyId: a.strings["key-id"], ImportToken: token, EncryptedKeyMaterial: wrapped,
+		ExpirationModel: a.strings["expiration-model"], ImportType: a.strings["import-type"],
+		KeyMaterialDescription: a.strings["key-material-description"], KeyMaterialId: a.strings["key-material-id"]}
 	if v := a.strings["valid-to"]; v != "" {
 		t, err := parseTime(v)
 		if err != nil {

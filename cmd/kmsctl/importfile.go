@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/kmsd/kmsd/envelope"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
@@ -48,17 +46,7 @@ func importFromFile(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: wrapping the key material: %v", errLocal, err)
 	}
-	req := &kmsv1.ImportKeyMaterialRequest{KeyId: a.strings["key-id"], ImportToken: params.GetImportToken(),
-		EncryptedKeyMaterial: wrapped, ExpirationModel: a.strings["expiration-model"], ImportType: a.strings["import-type"],
-		KeyMaterialDescription: a.strings["key-material-description"]}
-	if v := a.strings["valid-to"]; v != "" {
-		t, err := parseTime(v)
-		if err != nil {
-			return nil, err
-		}
-		req.ValidTo = timestamppb.New(t)
-	}
-	return c.client.ImportKeyMaterial(ctx, req)
+	return sendImport(ctx, c, params.GetImportToken(), wrapped)
 }
 
 func orDefault(v, def string) string {
