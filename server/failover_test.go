@@ -25,6 +25,17 @@ type member struct {
 
 func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
 	t.Helper()
+	clocks := make([]func() time.Time, n)
+	for i := range clocks {
+		clocks[i] = clock.Now
+	}
+	return newMembersWithClocks(t, clocks)
+}
+
+// newMembersWithClocks starts one member per clock.
+func newMembersWithClocks(t *testing.T, clocks []func() time.Time) []*member {
+	t.Helper()
+	n := len(clocks)
 	root, _ := envelope.GenerateKey(rand.Reader)
 	var peers []cluster.Peer
 	for i := range n {
@@ -36,7 +47,7 @@ func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
 		l.Close()
 	}
 	var ms []*member
-	for _, p := range peers {
+	for i, p := range peers {
 		dir := t.TempDir()
 		store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
 		if err != nil {
@@ -48,7 +59,7 @@ func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clock.Now, NodeID: p.ID})
+		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID})
 		if err != nil {
 			t.Fatal(err)
 		}

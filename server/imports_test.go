@@ -220,3 +220,26 @@ func TestExternalKeyRotation(t *testing.T) {
 		t.Fatalf("old ciphertext after rotation: %v", err)
 	}
 }
+
+// importOnMember creates an EXTERNAL key on a member and imports material
+// that expires at validTo.
+func importOnMember(t *testing.T, m *member, validTo time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	k, err := m.srv.CreateKey(ctx, &kmsv1.CreateKeyRequest{Origin: "EXTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := k.GetKeyMetadata().GetKeyId()
+	p, err := m.srv.GetParametersForImport(ctx, &kmsv1.GetParametersForImportRequest{KeyId: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.ParsePKIXPublicKey(p.GetPublicKey())
+	wrapped, _ := envelope.WrapForImport(rand.Reader, pub.(*rsa.PublicKey), "RSAES_OAEP_SHA_256", newMaterial(t))
+	if _, err := m.srv.ImportKeyMaterial(ctx, &kmsv1.ImportKeyMaterialRequest{KeyId: id, ImportToken: p.GetImportToken(),
+		EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: timestamppb.New(validTo)}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
