@@ -189,6 +189,14 @@ func TestImportedMaterialDeletionAndExpiry(t *testing.T) {
 	}
 	_, err = h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")})
 	wantException(t, err, excInvalidState)
+	h.srv.runDue(ctx)
+	h.srv.materials.mu.RLock()
+	for mk := range h.srv.materials.m {
+		if mk.keyID == id {
+			t.Error("deleted imported material is still cached in plaintext")
+		}
+	}
+	h.srv.materials.mu.RUnlock()
 	_, err = h.client.DeleteImportedKeyMaterial(ctx, &kmsv1.DeleteImportedKeyMaterialRequest{KeyId: h.createKey(t).GetKeyId()})
 	wantException(t, err, excUnsupported)
 }

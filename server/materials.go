@@ -68,12 +68,13 @@ func (c *materialCache) get(k *keystore.Key, v keystore.Version) (*material, err
 	return m, nil
 }
 
-// prune drops the material of keys for which exists reports false.
-func (c *materialCache) prune(exists func(keyID string) bool) {
+// prune drops cached material for which keep reports false: material of
+// deleted keys, and imported material that was deleted or expired.
+func (c *materialCache) prune(keep func(keyID, materialID string) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for mk := range c.m {
-		if !exists(mk.keyID) {
+		if !keep(mk.keyID, mk.materialID) {
 			delete(c.m, mk)
 		}
 	}

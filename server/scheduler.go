@@ -54,9 +54,13 @@ func (s *Server) runDue(ctx context.Context) {
 	}
 	s.rotateDue(ctx, now)
 	s.expireDue(ctx, now)
-	s.materials.prune(func(id string) bool {
-		_, err := s.store.Key(id)
-		return err == nil
+	s.materials.prune(func(keyID, materialID string) bool {
+		k, err := s.store.Key(keyID)
+		if err != nil {
+			return false
+		}
+		v, ok := k.Version(materialID)
+		return ok && !v.Deleted()
 	})
 }
 
