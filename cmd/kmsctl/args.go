@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +86,9 @@ func parseArgs(cmd *command, args []string, stdin io.Reader) (*parsedArgs, error
 		if err := pa.setValue(f, vals, stdin); err != nil {
 			return nil, fmt.Errorf("--%s: %w", name, err)
 		}
+		if f.kind == kindBlob && vals[0] == "-" {
+			stdin = nil // standard input can be read once
+		}
 	}
 	for _, f := range cmd.flags {
 		if f.required && !pa.set[f.name] && !pa.bools["help"] {
@@ -102,6 +106,9 @@ func (pa *parsedArgs) setValue(f flagSpec, vals []string, stdin io.Reader) error
 	case kindInt:
 		var n int64
 		n, err = strconv.ParseInt(vals[0], 10, 32)
+		if errors.Is(err, strconv.ErrRange) {
+			return usagef("%q is out of range", vals[0])
+		}
 		if err != nil {
 			return usagef("%q is not a whole number", vals[0])
 		}
@@ -125,6 +132,9 @@ func readBlob(v string, stdin io.Reader) ([]byte, error) {
 	case strings.HasPrefix(v, "fileb://"):
 		return readLimited(strings.TrimPrefix(v, "fileb://"), nil)
 	case v == "-":
+		if stdin == nil {
+			return nil, usagef("standard input is already used by another parameter")
+		}
 		return readLimited("", stdin)
 	case strings.HasPrefix(v, "file://"): // a file holding base64 text
 		text, err := textParam(v)

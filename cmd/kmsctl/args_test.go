@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/prototext"
@@ -108,42 +109,49 @@ func TestFlagsBecomeRequests(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing")
-	cases := [][]string{
-		{},
-		{"no-such-command"},
-		{"encrypt", "--key-id", "k"},
-		{"encrypt", "--key-id", "k", "--plaintext", "%%%not-base64"},
-		{"encrypt", "--key-id", "k", "--plaintext", "fileb://" + missing},
-		{"encrypt", "--key-id", "k", "--plaintext", "file://" + missing},
-		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--no-such-flag", "1"},
-		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "novalue"},
-		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", `{"a":1}`},
-		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "file://" + missing},
-		{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "a=1,a=2"},
-		{"create-key", "--tags", "Nonsense"},
-		{"create-key", "--tags", "TagValue=v"},
-		{"create-key", "--tags", `[{"TagKey":1}]`},
-		{"create-key", "--tags"},
-		{"create-key", "--tags", "file://" + missing},
-		{"generate-random", "--number-of-bytes", "abc"},
-		{"generate-random", "--number-of-bytes", "99999999999"},
-		{"describe-key", "--key-id"},
-		{"describe-key", "--key-id", "a", "--key-id", "b"},
-		{"describe-key", "k"},
-		{"describe-key", "--key-id", "k", "--output", "yaml"},
-		{"describe-key", "--key-id", "k", "--query", "Keys[x]"},
-		{"describe-key", "--key-id", "k", "--query", ""},
-		{"describe-key", "--key-id", "k", "--outfile", filepath.Join(dir, "out")},
-		{"describe-key", "--key-id", "k", "--timeout", "soon"},
-		{"list-keys", "--max-items", "0"},
-		{"list-keys", "--marker", "1", "--starting-token", "2"},
-		{"help", "no-such-command"},
+	cases := []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{}, "no command"},
+		{[]string{"no-such-command"}, `unknown command "no-such-command"`},
+		{[]string{"encrypt", "--key-id", "k"}, "--plaintext is required"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "%%%not-base64"}, "not valid base64"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "fileb://" + missing}, "no such file"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "file://" + missing}, "no such file"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--no-such-flag", "1"}, "unknown flag --no-such-flag"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "novalue"}, `"novalue" is not Key=Value`},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", `{"a":1}`}, "not a JSON object of strings"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "file://" + missing}, "no such file"},
+		{[]string{"encrypt", "--key-id", "k", "--plaintext", "eA==", "--encryption-context", "a=1,a=2"}, `key "a" given twice`},
+		{[]string{"create-key", "--tags", "Nonsense"}, `"Nonsense" is not TagKey=KEY,TagValue=VALUE`},
+		{[]string{"create-key", "--tags", "TagValue=v"}, "has no TagKey"},
+		{[]string{"create-key", "--tags", `[{"TagKey":1}]`}, "not a JSON list of tags"},
+		{[]string{"create-key", "--tags"}, "--tags needs a value"},
+		{[]string{"create-key", "--tags", "file://" + missing}, "no such file"},
+		{[]string{"generate-random", "--number-of-bytes", "abc"}, `"abc" is not a whole number`},
+		{[]string{"generate-random", "--number-of-bytes", "99999999999"}, "out of range"},
+		{[]string{"describe-key", "--key-id"}, "--key-id needs a value"},
+		{[]string{"describe-key", "--key-id", "a", "--key-id", "b"}, "--key-id given twice"},
+		{[]string{"describe-key", "k"}, `unexpected argument "k"`},
+		{[]string{"describe-key", "--key-id", "k", "--output", "yaml"}, "--output must be json or text"},
+		{[]string{"describe-key", "--key-id", "k", "--query", "Keys[x]"}, `"x" is not a list index`},
+		{[]string{"describe-key", "--key-id", "k", "--query", ""}, "--query is empty"},
+		{[]string{"describe-key", "--key-id", "k", "--outfile", filepath.Join(dir, "out")}, "--outfile is not supported by describe-key"},
+		{[]string{"describe-key", "--key-id", "k", "--timeout", "soon"}, "not a positive duration"},
+		{[]string{"list-keys", "--max-items", "0"}, "--max-items must be at least 1"},
+		{[]string{"list-keys", "--marker", "1", "--starting-token", "2"}, "not both"},
+		{[]string{"help", "no-such-command"}, `unknown command "no-such-command"`},
+		{[]string{"--no-such-flag", "list-keys"}, "list-keys: unknown flag --no-such-flag"},
+		{[]string{"--output", "text", "--no-such-flag"}, "no command"},
+		{[]string{"import-key-material", "--key-id", "k", "--import-token", "-", "--encrypted-key-material", "-"}, "standard input is already used"},
 	}
-	for i, args := range cases {
+	for i, c := range cases {
+		args := c.args
 		f, addr := startFake(t)
 		stdout, stderr, code := ctl(t, addr, "", args...)
-		if code != exitUsage || stderr == "" {
-			t.Errorf("Test %d: kmsctl %q: exit %d, stderr %q; want %d and a message", i, args, code, stderr, exitUsage)
+		if code != exitUsage || !strings.Contains(stderr, c.msg) {
+			t.Errorf("Test %d: kmsctl %q: exit %d, stderr %q; want %d and %q", i, args, code, stderr, exitUsage, c.msg)
 		}
 		if stdout != "" {
 			t.Errorf("Test %d: kmsctl %q printed %q on stdout", i, args, stdout)

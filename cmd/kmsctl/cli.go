@@ -19,6 +19,7 @@ const (
 	exitUsage        = 252
 	exitServiceError = 254
 	exitOther        = 255
+	exitInterrupted  = 130 // as a shell reports SIGINT
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -110,7 +111,8 @@ Run "kmsctl help COMMAND" for a command's flags and an example.
 Exit status: 0 success; 252 usage error (nothing was sent); 254 the service
 returned an error ("An error occurred (NotFoundException) when calling the
 Encrypt operation: ..."); 255 kmsd unreachable, timeout, or another local
-error (such as inspect-ciphertext on a blob that is not a kmsd ciphertext).
+error (such as inspect-ciphertext on a blob that is not a kmsd ciphertext);
+130 interrupted (Ctrl-C) before kmsd answered.
 `
 
 // usageError is a mistake on the command line; nothing was sent.
@@ -127,6 +129,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name, rest := splitCommand(args)
 	switch name {
 	case "":
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "kmsctl: no command in %q\n\n", args)
+		}
 		fmt.Fprintf(stderr, mainUsage, commandList())
 		return exitUsage
 	case "help", "-h", "--help":
@@ -172,7 +177,10 @@ func help(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// splitCommand finds the subcommand among leading global flags.
+// splitCommand finds the subcommand among leading global flags. Only a
+// known global flag takes the next argument as its value, so an unknown
+// flag before the command is reported by parseArgs rather than taken for
+// a value.
 func splitCommand(args []string) (string, []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -180,11 +188,22 @@ func splitCommand(args []string) (string, []string) {
 			rest := append(append([]string{}, args[:i]...), args[i+1:]...)
 			return a, rest
 		}
-		if !strings.Contains(a, "=") && i+1 < len(args) {
+		if takesValue(strings.TrimPrefix(a, "--")) && i+1 < len(args) {
 			i++ // a global flag's value
 		}
 	}
 	return "", nil
+}
+
+// takesValue reports whether name (with no "=value") is a global flag
+// whose value is the next argument.
+func takesValue(name string) bool {
+	for _, f := range globalFlags {
+		if f.name == name {
+			return f.kind != kindBool
+		}
+	}
+	return false
 }
 
 func commandList() string {

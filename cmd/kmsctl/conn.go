@@ -45,6 +45,9 @@ func reportError(w io.Writer, cmd *command, endpoint string, timeout time.Durati
 	case name == "" && st.Code() == codes.Unavailable:
 		fmt.Fprintf(w, "Could not connect to the endpoint %s: %s\n", endpoint, st.Message())
 		return exitOther
+	case name == "" && st.Code() == codes.Canceled:
+		fmt.Fprintln(w, "kmsctl: interrupted before kmsd answered; the operation may or may not have been carried out")
+		return exitInterrupted
 	case name == "" && st.Code() == codes.DeadlineExceeded:
 		fmt.Fprintf(w, "No answer from the endpoint %s within %v (--timeout)\n", endpoint, timeout)
 		return exitOther

@@ -1,10 +1,13 @@
 package main
 
 import (
-	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	"context"
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // TestServiceErrors: service errors are printed as the AWS CLI does, with
@@ -80,5 +83,18 @@ func TestHelp(t *testing.T) {
 		if code != 0 || stdout == "" {
 			t.Errorf("kmsctl %q: exit %d, stdout %q", args, code, stdout)
 		}
+	}
+}
+
+// TestInterrupted: a request cut short by the caller's context (Ctrl-C)
+// is not reported as a service error.
+func TestInterrupted(t *testing.T) {
+	_, addr := startFake(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	var out, errb strings.Builder
+	code := run(ctx, []string{"--endpoint", addr, "describe-key", "--key-id", "slow"}, strings.NewReader(""), &out, &errb)
+	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted") || out.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d and \"interrupted\"", code, out.String(), errb.String(), exitInterrupted)
 	}
 }

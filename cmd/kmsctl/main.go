@@ -21,7 +21,8 @@
 //
 // Exit status: 0 on success, 252 for a usage error (nothing was sent),
 // 254 when the service returned an error, 255 when kmsd could not be
-// reached or another local error occurred.
+// reached or another local error occurred, 130 when interrupted (Ctrl-C)
+// before kmsd answered.
 package main
 
 import (
