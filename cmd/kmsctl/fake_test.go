@@ -147,16 +147,25 @@ func (f *fake) GenerateRandom(ctx context.Context, r *kmsv1.GenerateRandomReques
 // startFake serves a fake on a 127.0.0.1 port and returns its address.
 func startFake(t *testing.T) (*fake, string) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	f, addr, stop, err := serveFake()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fake{}
+	t.Cleanup(stop)
+	return f, addr
+}
+
+// serveFake serves a fake on a 127.0.0.1 port; stop shuts it down.
+func serveFake() (f *fake, addr string, stop func(), err error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	f = &fake{}
 	s := grpc.NewServer()
 	kmsv1.RegisterKeyManagementServiceServer(s, f)
 	go s.Serve(lis)
-	t.Cleanup(s.Stop)
-	return f, lis.Addr().String()
+	return f, lis.Addr().String(), s.Stop, nil
 }
 
 // ctl runs kmsctl against addr and returns its output and exit status.
