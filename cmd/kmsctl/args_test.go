@@ -138,6 +138,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"describe-key", "--key-id", "k", "--query", "Keys[x]"}, `"x" is not a list index`},
 		{[]string{"describe-key", "--key-id", "k", "--query", ""}, "--query is empty"},
 		{[]string{"describe-key", "--key-id", "k", "--outfile", filepath.Join(dir, "out")}, "--outfile is not supported by describe-key"},
+		{[]string{"generate-data-key", "--key-id", "k", "--key-spec", "AES_256", "--outfile", filepath.Join(missing, "dk")}, "is not a directory"},
 		{[]string{"describe-key", "--key-id", "k", "--timeout", "soon"}, "not a positive duration"},
 		{[]string{"list-keys", "--max-items", "0"}, "--max-items must be at least 1"},
 		{[]string{"list-keys", "--marker", "1", "--starting-token", "2"}, "not both"},

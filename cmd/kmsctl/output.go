@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -35,6 +36,13 @@ func newOutput(pa *parsedArgs, cmd *command) (*output, error) {
 	}
 	if o.outfile != "" && o.field == "" {
 		return nil, usagef("--outfile is not supported by %s", cmd.name)
+	}
+	if o.outfile != "" {
+		// Checked before the call, so that a data key or ciphertext is
+		// not made only to be lost.
+		if fi, err := os.Stat(filepath.Dir(o.outfile)); err != nil || !fi.IsDir() {
+			return nil, usagef("--outfile: %s is not a directory", filepath.Dir(o.outfile))
+		}
 	}
 	if q, ok := pa.strings["query"]; ok {
 		var err error
