@@ -1,13 +1,5 @@
-//go:build testscript
-
-// The testscript suite is behind the testscript build tag because
-// go-internal's txtar needs golang.org/x/tools, which go.sum does not carry
-// yet. To run it:
-//
-//	go get github.com/rogpeppe/go-internal/testscript@v1.16.0
-//	go test -tags testscript ./cmd/kmsctl/
-//
-// Once go.mod and go.sum carry it, drop the build tag.
+// The testscript suite: scripts in testdata/*.txt run kmsctl against an
+// in-process fake service and check its output and exit statuses.
 
 package main
 
