@@ -1,0 +1,109 @@
+package audit
+
+import (
+	"crypto/ed25519"
+	"fmt"
+)
+
+// VerifyLog checks an exported log offline: events are the records in log
+// order, exactly as hashed (leaf i is LeafHash(events[i])), and heads the
+// signed tree heads in the order they were signed. It returns nil if
+//
+//   - every head verifies under pub and is well formed,
+//   - the heads form a chain: the first has PrevSize 0, each next one has
+//     PrevSize equal to the Size of the one before, and timestamps never go
+//     backwards (so no head was removed, added or reordered),
+//   - the root of every head equals the root recomputed over the first Size
+//     records (all heads then describe one append-only tree, which implies
+//     they are pairwise consistent), and
+//   - the last head covers every record (no unsigned record is accepted).
+//
+// Otherwise it returns a *TamperError, which wraps ErrTampered. Heads are
+// checked in order and the first failing one decides the error. Its Index is
+//
+//   - for a root mismatch or a head larger than the export, the first record
+//     whose leaf hash differs from the leaf hashes the head carries (or the
+//     first missing record), when the head carries Leaves that are bound by
+//     its root; this is exactly the first modified, removed, inserted or
+//     reordered record, because the records before the previous head are
+//     verified and the carried hashes are authentic;
+//   - otherwise the first record not covered by an earlier verified head
+//     (the previous head's Size): a lower bound on the first changed record;
+//   - for records past the last head, the last head's Size.
+//
+// With no heads and no events the log is empty and valid.
+func VerifyLog(events [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
+	var tree Tree
+	for _, e := range events {
+		tree.Append(LeafHash(e))
+	}
+	var prev TreeHead
+	for i, sth := range heads {
+		h, err := VerifySignedTreeHead(pub, sth)
+		if err != nil {
+			return tamper(prev.Size, i, fmt.Sprintf("head %d: %v", i, err))
+		}
+		if h.PrevSize != prev.Size || h.Timestamp.Before(prev.Timestamp) {
+			return tamper(min(prev.Size, h.PrevSize), i, fmt.Sprintf(
+				"head %d: chain broken (previous size %d, last verified head has size %d)", i, h.PrevSize, prev.Size))
+		}
+		if err := matchHead(&tree, events, h, sth.Leaves, i); err != nil {
+			return err
+		}
+		prev = h
+	}
+	if n := uint64(len(events)); n > prev.Size {
+		return tamper(prev.Size, -1, fmt.Sprintf("%d records past the last signed tree head", n-prev.Size))
+	}
+	return nil
+}
+
+// matchHead checks that the recomputed tree agrees with verified head h
+// (the i-th) and, if not, locates the first differing record.
+func matchHead(tree *Tree, events [][]byte, h TreeHead, leaves []Hash, i int) error {
+	if h.Size <= uint64(tree.Size()) {
+		root, err := tree.Root(int64(h.Size))
+		if err != nil {
+			panic("audit: bad math: " + err.Error())
+		}
+		if equalHash(root, h.Root) {
+			return nil
+		}
+	}
+	if j, ok := firstMismatch(tree, events, h, leaves); ok {
+		return tamper(j, i, fmt.Sprintf("head %d (size %d): record %d differs from the signed tree", i, h.Size, j))
+	}
+	return tamper(h.PrevSize, i, fmt.Sprintf("head %d (size %d): root does not match records %d to %d",
+		i, h.Size, h.PrevSize, h.Size-1))
+}
+
+// firstMismatch uses the leaf hashes carried by head h to find the first
+// record in [h.PrevSize, h.Size) whose leaf hash differs from the signed
+// tree's, or the first missing one. It reports false when leaves is absent
+// or not bound by h.Root. The records before h.PrevSize must be verified.
+func firstMismatch(tree *Tree, events [][]byte, h TreeHead, leaves []Hash) (uint64, bool) {
+	if uint64(len(leaves)) != h.Size-h.PrevSize {
+		return 0, false
+	}
+	signed, err := tree.LeafHashes(0, int64(h.PrevSize))
+	if err != nil {
+		return 0, false
+	}
+	var claimed Tree
+	for _, l := range append(signed, leaves...) {
+		claimed.Append(l)
+	}
+	if root, _ := claimed.Root(int64(h.Size)); !equalHash(root, h.Root) {
+		return 0, false
+	}
+	for j := h.PrevSize; j < h.Size; j++ {
+		if j >= uint64(len(events)) || !equalHash(tree.levels[0][j], leaves[j-h.PrevSize]) {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+func tamper(index uint64, head int, reason string) error {
+	return &TamperError{Index: int64(index), Head: head, Reason: reason}
+}
