@@ -7,38 +7,47 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 )
 
-// TestWycheproofRSAOAEP runs the RSA-OAEP vectors through the decryption
-// that UnwrapImportedKey uses (C3), then shows that every invalid vector,
-// and every valid one that is not 32 bytes of material, gives exactly the
-// same error from UnwrapImportedKey.
+type oaepVectors struct {
+	TestGroups []struct {
+		PrivateKeyPkcs8 string `json:"privateKeyPkcs8"`
+		Tests           []struct {
+			TcID                   int
+			Msg, CT, Label, Result string
+		} `json:"tests"`
+	} `json:"testGroups"`
+}
+
+// oaepCounts counts the vectors of one file by kind.
+type oaepCounts struct{ valid, labelled, invalid, material int }
+
+// TestWycheproofRSAOAEP runs the RSA-OAEP vectors, with an empty label,
+// through oaepDecrypt, the decryption UnwrapImportedKey uses (C3): valid
+// vectors give exactly msg, invalid ones and valid ones made with a
+// non-empty label fail. Then it shows the uniform error: UnwrapImportedKey
+// returns exactly ErrInvalidWrappedKey for every vector except the valid
+// ones with 32 bytes of msg, which it accepts, directly and, for SHA-256, as
+// the AES key of an RSA_AES_KEY_WRAP_SHA_256 input.
 func TestWycheproofRSAOAEP(t *testing.T) {
 	for _, c := range []struct {
-		file         string
-		alg          string
-		hash         crypto.Hash
-		valid, inval int
+		file string
+		alg  string
+		hash crypto.Hash
+		want oaepCounts
 	}{
-		{"rsa_oaep_2048_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
-		{"rsa_oaep_3072_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
-		{"rsa_oaep_4096_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, 18, 19},
-		{"rsa_oaep_2048_sha1_mgf1sha1_test.json", WrapRSAESOAEPSHA1, crypto.SHA1, 17, 19},
+		{"rsa_oaep_2048_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, oaepCounts{10, 8, 19, 1}},
+		{"rsa_oaep_3072_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, oaepCounts{10, 8, 19, 1}},
+		{"rsa_oaep_4096_sha256_mgf1sha256_test.json", WrapRSAESOAEPSHA256, crypto.SHA256, oaepCounts{10, 8, 19, 1}},
+		{"rsa_oaep_2048_sha1_mgf1sha1_test.json", WrapRSAESOAEPSHA1, crypto.SHA1, oaepCounts{10, 7, 19, 1}},
 	} {
-		var v struct {
-			TestGroups []struct {
-				PrivateKeyPkcs8 string `json:"privateKeyPkcs8"`
-				Tests           []struct {
-					TcID                   int
-					Msg, CT, Label, Result string
-				} `json:"tests"`
-			} `json:"testGroups"`
-		}
+		var v oaepVectors
 		readVectors(t, c.file, &v)
-		valid, invalid := 0, 0
+		var got oaepCounts
 		for _, g := range v.TestGroups {
 			pk, err := x509.ParsePKCS8PrivateKey(mustHex(t, g.PrivateKeyPkcs8))
 			if err != nil {
@@ -46,29 +55,76 @@ func TestWycheproofRSAOAEP(t *testing.T) {
 			}
 			priv := pk.(*rsa.PrivateKey)
 			for _, tc := range g.Tests {
+				name := fmt.Sprintf("%s tc %d", c.file, tc.TcID)
 				ct, msg, label := mustHex(t, tc.CT), mustHex(t, tc.Msg), mustHex(t, tc.Label)
-				pt, err := oaepDecrypt(priv, c.hash, ct, label)
-				_, uerr := UnwrapImportedKey(priv, c.alg, ct)
-				if tc.Result == "valid" {
-					valid++
-					if err != nil || !bytes.Equal(pt, msg) {
-						t.Errorf("%s tc %d: %v", c.file, tc.TcID, err)
-					}
-					if (len(msg) != 32 || len(label) != 0) && uerr != ErrInvalidWrappedKey {
-						t.Errorf("%s tc %d: UnwrapImportedKey returned %v", c.file, tc.TcID, uerr)
-					}
-					continue
-				}
-				invalid++
-				if err == nil || uerr != ErrInvalidWrappedKey {
-					t.Errorf("%s tc %d: invalid vector: %v / %v", c.file, tc.TcID, err, uerr)
-				}
+				checkOAEPVector(t, name, priv, c.alg, c.hash, ct, msg, label, tc.Result == "valid", &got)
 			}
 		}
-		t.Logf("%s: %d valid, %d invalid", c.file, valid, invalid)
-		if valid != c.valid || invalid != c.inval {
-			t.Errorf("%s: %d valid and %d invalid vectors, want %d and %d", c.file, valid, invalid, c.valid, c.inval)
+		t.Logf("%s: %d valid (%d of them 32 bytes) and %d valid with a label, %d invalid",
+			c.file, got.valid, got.material, got.labelled, got.invalid)
+		if got != c.want {
+			t.Errorf("%s: counted %+v, want %+v", c.file, got, c.want)
 		}
+	}
+}
+
+// checkOAEPVector checks one vector and counts it.
+func checkOAEPVector(t *testing.T, name string, priv *rsa.PrivateKey, alg string, hash crypto.Hash,
+	ct, msg, label []byte, valid bool, n *oaepCounts) {
+	t.Helper()
+	pt, err := oaepDecrypt(priv, hash, ct)
+	k, uerr := UnwrapImportedKey(priv, alg, ct)
+	switch {
+	case !valid:
+		n.invalid++
+		if err == nil || pt != nil {
+			t.Errorf("%s: invalid vector decrypted", name)
+		}
+	case len(label) != 0:
+		n.labelled++
+		if err == nil || pt != nil {
+			t.Errorf("%s: vector made with label %x decrypted with none", name, label)
+		}
+	default:
+		n.valid++
+		if err != nil || !bytes.Equal(pt, msg) {
+			t.Errorf("%s: oaepDecrypt = %x, %v; want %x", name, pt, err, msg)
+		}
+	}
+	if valid && len(label) == 0 && len(msg) == 32 {
+		n.material++
+		if uerr != nil || !bytes.Equal(k.Bytes(), msg) {
+			t.Errorf("%s: 32-byte material not unwrapped: %v", name, uerr)
+		}
+		if hash == crypto.SHA256 {
+			checkKWPAfterVector(t, name, priv, ct, msg)
+		}
+		return
+	}
+	if uerr != ErrInvalidWrappedKey {
+		t.Errorf("%s: UnwrapImportedKey returned %v, want exactly ErrInvalidWrappedKey", name, uerr)
+	}
+	if _, kerr := UnwrapImportedKey(priv, WrapRSAAESKeyWrapSHA256, append(bytes.Clone(ct), make([]byte, kwpMaterialSize)...)); kerr != ErrInvalidWrappedKey {
+		t.Errorf("%s: as RSA_AES_KEY_WRAP_SHA_256: %v, want exactly ErrInvalidWrappedKey", name, kerr)
+	}
+}
+
+// checkKWPAfterVector uses the 32 bytes a Wycheproof ciphertext carries as
+// the AES key of an RSA_AES_KEY_WRAP_SHA_256 input.
+func checkKWPAfterVector(t *testing.T, name string, priv *rsa.PrivateKey, ct, aesKey []byte) {
+	t.Helper()
+	material := seq(100, 32)
+	tail, err := KeyWrapPad(aesKey, material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := append(bytes.Clone(ct), tail...)
+	if k, err := UnwrapImportedKey(priv, WrapRSAAESKeyWrapSHA256, w); err != nil || !bytes.Equal(k.Bytes(), material) {
+		t.Errorf("%s: RSA_AES_KEY_WRAP_SHA_256 with the vector's key: %v", name, err)
+	}
+	w[len(w)-1] ^= 1
+	if _, err := UnwrapImportedKey(priv, WrapRSAAESKeyWrapSHA256, w); err != ErrInvalidWrappedKey {
+		t.Errorf("%s: tampered AES-KWP part: %v", name, err)
 	}
 }
 
