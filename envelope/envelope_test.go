@@ -280,6 +280,10 @@ func TestProgrammerErrorsPanic(t *testing.T) {
 		"sealGCM short IV":      func() { sealGCM(nil, seq(0, 32), seq(0, 8), nil, nil) },
 		"sealGCM AES-128 key":   func() { sealGCM(nil, seq(0, 16), seq(0, 12), nil, nil) },
 		"hmacSHA256 long input": func() { hmacSHA256(nil, seq(0, maxInfo+33)) },
+		"WrapBytes zero root":   func() { WrapBytes(rand.Reader, zero, nil, nil) },
+		"UnwrapBytes zero root": func() { UnwrapBytes(zero, make([]byte, 64), nil) },
+		"SealImportToken zero":  func() { SealImportToken(rand.Reader, zero, ImportToken{}) },
+		"OpenImportToken zero":  func() { OpenImportToken(zero, make([]byte, 64)) },
 	} {
 		func() {
 			defer func() {
@@ -386,6 +390,15 @@ func TestRandomnessFailures(t *testing.T) {
 		"NewKeyID":    func(r io.Reader) error { _, err := NewKeyID(r); return err },
 		"Seal":        func(r io.Reader) error { _, err := Seal(r, k, id, []byte("x"), nil); return err },
 		"WrapKey":     func(r io.Reader) error { _, err := WrapKey(r, k, k, nil); return err },
+		"WrapBytes":   func(r io.Reader) error { _, err := WrapBytes(r, k, []byte("x"), nil); return err },
+		"SealImportToken": func(r io.Reader) error {
+			_, err := SealImportToken(r, k, ImportToken{Algorithm: WrapRSAESOAEPSHA256, Spec: "RSA_2048"})
+			return err
+		},
+		"WrapForImport": func(r io.Reader) error {
+			_, err := WrapForImport(r, &testWrappingKeys(t)["RSA_2048"].PublicKey, WrapRSAAESKeyWrapSHA256, seq(0, 32))
+			return err
+		},
 		"WriteRootKeyFile": func(r io.Reader) error {
 			err := WriteRootKeyFile(path, r)
 			if _, serr := os.Stat(path); serr == nil {

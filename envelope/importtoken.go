@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"time"
 )
@@ -18,11 +19,20 @@ type ImportToken struct {
 	ValidTo       time.Time // second precision, UTC
 }
 
+// ImportTokenLifetime is how long an import token is valid: the issuer
+// sets ValidTo to its clock plus this, as AWS KMS does.
+const ImportTokenLifetime = 24 * time.Hour
+
 const (
 	tokenFormat = 0x01
 	tokenInfo   = "kmsd/v1/import-token"
 	// maxTokenField bounds the algorithm and spec strings.
 	maxTokenField = 64
+	// tokenFixed is the fixed part of the encoding: key id, wrapping key
+	// id, ValidTo and the two length bytes.
+	tokenFixed = 16 + 16 + 8 + 2
+	// maxTokenSize bounds a sealed token.
+	maxTokenSize = 1 + ivSize + tokenFixed + 2*maxTokenField + tagSize
 )
 
 // tokenKey derives the token sealing key from the root key.
@@ -31,13 +41,16 @@ func tokenKey(root Key) [32]byte {
 }
 
 // SealImportToken returns the opaque token for t:
-// 0x01 || IV(12) || AES-256-GCM(K_tok, IV, encoding, "kmsd/v1/import-token").
+// 0x01 || IV(12) || AES-256-GCM(K_tok, IV, encoding, "kmsd/v1/import-token")
+// with K_tok = HKDF-SHA256(root, no salt, "kmsd/v1/import-token"); the
+// encoding is in the package documentation. ValidTo is kept to the second.
+// An algorithm or spec longer than 64 bytes is ErrInvalidImportToken.
 func SealImportToken(rand io.Reader, root Key, t ImportToken) ([]byte, error) {
 	root.must()
 	if len(t.Algorithm) > maxTokenField || len(t.Spec) > maxTokenField {
 		return nil, ErrInvalidImportToken
 	}
-	enc := make([]byte, 0, 16+16+8+2+len(t.Algorithm)+len(t.Spec))
+	enc := make([]byte, 0, tokenFixed+len(t.Algorithm)+len(t.Spec))
 	enc = append(enc, t.KeyID[:]...)
 	enc = append(enc, t.WrappingKeyID[:]...)
 	enc = binary.BigEndian.AppendUint64(enc, uint64(t.ValidTo.Unix()))
@@ -46,7 +59,7 @@ func SealImportToken(rand io.Reader, root Key, t ImportToken) ([]byte, error) {
 	out := make([]byte, 1+ivSize, 1+ivSize+len(enc)+tagSize)
 	out[0] = tokenFormat
 	if _, err := io.ReadFull(rand, out[1:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("envelope: read import token IV: %w", err)
 	}
 	k := tokenKey(root)
 	defer clear(k[:])
@@ -58,7 +71,7 @@ func SealImportToken(rand io.Reader, root Key, t ImportToken) ([]byte, error) {
 // ErrInvalidImportToken.
 func OpenImportToken(root Key, b []byte) (ImportToken, error) {
 	root.must()
-	if len(b) < 1+ivSize+tagSize || len(b) > 1+ivSize+tagSize+42+2*maxTokenField || b[0] != tokenFormat {
+	if len(b) < 1+ivSize+tagSize || len(b) > maxTokenSize || b[0] != tokenFormat {
 		return ImportToken{}, ErrInvalidImportToken
 	}
 	k := tokenKey(root)
@@ -70,9 +83,10 @@ func OpenImportToken(root Key, b []byte) (ImportToken, error) {
 	return decodeToken(enc)
 }
 
+// decodeToken parses an authenticated encoding; trailing bytes are refused.
 func decodeToken(enc []byte) (ImportToken, error) {
 	var t ImportToken
-	if len(enc) < 42 {
+	if len(enc) < tokenFixed {
 		return t, ErrInvalidImportToken
 	}
 	copy(t.KeyID[:], enc[:16])
@@ -89,6 +103,7 @@ func decodeToken(enc []byte) (ImportToken, error) {
 	return t, nil
 }
 
+// readShort reads a string with a one-byte length prefix.
 func readShort(b []byte) (string, []byte, bool) {
 	if len(b) < 1 || len(b) < 1+int(b[0]) {
 		return "", nil, false

@@ -21,7 +21,9 @@ const (
 var wrappingKeyBits = map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
 
 // GenerateWrappingKey makes the RSA key pair a client wraps key material
-// for: spec is RSA_2048, RSA_3072 or RSA_4096.
+// for: spec is RSA_2048, RSA_3072 or RSA_4096, else the error wraps
+// ErrUnsupportedWrapping. (Since Go 1.26 crypto/rsa draws key generation
+// randomness from crypto/rand whatever rand is.)
 func GenerateWrappingKey(rand io.Reader, spec string) (*rsa.PrivateKey, error) {
 	bits, ok := wrappingKeyBits[spec]
 	if !ok {

@@ -251,19 +251,28 @@ func TestImportTokens(t *testing.T) {
 		t.Fatal("the token is not confidential")
 	}
 	for i := range b {
-		bad := bytes.Clone(b)
-		bad[i] ^= 0x01
-		if _, err := OpenImportToken(root, bad); err != ErrInvalidImportToken {
-			t.Fatalf("byte %d changed: %v", i, err)
+		for _, delta := range []byte{0x01, 0x80, 0xff} {
+			bad := bytes.Clone(b)
+			bad[i] ^= delta
+			if _, err := OpenImportToken(root, bad); err != ErrInvalidImportToken {
+				t.Fatalf("byte %d ^ %#x: %v", i, delta, err)
+			}
+		}
+		if _, err := OpenImportToken(root, b[:i]); err != ErrInvalidImportToken {
+			t.Fatalf("truncated to %d bytes: %v", i, err)
 		}
 	}
-	for _, bad := range [][]byte{nil, b[:len(b)-1], append(bytes.Clone(b), 0), make([]byte, 300)} {
+	for _, bad := range [][]byte{nil, append(bytes.Clone(b), 0), make([]byte, 300)} {
 		if _, err := OpenImportToken(root, bad); err != ErrInvalidImportToken {
 			t.Fatalf("malformed token: %v", err)
 		}
 	}
 	if _, err := OpenImportToken(other, b); err != ErrInvalidImportToken {
 		t.Fatalf("token opened under another root key: %v", err)
+	}
+	foreign, _ := SealImportToken(rand.Reader, other, tok)
+	if _, err := OpenImportToken(root, foreign); err != ErrInvalidImportToken {
+		t.Fatalf("token sealed under another root key: %v", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package envelope
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // Wrapped bytes: like a wrapped key, for secrets of other lengths (an RSA
 // import private key): format(1) = 0x02 || IV(12) || AES-256-GCM(root, IV,
@@ -12,17 +15,17 @@ const (
 	MaxWrapBytes = 16 << 10
 )
 
-// WrapBytes seals secret under the root key for storage; aad binds it to
-// its place.
+// WrapBytes seals secret (at most MaxWrapBytes bytes) under the root key
+// for storage; aad binds it to its place.
 func WrapBytes(rand io.Reader, root Key, secret, aad []byte) ([]byte, error) {
 	root.must()
 	if len(secret) > MaxWrapBytes {
-		return nil, ErrInvalidKey
+		return nil, fmt.Errorf("envelope: a secret of %d bytes is longer than the %d WrapBytes takes", len(secret), MaxWrapBytes)
 	}
 	out := make([]byte, 1+ivSize, 1+ivSize+len(secret)+tagSize)
 	out[0] = wrapBytesFormat
 	if _, err := io.ReadFull(rand, out[1:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("envelope: read IV: %w", err)
 	}
 	return sealGCM(out, root.b[:], out[1:], secret, aad), nil
 }
