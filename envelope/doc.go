@@ -19,13 +19,16 @@
 //
 // Material is stored only wrapped under the root key (WrapKey, UnwrapKey);
 // the root key comes from a file (ReadRootKeyFile) or another source.
+// Customers may also import material of their own (see Importing key
+// material).
 //
 // # Guarantees
 //
 //   - Seal output is authenticated: Open accepts only ciphertexts that Seal
 //     made with the same key material, key id and encryption context.
 //   - Every failure to decrypt or unwrap is the single error ErrDecrypt (see
-//     Errors). No function panics on input an attacker controls: lengths and
+//     Errors); for imported material it is ErrInvalidWrappedKey and for
+//     import tokens ErrInvalidImportToken, each one value likewise. No function panics on input an attacker controls: lengths and
 //     framing are checked before any cipher is called.
 //   - Salts and IVs are drawn by Seal and WrapKey from the reader they are
 //     given (crypto/rand.Reader in production); callers cannot supply them.
@@ -110,6 +113,56 @@
 // place (kmsd passes "kmsd/v1/wrap" || key id || material id), so a wrapped
 // blob copied onto another key or version does not unwrap.
 //
+// Secrets of other lengths (the PKCS#8 private half of an import wrapping
+// key) are wrapped the same way with their own format byte, so that a
+// wrapped key and wrapped bytes never parse as each other (WrapBytes,
+// UnwrapBytes; at most MaxWrapBytes = 16 KiB of secret):
+//
+//	format(1) = 0x02 || IV(12) || AES-256-GCM(root key, IV, secret, aad)(n+16)
+//
+// # Importing key material
+//
+// A customer can bring its own 32 bytes of material (AWS KMS's
+// GetParametersForImport and ImportKeyMaterial). The service makes an RSA
+// wrapping key pair (GenerateWrappingKey: RSA_2048, RSA_3072 or RSA_4096),
+// stores its private half with WrapBytes and hands out the public half and
+// an import token. The client wraps the material (WrapForImport is what it
+// does with openssl) with one of three algorithms, spelled as AWS KMS:
+//
+//   - RSAES_OAEP_SHA_256: RSA-OAEP, SHA-256 for the digest and MGF1, empty
+//     label; the input is exactly the modulus length.
+//   - RSAES_OAEP_SHA_1: the same with SHA-1. It is offered only for
+//     compatibility with AWS KMS clients; OAEP's security does not rest on
+//     SHA-1's collision resistance, but prefer SHA-256.
+//   - RSA_AES_KEY_WRAP_SHA_256: RSA-OAEP-SHA-256 of a fresh 32-byte AES key
+//     (the modulus length) followed by the material wrapped under that key
+//     with AES Key Wrap with Padding (RFC 5649: AES-KWP, KeyWrapPad), 40
+//     bytes for 32 bytes of material.
+//
+// UnwrapImportedKey accepts exactly 32 bytes of material.
+//
+// An import token binds the import to its key and wrapping key:
+//
+//	token = 0x01 || IV(12) || AES-256-GCM(K_tok, IV, encoding, "kmsd/v1/import-token")
+//	K_tok = HKDF-SHA256(secret = root key, no salt, info = "kmsd/v1/import-token", 32)
+//	encoding = key id(16) || wrapping key id(16) || ValidTo(8, Unix seconds)
+//	           || len(algorithm)(1) || algorithm || len(spec)(1) || spec
+//
+// The root key never encrypts tokens directly. A token is confidential and
+// authenticated; it is valid for ImportTokenLifetime (24 hours) after it is
+// issued, to the second. OpenImportToken checks authenticity and format
+// only (ErrInvalidImportToken); comparing ValidTo with the clock, and the
+// key id with the key being imported into, is the caller's job.
+//
+// Every failure to unwrap imported material is the single value
+// ErrInvalidWrappedKey: bad OAEP padding, a wrong length, the wrong key
+// pair, an AES-KWP integrity failure, material that is not 32 bytes and an
+// unknown algorithm alike. For RSA_AES_KEY_WRAP_SHA_256 the AES-KWP step
+// runs whether or not the RSA step succeeded, and the AES-KWP checks are
+// combined without branching on secret data, so failures of the two steps
+// differ in neither the error nor the work done. KeyUnwrapPad on its own
+// also fails with ErrInvalidWrappedKey.
+//
 // # Root key file
 //
 // One line: "kmsd-root-key-v1:" || base64(32 bytes) || "\n" (standard
@@ -124,8 +177,8 @@
 //
 // # Errors
 //
-// Decryption failures are opaque. Open, UnwrapKey and ParseHeader return
-// exactly ErrDecrypt, unwrapped and without detail, whether the input was
+// Decryption failures are opaque. Open, UnwrapKey, UnwrapBytes and
+// ParseHeader return exactly ErrDecrypt, unwrapped and without detail, whether the input was
 // truncated, of an unknown format, made under other material, tampered
 // with, or given the wrong encryption context (an invalid context given to
 // Open is ErrDecrypt too). Say nothing more to clients: every distinction
@@ -136,7 +189,8 @@
 // # Compatibility
 //
 // The format and algorithm bytes version the ciphertext, and the format
-// byte versions the wrapped key; the prefix versions the root key file.
+// bytes version the wrapped key, wrapped bytes and the import token; the
+// prefix versions the root key file.
 // These layouts, the material id, the HKDF info and the context encoding
 // (which is part of every ciphertext's AAD) are frozen by known-answer
 // tests. A new layout or algorithm gets a new byte value and its own
