@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -207,4 +208,51 @@ func TestConsistencyFromEmptyTree(t *testing.T) {
 	if err := VerifyConsistency(0, 0, EmptyRoot(), EmptyRoot(), nil); err != nil {
 		t.Errorf("empty tree with itself: %v", err)
 	}
+}
+
+// FuzzVerifyInclusion feeds arbitrary proofs to the verifier: it must never
+// panic and must accept only the one true proof for a leaf of a known tree.
+func FuzzVerifyInclusion(f *testing.F) {
+	tree := testTree(maxProofN)
+	f.Add(int64(0), int64(1), []byte{}, byte(0))
+	f.Add(int64(5), int64(13), []byte{}, byte(0))
+	f.Add(int64(12), int64(13), []byte{}, byte(1))
+	f.Add(int64(63), int64(64), make([]byte, 6*32), byte(2))
+	f.Add(int64(-1), int64(-2), []byte{1, 2, 3}, byte(3))
+	f.Fuzz(func(t *testing.T, index, n int64, raw []byte, mode byte) {
+		var proof []Hash
+		for len(raw) >= 32 {
+			proof = append(proof, Hash(raw[:32]))
+			raw = raw[32:]
+		}
+		var leaf, root Hash
+		valid := index >= 0 && index < n && n <= maxProofN
+		if valid {
+			leaf, root = tree.levels[0][index], mustRoot(t, tree, n)
+			if mode&1 == 1 { // start from the true proof, then splice in the fuzz input
+				truth, _ := tree.InclusionProof(index, n)
+				proof = append(truth, proof...)[:len(truth)]
+				if mode&2 == 2 && len(raw) > 0 && len(proof) > 0 {
+					proof[int(raw[0])%len(proof)][0] ^= raw[0] | 1
+				}
+			}
+		}
+		err := VerifyInclusion(leaf, index, n, proof, root)
+		if err == nil && !(valid && isTrueProof(tree, index, n, proof)) {
+			t.Fatalf("accepted a wrong proof for leaf %d of %d", index, n)
+		}
+	})
+}
+
+func mustRoot(t *testing.T, tree *Tree, n int64) Hash {
+	root, err := tree.Root(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func isTrueProof(tree *Tree, index, n int64, proof []Hash) bool {
+	truth, err := tree.InclusionProof(index, n)
+	return err == nil && slices.Equal(truth, proof)
 }
