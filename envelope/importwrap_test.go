@@ -309,16 +309,24 @@ func TestWrapBytes(t *testing.T) {
 	}
 }
 
-// FuzzKeyUnwrapPad: never panics; what it accepts wraps back to the input.
+// FuzzKeyUnwrapPad: never panics, whatever the kek and input; what it
+// accepts wraps back to the input.
 func FuzzKeyUnwrapPad(f *testing.F) {
 	kek := seq(0, 32)
-	w, _ := KeyWrapPad(kek, seq(9, 32))
-	f.Add(w)
-	f.Add(make([]byte, 16))
-	f.Add(make([]byte, 24))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	for _, n := range []int{1, 7, 8, 9, 32, 33} {
+		w, _ := KeyWrapPad(kek, seq(9, n))
+		f.Add(kek, w)
+	}
+	f.Add(mustHex(f, katRFC5649KEK), mustHex(f, "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a"))
+	f.Add(mustHex(f, katRFC5649KEK), mustHex(f, "afbeb0f07dfbf5419200f2ccb50bb24f"))
+	f.Add(seq(0, 16), make([]byte, 16))
+	f.Add(seq(0, 15), make([]byte, 24))
+	f.Fuzz(func(t *testing.T, kek, b []byte) {
 		pt, err := KeyUnwrapPad(kek, b)
 		if err != nil {
+			if err != ErrInvalidWrappedKey || pt != nil {
+				t.Fatalf("failure %v with output %x", err, pt)
+			}
 			return
 		}
 		if again, err := KeyWrapPad(kek, pt); err != nil || !bytes.Equal(again, b) {
@@ -340,18 +348,48 @@ func FuzzOpenImportToken(f *testing.F) {
 	})
 }
 
+// BenchmarkUnwrapImportedKey also times the two failures of
+// RSA_AES_KEY_WRAP_SHA_256 (bad RSA part, bad AES-KWP part), which should
+// cost the same.
 func BenchmarkUnwrapImportedKey(b *testing.B) {
 	for _, spec := range []string{"RSA_2048", "RSA_4096"} {
 		priv, _ := GenerateWrappingKey(rand.Reader, spec)
 		for _, alg := range []string{WrapRSAESOAEPSHA256, WrapRSAAESKeyWrapSHA256} {
 			w, _ := WrapForImport(rand.Reader, &priv.PublicKey, alg, make([]byte, 32))
-			b.Run(spec+"/"+alg, func(b *testing.B) {
-				for b.Loop() {
-					if _, err := UnwrapImportedKey(priv, alg, w); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			benchUnwrap(b, spec+"/"+alg, priv, alg, w, nil)
+		}
+		w, _ := WrapForImport(rand.Reader, &priv.PublicKey, WrapRSAAESKeyWrapSHA256, make([]byte, 32))
+		badRSA, badKWP := bytes.Clone(w), bytes.Clone(w)
+		badRSA[0] ^= 1
+		badKWP[len(w)-1] ^= 1
+		benchUnwrap(b, spec+"/"+WrapRSAAESKeyWrapSHA256+"/bad-RSA-part", priv, WrapRSAAESKeyWrapSHA256, badRSA, ErrInvalidWrappedKey)
+		benchUnwrap(b, spec+"/"+WrapRSAAESKeyWrapSHA256+"/bad-KWP-part", priv, WrapRSAAESKeyWrapSHA256, badKWP, ErrInvalidWrappedKey)
+	}
+}
+
+func benchUnwrap(b *testing.B, name string, priv *rsa.PrivateKey, alg string, w []byte, want error) {
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			if _, err := UnwrapImportedKey(priv, alg, w); err != want {
+				b.Fatalf("got %v, want %v", err, want)
+			}
+		}
+	})
+}
+
+// TestImportFailedRSAStepIsFinal: when the RSA part of an
+// RSA_AES_KEY_WRAP_SHA_256 input does not decrypt, the AES-KWP part is
+// still unwrapped, under the all-zero key; material wrapped under that key
+// must not be accepted.
+func TestImportFailedRSAStepIsFinal(t *testing.T) {
+	priv := testWrappingKeys(t)["RSA_2048"]
+	tail, err := KeyWrapPad(make([]byte, 32), seq(1, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, head := range [][]byte{make([]byte, priv.Size()), bytes.Repeat([]byte{0xff}, priv.Size()), seq(3, priv.Size())} {
+		if _, err := UnwrapImportedKey(priv, WrapRSAAESKeyWrapSHA256, append(head, tail...)); err != ErrInvalidWrappedKey {
+			t.Errorf("Test %d: %v", i, err)
 		}
 	}
 }
