@@ -30,6 +30,12 @@ const (
 	CommandType_COMMAND_TYPE_UNSPECIFIED CommandType = 0
 	// A keystore mutation; payload is keystore's encoding of the mutation.
 	CommandType_COMMAND_TYPE_KEYSTORE CommandType = 1
+	// Audit records; payload is an AuditBatch.
+	CommandType_COMMAND_TYPE_AUDIT_RECORDS CommandType = 2
+	// A signed tree head of the audit log; payload is an AuditHead.
+	CommandType_COMMAND_TYPE_AUDIT_HEAD CommandType = 3
+	// The audit log's signing key; payload is an AuditSigningKey.
+	CommandType_COMMAND_TYPE_AUDIT_KEY CommandType = 4
 )
 
 // Enum value maps for CommandType.
@@ -37,10 +43,16 @@ var (
 	CommandType_name = map[int32]string{
 		0: "COMMAND_TYPE_UNSPECIFIED",
 		1: "COMMAND_TYPE_KEYSTORE",
+		2: "COMMAND_TYPE_AUDIT_RECORDS",
+		3: "COMMAND_TYPE_AUDIT_HEAD",
+		4: "COMMAND_TYPE_AUDIT_KEY",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED": 0,
-		"COMMAND_TYPE_KEYSTORE":    1,
+		"COMMAND_TYPE_UNSPECIFIED":   0,
+		"COMMAND_TYPE_KEYSTORE":      1,
+		"COMMAND_TYPE_AUDIT_RECORDS": 2,
+		"COMMAND_TYPE_AUDIT_HEAD":    3,
+		"COMMAND_TYPE_AUDIT_KEY":     4,
 	}
 )
 
@@ -135,6 +147,171 @@ func (x *Command) GetIgnorable() bool {
 	return false
 }
 
+// AuditBatch is a group of audit records committed together (group commit).
+// Records hold no secrets; they are appended in order.
+type AuditBatch struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records [][]byte               `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// event_ids[i] is the eventID of records[i].
+	EventIds      []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditBatch) Reset() {
+	*x = AuditBatch{}
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditBatch) ProtoMessage() {}
+
+func (x *AuditBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditBatch.ProtoReflect.Descriptor instead.
+func (*AuditBatch) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuditBatch) GetRecords() [][]byte {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *AuditBatch) GetEventIds() []string {
+	if x != nil {
+		return x.EventIds
+	}
+	return nil
+}
+
+// AuditHead is a signed tree head. It is stored only if it is the
+// sequence-th head (counting from 0), so two heads proposed at once (across
+// a leader change) cannot both be kept and break the chain.
+type AuditHead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Head          []byte                 `protobuf:"bytes,2,opt,name=head,proto3" json:"head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHead) Reset() {
+	*x = AuditHead{}
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHead) ProtoMessage() {}
+
+func (x *AuditHead) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHead.ProtoReflect.Descriptor instead.
+func (*AuditHead) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuditHead) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *AuditHead) GetHead() []byte {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+// AuditSigningKey is the Ed25519 key that signs tree heads: the seed
+// wrapped under the root key, and the public key. It is stored only if no
+// key is stored yet.
+type AuditSigningKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WrappedSeed   []byte                 `protobuf:"bytes,1,opt,name=wrapped_seed,json=wrappedSeed,proto3" json:"wrapped_seed,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditSigningKey) Reset() {
+	*x = AuditSigningKey{}
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditSigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditSigningKey) ProtoMessage() {}
+
+func (x *AuditSigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditSigningKey.ProtoReflect.Descriptor instead.
+func (*AuditSigningKey) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AuditSigningKey) GetWrappedSeed() []byte {
+	if x != nil {
+		return x.WrappedSeed
+	}
+	return nil
+}
+
+func (x *AuditSigningKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
 var File_kmsd_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
@@ -143,10 +320,24 @@ const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
 	"\aCommand\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.kmsd.cluster.v1.CommandTypeR\x04type\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1c\n" +
-	"\tignorable\x18\x03 \x01(\bR\tignorable*F\n" +
+	"\tignorable\x18\x03 \x01(\bR\tignorable\"C\n" +
+	"\n" +
+	"AuditBatch\x12\x18\n" +
+	"\arecords\x18\x01 \x03(\fR\arecords\x12\x1b\n" +
+	"\tevent_ids\x18\x02 \x03(\tR\beventIds\";\n" +
+	"\tAuditHead\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x12\n" +
+	"\x04head\x18\x02 \x01(\fR\x04head\"S\n" +
+	"\x0fAuditSigningKey\x12!\n" +
+	"\fwrapped_seed\x18\x01 \x01(\fR\vwrappedSeed\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey*\x9f\x01\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
-	"\x15COMMAND_TYPE_KEYSTORE\x10\x01B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
+	"\x15COMMAND_TYPE_KEYSTORE\x10\x01\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_AUDIT_RECORDS\x10\x02\x12\x1b\n" +
+	"\x17COMMAND_TYPE_AUDIT_HEAD\x10\x03\x12\x1a\n" +
+	"\x16COMMAND_TYPE_AUDIT_KEY\x10\x04B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_kmsd_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -161,10 +352,13 @@ func file_kmsd_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_kmsd_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_kmsd_cluster_v1_command_proto_goTypes = []any{
-	(CommandType)(0), // 0: kmsd.cluster.v1.CommandType
-	(*Command)(nil),  // 1: kmsd.cluster.v1.Command
+	(CommandType)(0),        // 0: kmsd.cluster.v1.CommandType
+	(*Command)(nil),         // 1: kmsd.cluster.v1.Command
+	(*AuditBatch)(nil),      // 2: kmsd.cluster.v1.AuditBatch
+	(*AuditHead)(nil),       // 3: kmsd.cluster.v1.AuditHead
+	(*AuditSigningKey)(nil), // 4: kmsd.cluster.v1.AuditSigningKey
 }
 var file_kmsd_cluster_v1_command_proto_depIdxs = []int32{
 	0, // 0: kmsd.cluster.v1.Command.type:type_name -> kmsd.cluster.v1.CommandType
@@ -186,7 +380,7 @@ func file_kmsd_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kmsd_cluster_v1_command_proto_rawDesc), len(file_kmsd_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
