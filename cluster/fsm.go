@@ -30,7 +30,10 @@ var _ raft.FSM = (*fsm)(nil)
 func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
 	f := &fsm{store: store, log: log}
 	f.handlers = map[clusterv1.CommandType]applyFunc{
-		clusterv1.CommandType_COMMAND_TYPE_KEYSTORE: f.applyKeystore,
+		clusterv1.CommandType_COMMAND_TYPE_KEYSTORE:      f.applyKeystore,
+		clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS: f.applyAuditRecords,
+		clusterv1.CommandType_COMMAND_TYPE_AUDIT_HEAD:    f.applyAuditHead,
+		clusterv1.CommandType_COMMAND_TYPE_AUDIT_KEY:     f.applyAuditKey,
 	}
 	return f
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // Digest returns a hash of the whole logical state: the applied index,
-// every key, every alias and the usage
-// batches applied per node. Two stores that applied the same log, or one
+// every key, every alias, the usage batches applied per node, and the size
+// of the audit log (its contents are compared through its Merkle root). Two stores that applied the same log, or one
 // restored from the other's snapshot, have equal digests.
 func (s *Store) Digest() [32]byte {
 	s.mu.RLock()
@@ -48,6 +48,12 @@ func (s *Store) Digest() [32]byte {
 		b, _ := json.Marshal(s.v.imports[id])
 		field([]byte(prefixImport + id))
 		field(b)
+	}
+	h.Write(be64(s.v.logSize))
+	h.Write(be64(s.v.headCount))
+	if k := s.v.logKey; k != nil {
+		field(k.WrappedSeed)
+		field(k.PublicKey)
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])

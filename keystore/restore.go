@@ -23,6 +23,13 @@ func (s *Store) Restore(r io.Reader) error {
 		if string(rec.key) == keyApplied {
 			applied = rec.val
 		}
+		isLog, err := v.loadLog(string(rec.key), func() ([]byte, error) { return rec.val, nil })
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
+		if isLog {
+			continue
+		}
 		if err := v.load(string(rec.key), rec.val); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
 		}
@@ -38,6 +45,9 @@ func (s *Store) Restore(r io.Reader) error {
 	s.v = v
 	s.mu.Unlock()
 	s.applied.Store(v.applied)
+	if s.obs.Reset != nil {
+		s.obs.Reset()
+	}
 	return nil
 }
 

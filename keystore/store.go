@@ -46,6 +46,8 @@ type Store struct {
 	mu      sync.RWMutex
 	v       *view
 	applied atomic.Uint64
+	// obs follows the audit log; guarded by wmu.
+	obs LogObserver
 }
 
 // Open opens (or creates) the store in dir and loads every key and alias
@@ -124,6 +126,13 @@ func loadView(db *badger.DB) (*view, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
+			isLog, err := v.loadLog(string(item.Key()), func() ([]byte, error) { return item.ValueCopy(nil) })
+			if err != nil {
+				return err
+			}
+			if isLog {
+				continue
+			}
 			val, err := item.ValueCopy(nil)
 			if err != nil {
 				return err

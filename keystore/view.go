@@ -20,6 +20,10 @@ type view struct {
 	usageSeq map[string]uint64
 	// imports holds import parameters by wrapping key id.
 	imports map[string]*ImportParams
+	// The audit log: records and signed heads stored, and the signing key.
+	logSize   uint64
+	headCount uint64
+	logKey    *LogKey
 }
 
 func newView() *view {

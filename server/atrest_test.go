@@ -38,6 +38,10 @@ func newClusterHarness(t *testing.T) *clusterHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	al, err := OpenAuditLog(store)
+	if err != nil {
+		t.Fatal(err)
+	}
 	node, err := cluster.New(cluster.Config{
 		NodeID: "n1", BindAddr: "127.0.0.1:0", Dir: filepath.Join(dir, "raft"), Bootstrap: true,
 		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
@@ -52,7 +56,7 @@ func newClusterHarness(t *testing.T) *clusterHarness {
 		t.Fatal(err)
 	}
 	root, _ := envelope.GenerateKey(rand.Reader)
-	srv, err := New(Config{Store: store, Proposer: node, RootKey: root})
+	srv, err := New(Config{Store: store, Proposer: node, RootKey: root, AuditLog: al, AuditProposer: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +73,7 @@ func newClusterHarness(t *testing.T) *clusterHarness {
 		once.Do(func() {
 			conn.Close()
 			g.Stop()
+			srv.Close()
 			node.Shutdown()
 			store.Close()
 		})

@@ -41,6 +41,7 @@ const (
 	excInvalidImportToken = "InvalidImportTokenException"
 	excExpiredImportToken = "ExpiredImportTokenException"
 	excKeyUnavailable     = "KeyUnavailableException"
+	excInvalidNextToken   = "InvalidNextTokenException"
 )
 
 // apiError is an error whose exception name and message may be shown to the

@@ -53,19 +53,24 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time) []*member {
 		if err != nil {
 			t.Fatal(err)
 		}
+		al, err := OpenAuditLog(store)
+		if err != nil {
+			t.Fatal(err)
+		}
 		node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
 			Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
 			LeaderLeaseTimeout: 50 * time.Millisecond}, store)
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID})
+		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID,
+			AuditLog: al, AuditProposer: node})
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := &member{store: store, node: node, srv: srv}
 		ms = append(ms, m)
-		t.Cleanup(func() { node.Shutdown(); store.Close() })
+		t.Cleanup(func() { srv.Close(); node.Shutdown(); store.Close() })
 	}
 	return ms
 }

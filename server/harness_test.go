@@ -23,6 +23,8 @@ type directProposer struct {
 	mu    sync.Mutex
 	store *keystore.Store
 	index uint64
+	// failAudit, when set, fails every audit append.
+	failAudit error
 }
 
 func (p *directProposer) ApplyMutation(ctx context.Context, m *keystore.Mutation) error {
@@ -41,6 +43,38 @@ func (p *directProposer) ApplyMutation(ctx context.Context, m *keystore.Mutation
 }
 
 func (p *directProposer) IsLeader() bool { return true }
+
+func (p *directProposer) AppendAudit(ctx context.Context, records [][]byte, ids []string) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failAudit != nil {
+		return 0, p.failAudit
+	}
+	p.index++
+	first, _, err := p.store.AppendLog(p.index, records, ids)
+	return first, err
+}
+
+func (p *directProposer) AppendAuditHead(ctx context.Context, seq uint64, head []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.index++
+	return p.store.AppendLogHead(p.index, seq, head)
+}
+
+func (p *directProposer) SetAuditKey(ctx context.Context, k keystore.LogKey) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.index++
+	return p.store.SetLogKey(p.index, k)
+}
+
+// setAuditFailure makes every later audit append fail with err (nil: succeed).
+func (p *directProposer) setAuditFailure(err error) {
+	p.mu.Lock()
+	p.failAudit = err
+	p.mu.Unlock()
+}
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -65,6 +99,8 @@ type harness struct {
 	store  *keystore.Store
 	client kmsv1.KeyManagementServiceClient
 	clock  *fakeClock
+	audit  kmsv1.AuditServiceClient
+	prop   *directProposer
 }
 
 // newHarness starts a Server on a loopback listener with a real Badger
@@ -85,7 +121,12 @@ func newHarnessTB(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	srv, err := New(Config{Store: store, Proposer: &directProposer{store: store}, RootKey: root, Now: clock.Now})
+	al, err := OpenAuditLog(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := &directProposer{store: store}
+	srv, err := New(Config{Store: store, Proposer: prop, RootKey: root, Now: clock.Now, AuditLog: al, AuditProposer: prop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +137,14 @@ func newHarnessTB(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	go g.Serve(lis)
-	t.Cleanup(g.Stop)
+	t.Cleanup(func() { g.Stop(); srv.Close() })
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{srv: srv, store: store, client: kmsv1.NewKeyManagementServiceClient(conn), clock: clock}
+	return &harness{srv: srv, store: store, client: kmsv1.NewKeyManagementServiceClient(conn), clock: clock,
+		audit: kmsv1.NewAuditServiceClient(conn), prop: prop}
 }
 
 func (h *harness) createKey(t *testing.T) *kmsv1.KeyMetadata {

@@ -257,6 +257,8 @@ func (s *Server) expireDue(ctx context.Context, now time.Time) {
 		switch {
 		case err == nil:
 			s.log.Info("imported key material expired and was deleted", "key_id", due.KeyID, "key_material_id", due.MaterialID)
+			s.recordServiceEvent(ctx, "DeleteExpiredKeyMaterial", due.KeyID, map[string]any{
+				"keyMaterialId": due.MaterialID, "validTo": due.ValidTo.UTC().Format(time.RFC3339)})
 		case errors.Is(err, keystore.ErrInvalidState), errors.Is(err, keystore.ErrNotFound):
 		default:
 			s.log.Warn("expiring imported key material failed; will retry", "key_id", due.KeyID, "err", err)

@@ -5,28 +5,86 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
 // unaryInterceptor converts handler errors through the error table, turns a
-// panic into KMSInternalException and logs one line per call. It never logs
-// request or response messages: they carry plaintext.
+// panic into KMSInternalException, records the call in the audit log and
+// logs one line per call. The response goes out only once its audit record
+// is committed. It never logs request or response messages: they carry
+// plaintext.
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
+	ci, audited, err := s.startAudit(ctx, info.FullMethod)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, info.FullMethod, err)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic in %s: %v\n%s", info.FullMethod, r, debug.Stack())
 			resp = nil
 		}
 		err = toStatus(ctx, s.log, info.FullMethod, err)
+		if audited {
+			resp, err = s.finishAudit(ctx, ci, info.FullMethod, req, resp, err)
+		}
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.DebugContext(ctx, "request", "method", info.FullMethod,
 				"code", status.Code(err).String(), "exception", ExceptionName(err),
-				"duration", time.Since(start))
+				"event_id", ci.eventID, "duration", time.Since(start))
 		}
 	}()
 	return handler(ctx, req)
+}
+
+// startAudit prepares the record of a call to an audited method and sends
+// its identifiers in the response header.
+func (s *Server) startAudit(ctx context.Context, method string) (callInfo, bool, error) {
+	if s.auditW == nil || !isAudited(method) {
+		return callInfo{}, false, nil
+	}
+	ci, err := s.newCallInfo(ctx)
+	if err != nil {
+		return ci, false, err
+	}
+	// The header goes out with the response or the error status.
+	grpc.SetHeader(ctx, metadata.Pairs(HeaderEventID, ci.eventID, HeaderRequestID, ci.requestID))
+	return ci, true, nil
+}
+
+// finishAudit commits the record of a call. If the record cannot be made
+// durable the call fails, whatever its outcome: no response leaves the
+// server without its record.
+func (s *Server) finishAudit(ctx context.Context, ci callInfo, method string, req, resp any, err error) (any, error) {
+	name := method[strings.LastIndexByte(method, '/')+1:]
+	e := s.apiEvent(ci, name, req, resp, err)
+	rec, cerr := e.Canonical()
+	if cerr == nil {
+		_, cerr = s.auditW.append(rec, ci.eventID)
+	}
+	if cerr != nil {
+		s.log.ErrorContext(ctx, "audit record not committed; failing the request", "method", method,
+			"event_id", ci.eventID, "err", cerr)
+		msg := "The audit record of this request could not be made durable, so the request failed. Retry the request."
+		if mutating[name] {
+			msg = "The audit record of this request could not be made durable, so the request failed; the change it asked for may have been made. Retry the request."
+		}
+		return nil, withReason(codes.Unavailable, excDependency, msg)
+	}
+	return resp, err
+}
+
+func isAudited(method string) bool {
+	for _, p := range auditedServices {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
 }

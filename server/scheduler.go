@@ -19,11 +19,17 @@ func (s *Server) RunScheduler(ctx context.Context) {
 	defer t.Stop()
 	u := time.NewTicker(s.usageTick)
 	defer u.Stop()
+	sign := time.NewTicker(s.signEvery)
+	defer sign.Stop()
 	s.runDue(ctx)
+	s.signIfLeader(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-sign.C:
+			s.signIfLeader(ctx)
+			continue
 		case <-u.C:
 			if err := s.reportUsage(ctx); err != nil {
 				s.log.Warn("encryption counts not committed; will retry", "err", err)
@@ -46,6 +52,7 @@ func (s *Server) runDue(ctx context.Context) {
 		switch {
 		case err == nil:
 			s.log.Info("key deleted at the end of its waiting period", "key_id", id)
+			s.recordServiceEvent(ctx, "DeleteKey", id, map[string]any{})
 		case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrInvalidState):
 			// Cancelled or deleted meanwhile.
 		default:
@@ -64,6 +71,26 @@ func (s *Server) runDue(ctx context.Context) {
 	})
 }
 
+// recordServiceEvent commits the record of an action the service took by
+// itself. The action is committed already; if its record cannot be, the
+// failure is logged.
+func (s *Server) recordServiceEvent(ctx context.Context, name, keyID string, details map[string]any) {
+	if s.auditW == nil {
+		return
+	}
+	e, err := s.serviceEvent(name, keyID, details)
+	var rec []byte
+	if err == nil {
+		rec, err = e.Canonical()
+	}
+	if err == nil {
+		_, err = s.auditW.append(rec, e.EventID)
+	}
+	if err != nil {
+		s.log.Error("audit record of a service event not committed", "event", name, "key_id", keyID, "err", err)
+	}
+}
+
 // rotateDue proposes every rotation that is due. Each carries the material
 // it rotates from and the date or usage that made it due, so the state
 // machine applies it once even if an old and a new leader both propose it.
@@ -80,6 +107,8 @@ func (s *Server) rotateDue(ctx context.Context, now time.Time) {
 		switch {
 		case err == nil:
 			s.log.Info("key rotated automatically", "key_id", due.KeyID, "key_material_id", v.MaterialID)
+			s.recordServiceEvent(ctx, "RotateKey", due.KeyID, map[string]any{
+				"rotationType": keystore.RotationAutomatic, "keyMaterialId": v.MaterialID})
 		case errors.Is(err, keystore.ErrInvalidState), errors.Is(err, keystore.ErrNotFound):
 			// Rotated, disabled or deleted meanwhile.
 		default:

@@ -74,6 +74,19 @@ type Config struct {
 	// once its current material has made that many encryptions (as
 	// reported; reports lag by up to UsageReportInterval). Default 0: off.
 	RotateAfterEncryptions uint64
+	// AuditLog follows the audit log and AuditProposer commits to it.
+	// Both are required unless DisableAudit is set: every request to the
+	// KeyManagementService and AuditService is acknowledged only once its
+	// record is committed.
+	AuditLog      *AuditLog
+	AuditProposer AuditProposer
+	// DisableAudit runs without an audit log: no request is recorded and
+	// AuditService answers nothing. It exists to measure the audit log's
+	// cost; never use it in production.
+	DisableAudit bool
+	// AuditSignInterval is how often the leader signs a tree head over the
+	// records added since the last one. Default one minute.
+	AuditSignInterval time.Duration
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -107,6 +120,11 @@ type Server struct {
 	usageMax  uint64
 	usage     usageCounter
 	reporter  usageReporter
+	audit     *AuditLog
+	auditW    *auditWriter
+	auditP    AuditProposer
+	signEvery time.Duration
+	signer    signer
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -115,6 +133,9 @@ var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Proposer == nil {
 		return nil, errors.New("server: Store and Proposer are required")
+	}
+	if !cfg.DisableAudit && (cfg.AuditLog == nil || cfg.AuditProposer == nil) {
+		return nil, errors.New("server: AuditLog and AuditProposer are required unless DisableAudit is set")
 	}
 	s := &Server{
 		store:     cfg.Store,
@@ -151,6 +172,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.arnPrefix = "arn:aws:kms:" + s.region + ":" + s.accountID + ":"
 	s.materials = newMaterialCache(cfg.RootKey)
+	s.signEvery = cfg.AuditSignInterval
+	if s.signEvery <= 0 {
+		s.signEvery = time.Minute
+	}
+	if !cfg.DisableAudit {
+		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
+		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)
+	}
 	return s, nil
 }
 
@@ -161,9 +190,21 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// Register registers the service on g.
+// Register registers the services on g: KeyManagementService, and
+// AuditService unless the audit log is disabled.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	kmsv1.RegisterKeyManagementServiceServer(g, s)
+	if s.audit != nil {
+		kmsv1.RegisterAuditServiceServer(g, &auditService{s: s})
+	}
+}
+
+// Close stops the audit writers once the records being written are
+// committed. Call it after the gRPC server has stopped.
+func (s *Server) Close() {
+	if s.auditW != nil {
+		s.auditW.close()
+	}
 }
 
 // ServerOptions returns the grpc.ServerOptions kmsd's API needs: message

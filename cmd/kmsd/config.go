@@ -55,6 +55,12 @@ type Config struct {
 	// RotateAfterEncryptions rotates a key automatically once its current
 	// material has made this many encryptions. Default 0: off.
 	RotateAfterEncryptions uint64 `yaml:"rotate_after_encryptions" toml:"rotate_after_encryptions"`
+	// AuditSignInterval is how often the leader signs a tree head of the
+	// audit log when records were added. Default 1m.
+	AuditSignInterval Duration `yaml:"audit_sign_interval" toml:"audit_sign_interval"`
+	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
+	// exists to measure what the audit log costs.
+	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
 }
 
 // Duration is a time.Duration written as "90s", "5m" in files.
@@ -75,6 +81,7 @@ func defaultConfig() Config {
 		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192,
 		SnapshotInterval: Duration(2 * time.Minute), RaftTimeout: Duration(500 * time.Millisecond),
 		SchedulerInterval: Duration(time.Minute),
+		AuditSignInterval: Duration(time.Minute),
 	}
 }
 
@@ -134,6 +141,8 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	durationFlag(fs, &c.RaftTimeout, "raft-timeout", "Raft heartbeat and election timeout (default 500ms)")
 	fs.Uint64Var(&c.RotateAfterEncryptions, "rotate-after-encryptions", c.RotateAfterEncryptions, "rotate a key after its material made this many encryptions (0: off)")
 	durationFlag(fs, &c.SchedulerInterval, "scheduler-interval", "how often due key deletions are carried out (default 1m)")
+	durationFlag(fs, &c.AuditSignInterval, "audit-sign-interval", "how often the audit log's tree head is signed when records were added (default 1m)")
+	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
 }
 
 func durationFlag(fs *flag.FlagSet, d *Duration, name, usage string) {
@@ -175,6 +184,10 @@ func copyFlag(name string, src, dst *Config) {
 		dst.RaftTimeout = src.RaftTimeout
 	case "rotate-after-encryptions":
 		dst.RotateAfterEncryptions = src.RotateAfterEncryptions
+	case "audit-sign-interval":
+		dst.AuditSignInterval = src.AuditSignInterval
+	case "insecure-no-audit":
+		dst.InsecureNoAudit = src.InsecureNoAudit
 	}
 }
 
@@ -230,6 +243,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: snapshot_interval %v is below 1s", time.Duration(c.SnapshotInterval))
 	case c.RaftTimeout < Duration(50*time.Millisecond) || c.RaftTimeout > Duration(time.Minute):
 		return fmt.Errorf("config: raft_timeout %v must be between 50ms and 1m", time.Duration(c.RaftTimeout))
+	case c.AuditSignInterval < Duration(time.Second):
+		return fmt.Errorf("config: audit_sign_interval %v is below 1s", time.Duration(c.AuditSignInterval))
+	case c.InsecureNoAudit && !c.Dev:
+		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:
 		return errors.New("config: snapshot_threshold must be at least 1")
 	}

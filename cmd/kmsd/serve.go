@@ -43,6 +43,15 @@ func serve(ctx context.Context, c Config) error {
 		return err
 	}
 	defer store.Close()
+	// The audit log follows the store from before the first entry is
+	// applied, so its Merkle tree sees every record.
+	auditLog, err := server.OpenAuditLog(store)
+	if err != nil {
+		return err
+	}
+	if c.InsecureNoAudit {
+		log.Warn("the audit log is OFF (--insecure-no-audit): no request is recorded")
+	}
 	node, err := cluster.New(cluster.Config{
 		NodeID: c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
@@ -57,10 +66,13 @@ func serve(ctx context.Context, c Config) error {
 		Store: store, Proposer: node, RootKey: root, Region: c.Region, AccountID: c.AccountID,
 		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
 		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
+		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit,
+		AuditSignInterval: time.Duration(c.AuditSignInterval),
 	})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	return listenAndServe(ctx, c, log, srv, node)
 }
 

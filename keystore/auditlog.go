@@ -1,0 +1,315 @@
+package keystore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// The audit log is kept in the same database as the keys, so that one
+// synced transaction commits a log entry's effect together with the applied
+// index, and snapshots carry the log to new members. The store treats
+// records and heads as opaque bytes; package audit gives them meaning.
+//
+//	l/<position, 8 bytes big-endian>  record
+//	le/<eventID>                      position of the record, 8 bytes
+//	lh/<sequence, 8 bytes>            signed tree head
+//	m/logkey                          the signing key (LogKey, JSON)
+const (
+	prefixLog     = "l/"
+	prefixLogID   = "le/"
+	prefixLogHead = "lh/"
+	keyLogKey     = "m/logkey"
+
+	// MaxLogRecord bounds one stored record; MaxLogBatch one batch.
+	MaxLogRecord = 1 << 20
+	MaxLogBatch  = 1 << 16
+)
+
+// LogKey is the audit log's signing key: the private part wrapped under
+// the root key, and the public part.
+type LogKey struct {
+	WrappedSeed []byte `json:"wrappedSeed"`
+	PublicKey   []byte `json:"publicKey"`
+}
+
+// LogObserver learns, in log order and while no other write can happen,
+// of every change to the audit log, so that it can keep derived state
+// (a Merkle tree, tail subscribers) in step. It must not call back into the
+// store's write methods.
+type LogObserver struct {
+	// Appended reports records [first, first+len(records)).
+	Appended func(first uint64, records [][]byte)
+	// Reset reports that Restore replaced the whole state: derived state
+	// must be rebuilt from LogRecords.
+	Reset func()
+}
+
+// SetLogObserver installs o. Call it before the first Apply.
+func (s *Store) SetLogObserver(o LogObserver) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.obs = o
+}
+
+// AppendLog appends records, whose event ids are ids, to the audit log as
+// the effect of log entry index, and returns the position of the first
+// one. An entry at or below the applied index was applied already: AppendLog
+// then returns applied == false and does nothing.
+func (s *Store) AppendLog(index uint64, records [][]byte, ids []string) (first uint64, applied bool, err error) {
+	if len(records) != len(ids) || len(records) > MaxLogBatch {
+		return 0, false, fmt.Errorf("%w: %d records, %d ids", ErrInvalidMutation, len(records), len(ids))
+	}
+	for _, r := range records {
+		if len(r) == 0 || len(r) > MaxLogRecord {
+			return 0, false, fmt.Errorf("%w: record of %d bytes", ErrInvalidMutation, len(r))
+		}
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if index <= s.applied.Load() {
+		return 0, false, nil
+	}
+	first = s.v.logSize
+	err = s.commitWith(index, func(txn *badger.Txn) error {
+		for i, r := range records {
+			pos := be64(first + uint64(i))
+			if err := txn.Set(append([]byte(prefixLog), pos...), r); err != nil {
+				return err
+			}
+			if ids[i] != "" {
+				if err := txn.Set([]byte(prefixLogID+ids[i]), pos); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+	}
+	s.mu.Lock()
+	s.v.logSize += uint64(len(records))
+	s.v.applied = index
+	s.mu.Unlock()
+	s.applied.Store(index)
+	if s.obs.Appended != nil {
+		s.obs.Appended(first, records)
+	}
+	return first, true, nil
+}
+
+// AppendLogHead stores head as signed tree head number seq, the effect of
+// log entry index. A head whose seq is not the number of heads stored is
+// refused with ErrAlreadyExists (another head took its place) or
+// ErrInvalidMutation, and only the applied index advances.
+func (s *Store) AppendLogHead(index, seq uint64, head []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if index <= s.applied.Load() {
+		return nil
+	}
+	var domainErr error
+	switch n := s.v.headCount; {
+	case seq < n:
+		domainErr = fmt.Errorf("%w: tree head %d", ErrAlreadyExists, seq)
+	case seq > n:
+		domainErr = fmt.Errorf("%w: tree head %d of %d", ErrInvalidMutation, seq, n)
+	case len(head) == 0 || len(head) > MaxLogRecord:
+		domainErr = fmt.Errorf("%w: tree head of %d bytes", ErrInvalidMutation, len(head))
+	}
+	err := s.commitWith(index, func(txn *badger.Txn) error {
+		if domainErr != nil {
+			return nil
+		}
+		return txn.Set(append([]byte(prefixLogHead), be64(seq)...), head)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+	}
+	s.mu.Lock()
+	if domainErr == nil {
+		s.v.headCount++
+	}
+	s.v.applied = index
+	s.mu.Unlock()
+	s.applied.Store(index)
+	return domainErr
+}
+
+// SetLogKey stores the audit log's signing key, the effect of log entry
+// index. The first key stored stays: a later one gets ErrAlreadyExists.
+func (s *Store) SetLogKey(index uint64, k LogKey) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if index <= s.applied.Load() {
+		return nil
+	}
+	var domainErr error
+	if s.v.logKey != nil {
+		domainErr = fmt.Errorf("%w: audit signing key", ErrAlreadyExists)
+	} else if len(k.WrappedSeed) == 0 || len(k.PublicKey) == 0 {
+		domainErr = fmt.Errorf("%w: empty audit signing key", ErrInvalidMutation)
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMutation, err)
+	}
+	err = s.commitWith(index, func(txn *badger.Txn) error {
+		if domainErr != nil {
+			return nil
+		}
+		return txn.Set([]byte(keyLogKey), b)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+	}
+	s.mu.Lock()
+	if domainErr == nil {
+		s.v.logKey = &k
+	}
+	s.v.applied = index
+	s.mu.Unlock()
+	s.applied.Store(index)
+	return domainErr
+}
+
+// commitWith runs write and records the applied index in one synced
+// transaction.
+func (s *Store) commitWith(index uint64, write func(*badger.Txn) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := write(txn); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+// LogSize returns the number of audit records stored.
+func (s *Store) LogSize() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.v.logSize
+}
+
+// LogHeadCount returns the number of signed tree heads stored.
+func (s *Store) LogHeadCount() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.v.headCount
+}
+
+// GetLogKey returns the audit log's signing key, if one is stored.
+func (s *Store) GetLogKey() (LogKey, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.v.logKey == nil {
+		return LogKey{}, false
+	}
+	return *s.v.logKey, true
+}
+
+// LogRecords returns the records at positions [lo, hi), clamped to the log.
+func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
+	return s.rangeOf(prefixLog, lo, hi, s.LogSize())
+}
+
+// LogHeads returns the signed tree heads with sequence numbers [lo, hi),
+// clamped to those stored.
+func (s *Store) LogHeads(lo, hi uint64) ([][]byte, error) {
+	return s.rangeOf(prefixLogHead, lo, hi, s.LogHeadCount())
+}
+
+// LogPosition returns the position of the record with event id id.
+func (s *Store) LogPosition(id string) (uint64, bool, error) {
+	var pos uint64
+	var found bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(prefixLogID + id))
+		if err == badger.ErrKeyNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("record %q: bad length %d", prefixLogID+id, len(v))
+			}
+			pos, found = binary.BigEndian.Uint64(v), true
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	return pos, found, nil
+}
+
+// rangeOf reads the values of prefix/<n> for n in [lo, min(hi, size)).
+func (s *Store) rangeOf(prefix string, lo, hi, size uint64) ([][]byte, error) {
+	hi = min(hi, size)
+	if lo >= hi {
+		return nil, nil
+	}
+	out := make([][]byte, 0, hi-lo)
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefix)
+		opts.PrefetchSize = int(min(hi-lo, 100))
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		end := append([]byte(prefix), be64(hi)...)
+		for it.Seek(append([]byte(prefix), be64(lo)...)); it.Valid(); it.Next() {
+			item := it.Item()
+			if bytes.Compare(item.Key(), end) >= 0 {
+				break
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	if uint64(len(out)) != hi-lo {
+		return nil, fmt.Errorf("%w: %s%d..%d: found %d records", ErrStorage, prefix, lo, hi, len(out))
+	}
+	return out, nil
+}
+
+// loadLog accounts for one audit log record found by Open or Restore. It
+// reports whether key belongs to the audit log.
+func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
+	switch {
+	case strings.HasPrefix(key, prefixLog):
+		v.logSize++
+	case strings.HasPrefix(key, prefixLogHead):
+		v.headCount++
+	case strings.HasPrefix(key, prefixLogID):
+	case key == keyLogKey:
+		b, err := val()
+		if err != nil {
+			return true, err
+		}
+		k := new(LogKey)
+		if err := json.Unmarshal(b, k); err != nil {
+			return true, fmt.Errorf("record %q: %w", key, err)
+		}
+		v.logKey = k
+	default:
+		return false, nil
+	}
+	return true, nil
+}

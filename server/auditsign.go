@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/kmsd/kmsd/audit"
+	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/keystore"
+)
+
+// auditKeyAAD binds the wrapped signing key to its purpose: a blob of key
+// version material copied into its place does not unwrap.
+var auditKeyAAD = []byte("kmsd audit signing key v1")
+
+// errNoSigningKey: the log has no signing key yet and only the leader can
+// create one.
+var errNoSigningKey = &apiError{code: codes.Unavailable, name: excDependency,
+	message: "The audit log has no signing key yet; retry once the cluster has a leader."}
+
+// signer signs tree heads; one head is signed at a time.
+type signer struct {
+	mu   sync.Mutex
+	priv ed25519.PrivateKey // unwrapped on first use
+}
+
+// storedHead is the encoding of a signed tree head in the replicated log.
+type storedHead struct {
+	Head      []byte `json:"head"`
+	Signature []byte `json:"signature"`
+	KeyID     []byte `json:"keyId"`
+}
+
+func encodeHead(sth audit.SignedTreeHead) ([]byte, error) {
+	return json.Marshal(storedHead{Head: sth.Head.Marshal(), Signature: sth.Signature, KeyID: sth.KeyID[:]})
+}
+
+func decodeHead(b []byte) (audit.SignedTreeHead, error) {
+	var sh storedHead
+	if err := json.Unmarshal(b, &sh); err != nil {
+		return audit.SignedTreeHead{}, fmt.Errorf("server: stored tree head: %w", err)
+	}
+	h, err := audit.ParseTreeHead(sh.Head)
+	if err != nil {
+		return audit.SignedTreeHead{}, fmt.Errorf("server: stored tree head: %w", err)
+	}
+	var id audit.KeyID
+	if len(sh.KeyID) != len(id) {
+		return audit.SignedTreeHead{}, errors.New("server: stored tree head: bad key id")
+	}
+	copy(id[:], sh.KeyID)
+	return audit.SignedTreeHead{Head: h, KeyID: id, Signature: sh.Signature}, nil
+}
+
+// signingKeyLocked returns the log's signing key, creating it (on the
+// leader) if the log has none. The caller holds s.signer.mu.
+func (s *Server) signingKeyLocked(ctx context.Context) (ed25519.PrivateKey, error) {
+	if s.signer.priv != nil {
+		return s.signer.priv, nil
+	}
+	lk, ok := s.audit.store.GetLogKey()
+	if !ok {
+		if err := s.createSigningKey(ctx); err != nil && !errors.Is(err, keystore.ErrAlreadyExists) {
+			return nil, err
+		}
+		if lk, ok = s.audit.store.GetLogKey(); !ok {
+			return nil, errNoSigningKey
+		}
+	}
+	seed, err := envelope.UnwrapKey(s.rootKey, lk.WrappedSeed, auditKeyAAD)
+	if err != nil {
+		return nil, fmt.Errorf("server: audit signing key does not unwrap under the root key: %w", err)
+	}
+	priv := ed25519.NewKeyFromSeed(seed.Bytes())
+	if subtle.ConstantTimeCompare(priv.Public().(ed25519.PublicKey), lk.PublicKey) != 1 {
+		return nil, errors.New("server: stored audit public key does not match its private key")
+	}
+	s.signer.priv = priv
+	return priv, nil
+}
+
+// createSigningKey makes a new Ed25519 key, wraps its seed under the root
+// key and commits it. Only the leader can; the first key committed stays.
+func (s *Server) createSigningKey(ctx context.Context) error {
+	if !s.proposer.IsLeader() {
+		return errNoSigningKey
+	}
+	seed, err := envelope.GenerateKey(s.rand)
+	if err != nil {
+		return err
+	}
+	wrapped, err := envelope.WrapKey(s.rand, s.rootKey, seed, auditKeyAAD)
+	if err != nil {
+		return err
+	}
+	pub := ed25519.NewKeyFromSeed(seed.Bytes()).Public().(ed25519.PublicKey)
+	ctx, cancel := s.mutationContext(ctx)
+	defer cancel()
+	return s.auditP.SetAuditKey(ctx, keystore.LogKey{WrappedSeed: wrapped, PublicKey: pub})
+}
+
+// publicKey returns the log's public key, creating the key pair if the log
+// has none yet.
+func (s *Server) publicKey(ctx context.Context) (ed25519.PublicKey, error) {
+	if lk, ok := s.audit.store.GetLogKey(); ok {
+		return lk.PublicKey, nil
+	}
+	s.signer.mu.Lock()
+	defer s.signer.mu.Unlock()
+	priv, err := s.signingKeyLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return priv.Public().(ed25519.PublicKey), nil
+}
+
+// lastHead returns the newest signed tree head and the number of heads.
+func (s *Server) lastHead() (audit.SignedTreeHead, uint64, error) {
+	n := s.audit.store.LogHeadCount()
+	if n == 0 {
+		return audit.SignedTreeHead{}, 0, nil
+	}
+	hs, err := s.audit.store.LogHeads(n-1, n)
+	if err != nil {
+		return audit.SignedTreeHead{}, 0, err
+	}
+	sth, err := decodeHead(hs[0])
+	return sth, n, err
+}
+
+// signHead signs a tree head over every record applied on this node and
+// commits it, unless the newest head covers them already; it returns the
+// newest head. Only the leader can sign.
+func (s *Server) signHead(ctx context.Context) (audit.SignedTreeHead, error) {
+	s.signer.mu.Lock()
+	defer s.signer.mu.Unlock()
+	priv, err := s.signingKeyLocked(ctx)
+	if err != nil {
+		return audit.SignedTreeHead{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		prev, count, err := s.lastHead()
+		if err != nil {
+			return audit.SignedTreeHead{}, err
+		}
+		size, _ := s.audit.Size()
+		if count > 0 && prev.Head.Size >= uint64(size) {
+			return prev, nil
+		}
+		root, err := s.audit.Root(size)
+		if err != nil {
+			return audit.SignedTreeHead{}, err
+		}
+		ts := s.now().UTC()
+		if ts.Before(prev.Head.Timestamp) {
+			// A leader whose clock is behind the last signer's.
+			ts = prev.Head.Timestamp
+		}
+		sth, err := audit.Sign(priv, audit.TreeHead{Size: uint64(size), Root: root, Timestamp: ts, PrevSize: prev.Head.Size})
+		if err != nil {
+			return audit.SignedTreeHead{}, err
+		}
+		b, err := encodeHead(sth)
+		if err != nil {
+			return audit.SignedTreeHead{}, err
+		}
+		cctx, cancel := s.mutationContext(ctx)
+		err = s.auditP.AppendAuditHead(cctx, count, b)
+		cancel()
+		if errors.Is(err, keystore.ErrAlreadyExists) && attempt < 3 {
+			continue // another leader signed meanwhile
+		}
+		return sth, err
+	}
+}
+
+// signIfLeader signs a head over the records added since the last one. The
+// scheduler calls it at the configured cadence.
+func (s *Server) signIfLeader(ctx context.Context) {
+	if s.audit == nil || !s.proposer.IsLeader() {
+		return
+	}
+	if _, err := s.signHead(ctx); err != nil {
+		s.log.Warn("audit tree head not signed; will retry", "err", err)
+	}
+}
