@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	"github.com/kmsd/kmsd/server"
 )
 
 var crashRounds = flag.Int("crash-rounds", 5, "kill -9 / restart rounds in TestKillNineLosesNothing")
@@ -16,7 +20,8 @@ var crashRounds = flag.Int("crash-rounds", 5, "kill -9 / restart rounds in TestK
 // TestKillNineLosesNothing creates keys and ciphertexts in bursts, kills
 // kmsd with SIGKILL while requests are in flight, restarts it on the same
 // data directory and checks that every acknowledged key exists and every
-// acknowledged ciphertext decrypts (D3).
+// acknowledged ciphertext decrypts (D3), and that every acknowledged
+// request has exactly one audit record.
 func TestKillNineLosesNothing(t *testing.T) {
 	d := startDaemon(t, "--snapshot-threshold", "64", "--snapshot-interval", "1s")
 	type acked struct {
@@ -25,6 +30,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		pt    []byte
 	}
 	var all []acked
+	var eventIDs []string
 	var startups []time.Duration
 	for round := range *crashRounds {
 		c := d.client()
@@ -36,16 +42,19 @@ func TestKillNineLosesNothing(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; ctx.Err() == nil; i++ {
-					k, err := c.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "crash"})
+					var h1, h2 metadata.MD
+					k, err := c.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "crash"}, grpc.Header(&h1))
 					if err != nil {
 						return
 					}
 					pt := []byte{byte(round), byte(w), byte(i), byte(i >> 8)}
-					e, err := c.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: k.GetKeyMetadata().GetKeyId(), Plaintext: pt})
+					e, err := c.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: k.GetKeyMetadata().GetKeyId(), Plaintext: pt}, grpc.Header(&h2))
 					mu.Lock()
 					a := acked{keyID: k.GetKeyMetadata().GetKeyId()}
+					eventIDs = append(eventIDs, h1.Get(server.HeaderEventID)...)
 					if err == nil {
 						a.blob, a.pt = e.GetCiphertextBlob(), pt
+						eventIDs = append(eventIDs, h2.Get(server.HeaderEventID)...)
 					}
 					all = append(all, a)
 					mu.Unlock()
@@ -74,8 +83,26 @@ func TestKillNineLosesNothing(t *testing.T) {
 			t.Fatalf("acknowledged ciphertext under %s does not decrypt: %v", a.keyID, err)
 		}
 	}
+	recorded := map[string]int{}
+	for _, e := range d.auditRecords() {
+		recorded[e.GetEventId()]++
+	}
+	for id, n := range recorded {
+		if n != 1 {
+			t.Fatalf("event %s recorded %d times", id, n)
+		}
+	}
+	for _, id := range eventIDs {
+		if recorded[id] != 1 {
+			t.Fatalf("acknowledged request %s has no audit record", id)
+		}
+	}
+	if len(eventIDs) < 2*len(all)-len(all)/2 {
+		t.Fatalf("only %d event ids for %d keys: responses lack the header", len(eventIDs), len(all))
+	}
 	if len(all) < *crashRounds {
 		t.Fatalf("only %d keys acknowledged in %d rounds; the test did no work", len(all), *crashRounds)
 	}
-	t.Logf("%d rounds, %d acknowledged keys, all found; restart times %v", *crashRounds, len(all), startups)
+	t.Logf("%d rounds, %d acknowledged keys, all found, %d acknowledged requests all recorded once (%d records); restart times %v",
+		*crashRounds, len(all), len(eventIDs), len(recorded), startups)
 }

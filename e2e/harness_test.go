@@ -164,6 +164,34 @@ func (d *daemon) client() kmsv1.KeyManagementServiceClient {
 	return kmsv1.NewKeyManagementServiceClient(conn)
 }
 
+// auditClient returns an AuditService client of the daemon.
+func (d *daemon) auditClient() kmsv1.AuditServiceClient {
+	d.t.Helper()
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { conn.Close() })
+	return kmsv1.NewAuditServiceClient(conn)
+}
+
+// auditRecords reads the daemon's whole audit log.
+func (d *daemon) auditRecords() []*kmsv1.AuditEvent {
+	d.t.Helper()
+	c := d.auditClient()
+	var out []*kmsv1.AuditEvent
+	for {
+		resp, err := c.GetEvents(context.Background(), &kmsv1.GetEventsRequest{StartIndex: int64(len(out))})
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		out = append(out, resp.GetEvents()...)
+		if len(resp.GetEvents()) == 0 || int64(len(out)) >= resp.GetTreeSize() {
+			return out
+		}
+	}
+}
+
 // result is one kmsctl run.
 type result struct {
 	stdout, stderr string
