@@ -86,4 +86,51 @@
 // the last heads together with their records is indistinguishable from a
 // shorter log: an auditor who has seen a later head should keep it and check
 // that the export reaches it.
+//
+// # Export files
+//
+// WriteExport writes a log as one JSON document shaped like a CloudTrail
+// log file, so tools that read CloudTrail logs find the records in a
+// top-level Records array:
+//
+//	{"Records":[
+//	{"eventVersion":"1.11",...},
+//	{"eventVersion":"1.11",...}
+//	],
+//	"kmsdSignedTreeHeads":[
+//	{"head":"<base64 signed text>","signature":"<base64>","keyId":"<hex>","leaves":["<base64>",...]}
+//	],
+//	"kmsdPublicKey":"<base64 raw Ed25519 public key>"}
+//
+// Each record is embedded byte for byte, one per line, and heads are in the
+// order they were signed. "leaves" holds the leaf hashes of the head's
+// interval (see SignedTreeHead.Leaves); WriteExport adds them for every head
+// the records reproduce, so that a later check names the first altered
+// record. ReadExport reads the file back and VerifyExport also verifies it:
+//
+//	exp, err := audit.VerifyExport(f, pub) // pub obtained out of band
+//
+// A record's leaf data is the record as embedded in the file with
+// insignificant whitespace removed (json.Compact). For a record written by
+// WriteExport that is the identity, since records are compact JSON; the
+// rule lets an export survive re-indentation by a JSON pretty-printer, and,
+// unlike re-encoding with ParseEvent and Canonical, it does not depend on
+// this package understanding the record: records of a newer minor
+// eventVersion, whose unknown fields ParseEvent drops, still verify. Any
+// other change to a record, including re-escaping its strings, is a change
+// of its bytes and is reported as tampering.
+//
+// Only a public key obtained out of band proves that an export is the log
+// kmsd signed. kmsdPublicKey is a convenience: whoever rewrote the records
+// could re-sign every head with a key of their own and put it in the file,
+// so a file verified with its own key is only known to be consistent.
+//
+// # Inclusion proofs
+//
+// An InclusionProof is one record, its index, its RFC 6962 audit path and a
+// signed tree head: everything needed to show a third party that the record
+// is in the log, without the rest of the log. InclusionProof.Marshal and
+// ParseInclusionProof give it a JSON form (the record embedded byte for
+// byte, under the same whitespace rule as exports), and Verify checks it
+// against the log's public key.
 package audit

@@ -28,6 +28,10 @@ var (
 
 	// ErrBadSignature means a tree head signature does not verify.
 	ErrBadSignature = errors.New("audit: bad tree head signature")
+
+	// ErrMalformedExport means an export file or a saved inclusion proof is
+	// not well formed or exceeds its size limit.
+	ErrMalformedExport = errors.New("audit: malformed export")
 )
 
 // TamperError reports where VerifyLog found the log altered. Index is the
