@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kmsd/kmsd/keystore"
@@ -105,4 +106,51 @@ func (f *fsm) outcome(index uint64, ok any, err error) any {
 		return err
 	}
 	return ok
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// ApplyBatch applies committed entries in order. Consecutive audit batches
+// are applied together, in as few synced transactions as the store allows,
+// so a burst of them costs one fsync; every other entry is applied as
+// Apply would.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	var run []int // positions in logs of the audit batches being collected
+	var appends []keystore.LogAppend
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		res, err := f.store.AppendLogs(appends)
+		if err != nil {
+			panic(fmt.Sprintf("cluster: cannot apply indexes %d-%d: %v", logs[run[0]].Index, logs[run[len(run)-1]].Index, err))
+		}
+		for i, pos := range run {
+			out[pos] = f.outcome(logs[pos].Index, auditAppended{res[i].First}, res[i].Err)
+		}
+		run, appends = run[:0], appends[:0]
+	}
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue // configuration changes: nothing to apply here
+		}
+		var cmd clusterv1.Command
+		if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+			panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
+		}
+		if cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+			flush()
+			out[i] = f.dispatch(l.Index, &cmd)
+			continue
+		}
+		var b clusterv1.AuditBatch
+		if err := proto.Unmarshal(cmd.Payload, &b); err != nil {
+			panic(fmt.Sprintf("cluster: undecodable audit batch at index %d: %v", l.Index, err))
+		}
+		run = append(run, i)
+		appends = append(appends, keystore.LogAppend{Index: l.Index, Records: b.Records, IDs: b.EventIds})
+	}
+	flush()
+	return out
 }

@@ -46,15 +46,20 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 		panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
 	}
+	return f.dispatch(l.Index, &cmd)
+}
+
+// dispatch applies one decoded command.
+func (f *fsm) dispatch(index uint64, cmd *clusterv1.Command) any {
 	apply, ok := f.handlers[cmd.Type]
 	if !ok {
 		if cmd.Ignorable {
-			f.log.Warn("skipping unknown ignorable command", "index", l.Index, "type", cmd.Type)
+			f.log.Warn("skipping unknown ignorable command", "index", index, "type", cmd.Type)
 			return nil
 		}
-		panic(fmt.Sprintf("cluster: unknown command type %v at index %d", cmd.Type, l.Index))
+		panic(fmt.Sprintf("cluster: unknown command type %v at index %d", cmd.Type, index))
 	}
-	return apply(l.Index, &cmd)
+	return apply(index, cmd)
 }
 
 // handles reports whether f knows commands of type t.

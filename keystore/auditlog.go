@@ -25,9 +25,12 @@ const (
 	prefixLogHead = "lh/"
 	keyLogKey     = "m/logkey"
 
-	// MaxLogRecord bounds one stored record; MaxLogBatch one batch.
-	MaxLogRecord = 1 << 20
-	MaxLogBatch  = 1 << 16
+	// MaxLogRecord bounds one stored record; MaxLogBatch the records of
+	// one log entry, and MaxLogBatchBytes their size (Badger refuses larger
+	// transactions).
+	MaxLogRecord     = 256 << 10
+	MaxLogBatch      = 4096
+	MaxLogBatchBytes = 768 << 10
 )
 
 // LogKey is the audit log's signing key: the private part wrapped under
@@ -61,46 +64,137 @@ func (s *Store) SetLogObserver(o LogObserver) {
 // one. An entry at or below the applied index was applied already: AppendLog
 // then returns applied == false and does nothing.
 func (s *Store) AppendLog(index uint64, records [][]byte, ids []string) (first uint64, applied bool, err error) {
-	if len(records) != len(ids) || len(records) > MaxLogBatch {
-		return 0, false, fmt.Errorf("%w: %d records, %d ids", ErrInvalidMutation, len(records), len(ids))
+	res, err := s.AppendLogs([]LogAppend{{Index: index, Records: records, IDs: ids}})
+	if err != nil {
+		return 0, false, err
 	}
-	for _, r := range records {
-		if len(r) == 0 || len(r) > MaxLogRecord {
-			return 0, false, fmt.Errorf("%w: record of %d bytes", ErrInvalidMutation, len(r))
-		}
+	return res[0].First, res[0].Applied, res[0].Err
+}
+
+// LogAppend is one log entry's batch of audit records.
+type LogAppend struct {
+	Index   uint64
+	Records [][]byte
+	IDs     []string
+}
+
+// LogAppended is the outcome of one LogAppend: the position of its first
+// record, whether it was applied now (false: it was applied before), or
+// the ErrInvalidMutation that refused it.
+type LogAppended struct {
+	First   uint64
+	Applied bool
+	Err     error
+}
+
+// maxLogTxnBytes bounds one transaction of AppendLogs; Badger refuses
+// transactions above a fraction of its memtable.
+const maxLogTxnBytes = 1 << 20
+
+// AppendLogs appends the records of consecutive log entries, in as few
+// synced transactions as Badger allows (usually one), each recording the
+// applied index of its last entry. It is AppendLog for many entries at
+// once, so that a burst of audit batches costs one fsync, not one each.
+func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
+	out := make([]LogAppended, len(entries))
+	for i, e := range entries {
+		out[i].Err = checkLogAppend(e)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if index <= s.applied.Load() {
-		return 0, false, nil
+	size := s.v.logSize
+	var txn *badger.Txn
+	var txnBytes int
+	var lastIndex uint64
+	flush := func() error {
+		if txn == nil {
+			return nil
+		}
+		defer txn.Discard()
+		if err := txn.Set([]byte(keyApplied), be64(lastIndex)); err != nil {
+			return err
+		}
+		if err := txn.Commit(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.v.logSize = size
+		s.v.applied = lastIndex
+		s.mu.Unlock()
+		s.applied.Store(lastIndex)
+		txn, txnBytes = nil, 0
+		return nil
 	}
-	first = s.v.logSize
-	err = s.commitWith(index, func(txn *badger.Txn) error {
-		for i, r := range records {
-			pos := be64(first + uint64(i))
-			if err := txn.Set(append([]byte(prefixLog), pos...), r); err != nil {
-				return err
+	for i, e := range entries {
+		if e.Index <= s.applied.Load() || (txn != nil && e.Index <= lastIndex) {
+			continue
+		}
+		n := logAppendBytes(e)
+		if txn != nil && txnBytes+n > maxLogTxnBytes {
+			if err := flush(); err != nil {
+				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, lastIndex, err)
 			}
-			if ids[i] != "" {
-				if err := txn.Set([]byte(prefixLogID+ids[i]), pos); err != nil {
-					return err
+		}
+		if txn == nil {
+			txn = s.db.NewTransaction(true)
+		}
+		lastIndex, txnBytes = e.Index, txnBytes+n
+		if out[i].Err != nil {
+			continue // refused: only the applied index advances
+		}
+		out[i].First, out[i].Applied = size, true
+		for j, r := range e.Records {
+			pos := be64(size + uint64(j))
+			if err := txn.Set(append([]byte(prefixLog), pos...), r); err != nil {
+				txn.Discard()
+				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
+			}
+			if e.IDs[j] != "" {
+				if err := txn.Set([]byte(prefixLogID+e.IDs[j]), pos); err != nil {
+					txn.Discard()
+					return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+		size += uint64(len(e.Records))
 	}
-	s.mu.Lock()
-	s.v.logSize += uint64(len(records))
-	s.v.applied = index
-	s.mu.Unlock()
-	s.applied.Store(index)
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, lastIndex, err)
+	}
 	if s.obs.Appended != nil {
-		s.obs.Appended(first, records)
+		for i, e := range entries {
+			if out[i].Applied {
+				s.obs.Appended(out[i].First, e.Records)
+			}
+		}
 	}
-	return first, true, nil
+	return out, nil
+}
+
+func checkLogAppend(e LogAppend) error {
+	if len(e.Records) != len(e.IDs) || len(e.Records) > MaxLogBatch {
+		return fmt.Errorf("%w: %d records, %d ids", ErrInvalidMutation, len(e.Records), len(e.IDs))
+	}
+	for _, r := range e.Records {
+		if len(r) == 0 || len(r) > MaxLogRecord {
+			return fmt.Errorf("%w: record of %d bytes", ErrInvalidMutation, len(r))
+		}
+	}
+	if n := logAppendBytes(e); n > MaxLogBatchBytes {
+		return fmt.Errorf("%w: batch of %d bytes", ErrInvalidMutation, n)
+	}
+	return nil
+}
+
+func logAppendBytes(e LogAppend) int {
+	n := 64
+	for _, r := range e.Records {
+		n += len(r) + 2*len(prefixLogID) + 32
+	}
+	for _, id := range e.IDs {
+		n += len(id)
+	}
+	return n
 }
 
 // AppendLogHead stores head as signed tree head number seq, the effect of

@@ -31,7 +31,14 @@ type clusterHarness struct {
 	shutdown func()
 }
 
-func newClusterHarness(t *testing.T) *clusterHarness {
+func newClusterHarness(t testing.TB) *clusterHarness {
+	t.Helper()
+	return newClusterHarnessAudit(t, true)
+}
+
+// newClusterHarnessAudit starts a one-node cluster harness, with or without
+// the audit log.
+func newClusterHarnessAudit(t testing.TB, audited bool) *clusterHarness {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
@@ -56,7 +63,7 @@ func newClusterHarness(t *testing.T) *clusterHarness {
 		t.Fatal(err)
 	}
 	root, _ := envelope.GenerateKey(rand.Reader)
-	srv, err := New(Config{Store: store, Proposer: node, RootKey: root, AuditLog: al, AuditProposer: node})
+	srv, err := New(Config{Store: store, Proposer: node, RootKey: root, AuditLog: al, AuditProposer: node, DisableAudit: !audited})
 	if err != nil {
 		t.Fatal(err)
 	}

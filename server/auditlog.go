@@ -151,10 +151,10 @@ type auditBatch struct {
 
 // Limits of one audit batch (one Raft entry).
 const (
-	maxAuditBatchRecords = 4096
-	maxAuditBatchBytes   = 4 << 20
+	maxAuditBatchRecords = keystore.MaxLogBatch
+	maxAuditBatchBytes   = keystore.MaxLogBatchBytes / 2
 	// auditWriters is how many batches may be in the log at once.
-	auditWriters = 4
+	auditWriters = 2
 )
 
 // errAuditClosed: the writer has stopped; nothing more is committed.
