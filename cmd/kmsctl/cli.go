@@ -10,12 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // Exit statuses, as the AWS CLI's.
 const (
 	exitOK           = 0
+	exitUnverified   = 1 // audit verify or audit prove: the log, export or proof does not check out
 	exitUsage        = 252
 	exitServiceError = 254
 	exitOther        = 255
@@ -56,15 +59,28 @@ type command struct {
 	// The response is a proto.Message, or a plain value for local commands.
 	run   func(ctx context.Context, c *call) (any, error)
 	local bool
+	// untimed commands make many calls or stream (audit export, tail):
+	// --timeout applies to each unary call rather than to the command.
+	untimed bool
+	// ownsOutfile commands write --outfile themselves.
+	ownsOutfile bool
 }
 
 // call is one invocation: the parsed flags and the client.
 type call struct {
 	client kmsv1.KeyManagementServiceClient
+	audit  kmsv1.AuditServiceClient
 	args   *parsedArgs
+	// stdout and stderr are for commands that print as they go
+	// (audit tail) or add notes to their result.
+	stdout, stderr io.Writer
 }
 
 var commands = map[string]*command{}
+
+// groups are the nouns whose commands take two words ("audit lookup"),
+// with the usage printed for the noun alone.
+var groups = map[string]string{}
 
 func register(cmds ...*command) {
 	for _, c := range cmds {
@@ -91,6 +107,7 @@ Global flags:
   --query PATH           print only this value: KeyMetadata.KeyId, Keys[0].KeyId, Keys[].KeyId
   --timeout DURATION     per-request timeout (default 10s)
   --outfile PATH         write the binary result (Plaintext or CiphertextBlob) to PATH, mode 0600
+                         (audit export: the export file)
   --max-items N          list commands: stop after N entries (default: follow every page)
   --starting-token M     list commands: same as --marker
 
@@ -112,7 +129,8 @@ Exit status: 0 success; 252 usage error (nothing was sent); 254 the service
 returned an error ("An error occurred (NotFoundException) when calling the
 Encrypt operation: ..."); 255 kmsd unreachable, timeout, or another local
 error (such as inspect-ciphertext on a blob that is not a kmsd ciphertext);
-130 interrupted (Ctrl-C) before kmsd answered.
+130 interrupted (Ctrl-C) before kmsd answered; 1 audit verify, audit export
+or audit prove found that the audit log, export or proof does not check out.
 `
 
 // usageError is a mistake on the command line; nothing was sent.
@@ -127,6 +145,22 @@ func usagef(format string, args ...any) error {
 // run is kmsctl; it returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name, rest := splitCommand(args)
+	if usage, ok := groups[name]; ok {
+		var sub string
+		sub, rest = splitCommand(rest)
+		switch {
+		case sub == "help" || sub == "--help" || sub == "-h":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		case sub == "" || commands[name+" "+sub] == nil:
+			if sub != "" {
+				fmt.Fprintf(stderr, "kmsctl: unknown command %q\n\n", name+" "+sub)
+			}
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		name += " " + sub
+	}
 	switch name {
 	case "":
 		if len(args) > 0 {
@@ -164,10 +198,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // help prints the usage of kmsctl or of one command.
 func help(args []string, stdout, stderr io.Writer) int {
-	name, _ := splitCommand(args)
+	name, rest := splitCommand(args)
 	if name == "" {
 		fmt.Fprintf(stdout, mainUsage, commandList())
 		return exitOK
+	}
+	if usage, ok := groups[name]; ok {
+		sub, _ := splitCommand(rest)
+		if sub == "" {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		name += " " + sub
 	}
 	if cmd := commands[name]; cmd != nil {
 		fmt.Fprint(stdout, cmd.usage)
@@ -231,18 +273,26 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		fmt.Fprintf(stderr, "kmsctl %s: %v\n", cmd.name, err)
 		return exitUsage
 	}
-	c := &call{args: pa}
+	c := &call{args: pa, stdout: stdout, stderr: stderr}
 	if !cmd.local {
-		conn, err := dial(endpoint(pa))
+		var opts []grpc.DialOption
+		if cmd.untimed {
+			opts = append(opts, grpc.WithUnaryInterceptor(perCallTimeout(timeout)))
+		}
+		conn, err := dial(endpoint(pa), opts...)
 		if err != nil {
 			fmt.Fprintf(stderr, "kmsctl: %v\n", err)
 			return exitOther
 		}
 		defer conn.Close()
 		c.client = kmsv1.NewKeyManagementServiceClient(conn)
+		c.audit = kmsv1.NewAuditServiceClient(conn)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if !cmd.untimed {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	resp, err := cmd.run(ctx, c)
 	if err != nil {
 		return reportError(stderr, cmd, endpoint(pa), timeout, err)

@@ -65,13 +65,16 @@ func TestEndpointFromEnvironment(t *testing.T) {
 // TestHelp: every command has usage with an example, reachable three ways.
 func TestHelp(t *testing.T) {
 	// Every API operation has a command, plus inspect-ciphertext,
-	// list-key-versions and import-key-material-from-file.
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3
+	// list-key-versions and import-key-material-from-file, and the six
+	// audit commands (lookup, tail, export, verify, prove, public-key).
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
 	}
 	for name := range commands {
-		for _, args := range [][]string{{"help", name}, {name, "--help"}, {name, "help"}, {"--help", name}} {
+		words := strings.Fields(name) // "audit lookup" is two words
+		for _, args := range [][]string{append([]string{"help"}, words...), append(words, "--help"),
+			append(words, "help"), append([]string{"--help"}, words...)} {
 			stdout, stderr, code := ctl(t, "127.0.0.1:1", "", args...)
 			if code != 0 || !strings.Contains(stdout, "kmsctl "+name) || !strings.Contains(stdout, "Example:") || stderr != "" {
 				t.Errorf("kmsctl %q: exit %d, stderr %q, stdout %q", args, code, stderr, stdout)

@@ -27,6 +27,8 @@ type fake struct {
 	kmsv1.UnimplementedKeyManagementServiceServer
 	mu   sync.Mutex
 	reqs []proto.Message
+	// audit is the AuditService served alongside (auditfake_test.go).
+	audit *fakeAudit
 }
 
 var fakeKeys = []string{"k0", "k1", "k2", "k3", "k4"}
@@ -161,9 +163,10 @@ func serveFake() (f *fake, addr string, stop func(), err error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
-	f = &fake{}
+	f = &fake{audit: newFakeAudit()}
 	s := grpc.NewServer()
 	kmsv1.RegisterKeyManagementServiceServer(s, f)
+	kmsv1.RegisterAuditServiceServer(s, f.audit)
 	go s.Serve(lis)
 	return f, lis.Addr().String(), s.Stop, nil
 }

@@ -19,10 +19,21 @@
 // List commands follow NextMarker and print every entry unless --limit or
 // --max-items is given. "kmsctl help" lists the commands and global flags.
 //
+// "kmsctl audit" reads the tamper-evident audit log: lookup and tail print
+// CloudTrail-style records, export writes the log with its signed tree
+// heads to a file, verify checks the live log or an export (naming the
+// first bad record), prove proves one record's inclusion offline, and
+// public-key prints the key to check them with:
+//
+//	kmsctl audit public-key --query PublicKey --output text > kmsd-audit.pub
+//	kmsctl audit export --outfile audit.json
+//	kmsctl audit verify --file audit.json --public-key-file kmsd-audit.pub
+//
 // Exit status: 0 on success, 252 for a usage error (nothing was sent),
 // 254 when the service returned an error, 255 when kmsd could not be
 // reached or another local error occurred, 130 when interrupted (Ctrl-C)
-// before kmsd answered.
+// before kmsd answered, 1 when audit verify, export or prove found that the
+// log, the export or the proof does not check out.
 package main
 
 import (

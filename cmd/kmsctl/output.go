@@ -34,7 +34,7 @@ func newOutput(pa *parsedArgs, cmd *command) (*output, error) {
 	default:
 		return nil, usagef("--output must be json or text")
 	}
-	if o.outfile != "" && o.field == "" {
+	if o.outfile != "" && o.field == "" && !cmd.ownsOutfile {
 		return nil, usagef("--outfile is not supported by %s", cmd.name)
 	}
 	if o.outfile != "" {
@@ -56,7 +56,13 @@ func newOutput(pa *parsedArgs, cmd *command) (*output, error) {
 // write prints resp: a protobuf response, or a plain value for commands
 // that do not call kmsd.
 func (o *output) write(w io.Writer, resp any) error {
-	if o.outfile != "" {
+	if resp == nil {
+		return nil // the command printed its own output
+	}
+	if raw, ok := resp.(json.RawMessage); ok && o.query == nil && o.format == "json" {
+		return writeRawJSON(w, raw)
+	}
+	if o.outfile != "" && o.field != "" {
 		m, ok := resp.(proto.Message)
 		if !ok {
 			return fmt.Errorf("--outfile: response has no %s", o.field)
@@ -81,6 +87,19 @@ func (o *output) write(w io.Writer, resp any) error {
 		return err
 	}
 	_, err = w.Write(b.Bytes())
+	return err
+}
+
+// writeRawJSON prints a JSON document indented as writeJSON does, without
+// decoding it: its strings keep their exact bytes (an audit record printed
+// this way still hashes to its leaf once compacted).
+func writeRawJSON(w io.Writer, raw json.RawMessage) error {
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "    "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err := w.Write(out.Bytes())
 	return err
 }
 
