@@ -29,6 +29,7 @@ const (
 	// one log entry, and MaxLogBatchBytes their size (Badger refuses larger
 	// transactions).
 	MaxLogRecord     = 256 << 10
+	MaxLogHead       = 512 << 10
 	MaxLogBatch      = 4096
 	MaxLogBatchBytes = 768 << 10
 )
@@ -213,7 +214,7 @@ func (s *Store) AppendLogHead(index, seq uint64, head []byte) error {
 		domainErr = fmt.Errorf("%w: tree head %d", ErrAlreadyExists, seq)
 	case seq > n:
 		domainErr = fmt.Errorf("%w: tree head %d of %d", ErrInvalidMutation, seq, n)
-	case len(head) == 0 || len(head) > MaxLogRecord:
+	case len(head) == 0 || len(head) > MaxLogHead:
 		domainErr = fmt.Errorf("%w: tree head of %d bytes", ErrInvalidMutation, len(head))
 	}
 	err := s.commitWith(index, func(txn *badger.Txn) error {

@@ -428,3 +428,64 @@ func TestLookupEvents(t *testing.T) {
 	_, err := h.audit.LookupEvents(ctx, &kmsv1.LookupEventsRequest{NextToken: "x"})
 	wantException(t, err, excInvalidNextToken)
 }
+
+// A head covers at most maxHeadLeaves records and carries their leaf
+// hashes, so a record altered in the store afterwards is named exactly.
+func TestHeadsCarryLeafHashes(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	n := 2*maxHeadLeaves + 100
+	for lo := 0; lo < n; lo += 1000 {
+		var recs [][]byte
+		var ids []string
+		for i := lo; i < min(lo+1000, n); i++ {
+			e := &audit.Event{EventVersion: audit.EventVersion, EventName: "Synthetic", EventID: fmt.Sprintf("e-%d", i)}
+			rec, err := e.Canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, ids = append(recs, rec), append(ids, e.EventID)
+		}
+		if _, err := h.prop.AppendAudit(ctx, recs, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.audit.SignTreeHead(ctx, &kmsv1.SignTreeHeadRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.audit.GetSignedTreeHeads(ctx, &kmsv1.GetSignedTreeHeadsRequest{IncludeLeafHashes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heads []audit.SignedTreeHead
+	for _, p := range resp.GetHeads() {
+		sth := signedHead(t, p)
+		sth.Leaves = toHashes(p.GetLeafHashes())
+		if len(sth.Leaves) != int(sth.Head.Size-sth.Head.PrevSize) || len(sth.Leaves) > maxHeadLeaves {
+			t.Fatalf("head of size %d after %d carries %d leaves", sth.Head.Size, sth.Head.PrevSize, len(sth.Leaves))
+		}
+		heads = append(heads, sth)
+	}
+	if len(heads) != 3 || heads[2].Head.Size != uint64(n) {
+		t.Fatalf("%d heads, last of size %d", len(heads), heads[len(heads)-1].Head.Size)
+	}
+	if _, err := h.audit.GetSignedTreeHeads(ctx, &kmsv1.GetSignedTreeHeadsRequest{IncludeLeafHashes: true, MaxResults: 11}); ExceptionName(err) != excValidation {
+		t.Fatalf("11 heads with leaves: %v", err)
+	}
+	pk, err := h.audit.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := h.allRecords(t)[:n]
+	if err := audit.VerifyLog(recs, heads, pk.GetPublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []int{5, maxHeadLeaves + 7, n - 1} {
+		altered := append([][]byte{}, recs...)
+		altered[bad] = bytes.Replace(altered[bad], []byte("Synthetic"), []byte("Synthetix"), 1)
+		var te *audit.TamperError
+		if err := audit.VerifyLog(altered, heads, pk.GetPublicKey()); !errors.As(err, &te) || te.Index != int64(bad) {
+			t.Errorf("record %d altered: %v", bad, err)
+		}
+	}
+}

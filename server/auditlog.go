@@ -167,6 +167,8 @@ var errAuditClosed = errors.New("server: audit writer stopped")
 type auditWriter struct {
 	proposer AuditProposer
 	timeout  func(context.Context) (context.Context, context.CancelFunc)
+	// committed, if set, is called after each batch is committed.
+	committed func()
 
 	mu sync.Mutex
 	// queue holds the batches not yet taken by a writer, oldest first; the
@@ -252,6 +254,9 @@ func (w *auditWriter) commit(b *auditBatch) {
 	defer cancel()
 	b.first, b.err = w.proposer.AppendAudit(ctx, b.records, b.ids)
 	close(b.done)
+	if b.err == nil && w.committed != nil {
+		w.committed()
+	}
 }
 
 // close stops the writers; records appended afterwards fail. Batches being

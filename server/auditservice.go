@@ -25,7 +25,10 @@ const (
 	defaultGetResults = 1000
 	maxGetResults     = 10_000
 	lookupChunk       = 512
-	tailChunk         = 256
+	// maxHeadsWithLeaves bounds a page of heads with their leaf hashes
+	// (up to 256 KiB each).
+	maxHeadsWithLeaves = 10
+	tailChunk          = 256
 )
 
 // auditService implements kms.v1.AuditService over the node's copy of the
@@ -206,7 +209,11 @@ func (a *auditService) TailEvents(req *kmsv1.TailEventsRequest, stream kmsv1.Aud
 }
 
 func (a *auditService) GetSignedTreeHeads(ctx context.Context, req *kmsv1.GetSignedTreeHeadsRequest) (*kmsv1.GetSignedTreeHeadsResponse, error) {
-	limit, err := maxResults(req.GetMaxResults(), defaultGetResults, maxGetResults)
+	def, max := defaultGetResults, maxGetResults
+	if req.GetIncludeLeafHashes() {
+		def, max = maxHeadsWithLeaves, maxHeadsWithLeaves
+	}
+	limit, err := maxResults(req.GetMaxResults(), def, max)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +232,11 @@ func (a *auditService) GetSignedTreeHeads(ctx context.Context, req *kmsv1.GetSig
 		if err != nil {
 			return nil, err
 		}
-		resp.Heads = append(resp.Heads, headProto(sth))
+		h := headProto(sth)
+		if req.GetIncludeLeafHashes() {
+			h.LeafHashes = hashBytes(sth.Leaves)
+		}
+		resp.Heads = append(resp.Heads, h)
 	}
 	return resp, nil
 }

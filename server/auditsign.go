@@ -31,15 +31,27 @@ type signer struct {
 	priv ed25519.PrivateKey // unwrapped on first use
 }
 
+// maxHeadLeaves bounds the records one signed tree head covers: the leader
+// signs a head at least every maxHeadLeaves records, and each head carries
+// the leaf hashes of its records, so that a verifier can name exactly the
+// first record altered in the store since it was signed.
+const maxHeadLeaves = 8192
+
 // storedHead is the encoding of a signed tree head in the replicated log.
+// Leaves is the concatenation of the leaf hashes of the records it adds.
 type storedHead struct {
 	Head      []byte `json:"head"`
 	Signature []byte `json:"signature"`
 	KeyID     []byte `json:"keyId"`
+	Leaves    []byte `json:"leaves,omitempty"`
 }
 
 func encodeHead(sth audit.SignedTreeHead) ([]byte, error) {
-	return json.Marshal(storedHead{Head: sth.Head.Marshal(), Signature: sth.Signature, KeyID: sth.KeyID[:]})
+	leaves := make([]byte, 0, len(sth.Leaves)*len(audit.Hash{}))
+	for _, l := range sth.Leaves {
+		leaves = append(leaves, l[:]...)
+	}
+	return json.Marshal(storedHead{Head: sth.Head.Marshal(), Signature: sth.Signature, KeyID: sth.KeyID[:], Leaves: leaves})
 }
 
 func decodeHead(b []byte) (audit.SignedTreeHead, error) {
@@ -56,7 +68,14 @@ func decodeHead(b []byte) (audit.SignedTreeHead, error) {
 		return audit.SignedTreeHead{}, errors.New("server: stored tree head: bad key id")
 	}
 	copy(id[:], sh.KeyID)
-	return audit.SignedTreeHead{Head: h, KeyID: id, Signature: sh.Signature}, nil
+	if len(sh.Leaves)%len(audit.Hash{}) != 0 {
+		return audit.SignedTreeHead{}, errors.New("server: stored tree head: bad leaf hashes")
+	}
+	leaves := make([]audit.Hash, len(sh.Leaves)/len(audit.Hash{}))
+	for i := range leaves {
+		copy(leaves[i][:], sh.Leaves[i*len(audit.Hash{}):])
+	}
+	return audit.SignedTreeHead{Head: h, KeyID: id, Signature: sh.Signature, Leaves: leaves}, nil
 }
 
 // signingKeyLocked returns the log's signing key, creating it (on the
@@ -135,9 +154,9 @@ func (s *Server) lastHead() (audit.SignedTreeHead, uint64, error) {
 	return sth, n, err
 }
 
-// signHead signs a tree head over every record applied on this node and
-// commits it, unless the newest head covers them already; it returns the
-// newest head. Only the leader can sign.
+// signHead signs tree heads over every record applied on this node (one
+// per maxHeadLeaves records) and commits them, unless the newest head covers
+// them already; it returns the newest head. Only the leader can sign.
 func (s *Server) signHead(ctx context.Context) (audit.SignedTreeHead, error) {
 	s.signer.mu.Lock()
 	defer s.signer.mu.Unlock()
@@ -145,16 +164,40 @@ func (s *Server) signHead(ctx context.Context) (audit.SignedTreeHead, error) {
 	if err != nil {
 		return audit.SignedTreeHead{}, err
 	}
+	target, _ := s.audit.Size()
+	for {
+		sth, err := s.signNextLocked(ctx, priv, target)
+		if err != nil {
+			return sth, err
+		}
+		s.headSize.Store(sth.Head.Size)
+		if int64(sth.Head.Size) >= target {
+			return sth, nil
+		}
+	}
+}
+
+// signNextLocked signs and commits the next head: over the records up to
+// target, or maxHeadLeaves past the newest head if that is less.
+func (s *Server) signNextLocked(ctx context.Context, priv ed25519.PrivateKey, target int64) (audit.SignedTreeHead, error) {
 	for attempt := 0; ; attempt++ {
 		prev, count, err := s.lastHead()
 		if err != nil {
 			return audit.SignedTreeHead{}, err
 		}
-		size, _ := s.audit.Size()
-		if count > 0 && prev.Head.Size >= uint64(size) {
+		if count > 0 && int64(prev.Head.Size) >= target {
 			return prev, nil
 		}
-		root, err := s.audit.Root(size)
+		size := min(target, int64(prev.Head.Size)+maxHeadLeaves)
+		var root audit.Hash
+		var leaves []audit.Hash
+		err = s.audit.withTree(func(t *audit.Tree) (err error) {
+			if root, err = t.Root(size); err != nil {
+				return err
+			}
+			leaves, err = t.LeafHashes(int64(prev.Head.Size), size)
+			return err
+		})
 		if err != nil {
 			return audit.SignedTreeHead{}, err
 		}
@@ -167,6 +210,7 @@ func (s *Server) signHead(ctx context.Context) (audit.SignedTreeHead, error) {
 		if err != nil {
 			return audit.SignedTreeHead{}, err
 		}
+		sth.Leaves = leaves
 		b, err := encodeHead(sth)
 		if err != nil {
 			return audit.SignedTreeHead{}, err
@@ -174,10 +218,24 @@ func (s *Server) signHead(ctx context.Context) (audit.SignedTreeHead, error) {
 		cctx, cancel := s.mutationContext(ctx)
 		err = s.auditP.AppendAuditHead(cctx, count, b)
 		cancel()
+
 		if errors.Is(err, keystore.ErrAlreadyExists) && attempt < 3 {
 			continue // another leader signed meanwhile
 		}
 		return sth, err
+	}
+}
+
+// maybeKickSigner asks the scheduler for a head when maxHeadLeaves records
+// are not covered by one.
+func (s *Server) maybeKickSigner() {
+	size, _ := s.audit.Size()
+	if size-int64(s.headSize.Load()) < maxHeadLeaves {
+		return
+	}
+	select {
+	case s.signKick <- struct{}{}:
+	default:
 	}
 }
 

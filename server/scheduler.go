@@ -30,6 +30,9 @@ func (s *Server) RunScheduler(ctx context.Context) {
 		case <-sign.C:
 			s.signIfLeader(ctx)
 			continue
+		case <-s.signKick:
+			s.signIfLeader(ctx)
+			continue
 		case <-u.C:
 			if err := s.reportUsage(ctx); err != nil {
 				s.log.Warn("encryption counts not committed; will retry", "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -125,6 +126,11 @@ type Server struct {
 	auditP    AuditProposer
 	signEvery time.Duration
 	signer    signer
+	// signKick asks the scheduler to sign a head now: maxHeadLeaves
+	// records have been added since the last one.
+	signKick chan struct{}
+	// headSize is the size of the newest head this node signed or saw.
+	headSize atomic.Uint64
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -176,9 +182,11 @@ func New(cfg Config) (*Server, error) {
 	if s.signEvery <= 0 {
 		s.signEvery = time.Minute
 	}
+	s.signKick = make(chan struct{}, 1)
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)
+		s.auditW.committed = s.maybeKickSigner
 	}
 	return s, nil
 }

@@ -426,8 +426,13 @@ type SignedTreeHead struct {
 	RootHash         []byte                 `protobuf:"bytes,5,opt,name=root_hash,json=RootHash,proto3" json:"root_hash,omitempty"`
 	Timestamp        *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=timestamp,json=Timestamp,proto3" json:"timestamp,omitempty"`
 	PreviousTreeSize int64                  `protobuf:"varint,7,opt,name=previous_tree_size,json=PreviousTreeSize,proto3" json:"previous_tree_size,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// LeafHashes are the leaf hashes of records [previous_tree_size,
+	// tree_size) as they were when the head was signed (only when asked
+	// for). They are not signed but are bound by root_hash; a verifier uses
+	// them to name exactly the first record that was altered since.
+	LeafHashes    [][]byte `protobuf:"bytes,8,rep,name=leaf_hashes,json=LeafHashes,proto3" json:"leaf_hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignedTreeHead) Reset() {
@@ -509,15 +514,24 @@ func (x *SignedTreeHead) GetPreviousTreeSize() int64 {
 	return 0
 }
 
+func (x *SignedTreeHead) GetLeafHashes() [][]byte {
+	if x != nil {
+		return x.LeafHashes
+	}
+	return nil
+}
+
 type GetSignedTreeHeadsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// StartIndex is the position of the first head to return (0 is the first
 	// head ever signed).
 	StartIndex int64 `protobuf:"varint,1,opt,name=start_index,json=StartIndex,proto3" json:"start_index,omitempty"`
-	// MaxResults is 1–10000; default 1000.
-	MaxResults    int32 `protobuf:"varint,2,opt,name=max_results,json=MaxResults,proto3" json:"max_results,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// MaxResults is 1–10000; default 1000. With IncludeLeafHashes it is
+	// 1–10, default 10 (a head covers at most 8192 records).
+	MaxResults        int32 `protobuf:"varint,2,opt,name=max_results,json=MaxResults,proto3" json:"max_results,omitempty"`
+	IncludeLeafHashes bool  `protobuf:"varint,3,opt,name=include_leaf_hashes,json=IncludeLeafHashes,proto3" json:"include_leaf_hashes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetSignedTreeHeadsRequest) Reset() {
@@ -562,6 +576,13 @@ func (x *GetSignedTreeHeadsRequest) GetMaxResults() int32 {
 		return x.MaxResults
 	}
 	return 0
+}
+
+func (x *GetSignedTreeHeadsRequest) GetIncludeLeafHashes() bool {
+	if x != nil {
+		return x.IncludeLeafHashes
+	}
+	return false
 }
 
 type GetSignedTreeHeadsResponse struct {
@@ -1069,7 +1090,7 @@ const file_kms_v1_audit_proto_rawDesc = "" +
 	"\ttree_size\x18\x02 \x01(\x03R\bTreeSize\"4\n" +
 	"\x11TailEventsRequest\x12\x1f\n" +
 	"\vstart_index\x18\x01 \x01(\x03R\n" +
-	"StartIndex\"\xfb\x01\n" +
+	"StartIndex\"\x9c\x02\n" +
 	"\x0eSignedTreeHead\x12\x12\n" +
 	"\x04head\x18\x01 \x01(\fR\x04Head\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tSignature\x12\x15\n" +
@@ -1077,12 +1098,15 @@ const file_kms_v1_audit_proto_rawDesc = "" +
 	"\ttree_size\x18\x04 \x01(\x03R\bTreeSize\x12\x1b\n" +
 	"\troot_hash\x18\x05 \x01(\fR\bRootHash\x128\n" +
 	"\ttimestamp\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tTimestamp\x12,\n" +
-	"\x12previous_tree_size\x18\a \x01(\x03R\x10PreviousTreeSize\"]\n" +
+	"\x12previous_tree_size\x18\a \x01(\x03R\x10PreviousTreeSize\x12\x1f\n" +
+	"\vleaf_hashes\x18\b \x03(\fR\n" +
+	"LeafHashes\"\x8d\x01\n" +
 	"\x19GetSignedTreeHeadsRequest\x12\x1f\n" +
 	"\vstart_index\x18\x01 \x01(\x03R\n" +
 	"StartIndex\x12\x1f\n" +
 	"\vmax_results\x18\x02 \x01(\x05R\n" +
-	"MaxResults\"`\n" +
+	"MaxResults\x12.\n" +
+	"\x13include_leaf_hashes\x18\x03 \x01(\bR\x11IncludeLeafHashes\"`\n" +
 	"\x1aGetSignedTreeHeadsResponse\x12,\n" +
 	"\x05heads\x18\x01 \x03(\v2\x16.kms.v1.SignedTreeHeadR\x05Heads\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05Count\"\x15\n" +
