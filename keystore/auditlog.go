@@ -312,6 +312,9 @@ func (s *Store) GetLogKey() (LogKey, bool) {
 }
 
 // LogRecords returns the records at positions [lo, hi), clamped to the log.
+// A record missing from the database (removed behind the store's back)
+// comes back empty, so that verification names it instead of failing to
+// read the log.
 func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
 	return s.rangeOf(prefixLog, lo, hi, s.LogSize())
 }
@@ -354,7 +357,7 @@ func (s *Store) rangeOf(prefix string, lo, hi, size uint64) ([][]byte, error) {
 	if lo >= hi {
 		return nil, nil
 	}
-	out := make([][]byte, 0, hi-lo)
+	out := make([][]byte, hi-lo)
 	err := s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte(prefix)
@@ -367,19 +370,25 @@ func (s *Store) rangeOf(prefix string, lo, hi, size uint64) ([][]byte, error) {
 			if bytes.Compare(item.Key(), end) >= 0 {
 				break
 			}
+			k := item.Key()[len(prefix):]
+			if len(k) != 8 {
+				continue // not a record of this sequence
+			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return err
 			}
-			out = append(out, v)
+			out[binary.BigEndian.Uint64(k)-lo] = v
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	if uint64(len(out)) != hi-lo {
-		return nil, fmt.Errorf("%w: %s%d..%d: found %d records", ErrStorage, prefix, lo, hi, len(out))
+	for i := range out {
+		if out[i] == nil {
+			out[i] = []byte{}
+		}
 	}
 	return out, nil
 }
@@ -387,11 +396,18 @@ func (s *Store) rangeOf(prefix string, lo, hi, size uint64) ([][]byte, error) {
 // loadLog accounts for one audit log record found by Open or Restore. It
 // reports whether key belongs to the audit log.
 func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
+	// Sizes come from the last position found, not from a count, so that a
+	// record or head removed behind the store's back leaves a gap that
+	// verification reports, instead of shifting every later one.
 	switch {
 	case strings.HasPrefix(key, prefixLog):
-		v.logSize++
+		if pos, ok := seqOf(key, prefixLog); ok {
+			v.logSize = max(v.logSize, pos+1)
+		}
 	case strings.HasPrefix(key, prefixLogHead):
-		v.headCount++
+		if seq, ok := seqOf(key, prefixLogHead); ok {
+			v.headCount = max(v.headCount, seq+1)
+		}
 	case strings.HasPrefix(key, prefixLogID):
 	case key == keyLogKey:
 		b, err := val()
@@ -407,4 +423,13 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// seqOf decodes the 8-byte big-endian number after prefix in key.
+func seqOf(key, prefix string) (uint64, bool) {
+	k := key[len(prefix):]
+	if len(k) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64([]byte(k)), true
 }

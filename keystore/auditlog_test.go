@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 func records(prefix string, n int) ([][]byte, []string) {
@@ -159,5 +161,37 @@ func TestLogHeadsAndKey(t *testing.T) {
 	check(restored)
 	if resets != 1 || restored.Digest() != digest {
 		t.Fatalf("%d resets; digest differs: %v", resets, restored.Digest() != digest)
+	}
+}
+
+// A record removed from the database behind the store's back reads as an
+// empty record at its position; the positions of the others do not move.
+func TestLogRecordRemovedBehindTheStore(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	recs, ids := records("r", 5)
+	if _, _, err := s.AppendLog(1, recs, ids); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(append([]byte(prefixLog), be64(2)...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	got, err := s.LogRecords(0, 10)
+	if err != nil || s.LogSize() != 5 || len(got) != 5 {
+		t.Fatalf("size %d, %d records, %v", s.LogSize(), len(got), err)
+	}
+	for i, r := range got {
+		want := recs[i]
+		if i == 2 {
+			want = []byte{}
+		}
+		if !bytes.Equal(r, want) {
+			t.Errorf("record %d = %q", i, r)
+		}
 	}
 }

@@ -69,7 +69,9 @@ func (a *auditService) LookupEvents(ctx context.Context, req *kmsv1.LookupEvents
 			next = lo + int64(i)
 			e, err := audit.ParseEvent(recs[i])
 			if err != nil {
-				return nil, err
+				// Damaged in the store: verification names it.
+				a.s.log.WarnContext(ctx, "audit record unreadable; run kmsctl audit verify", "index", next, "err", err)
+				continue
 			}
 			if match(e) {
 				resp.Events = append(resp.Events, &kmsv1.AuditEvent{Index: next, EventId: e.EventID, Record: recs[i]})
@@ -227,10 +229,13 @@ func (a *auditService) GetSignedTreeHeads(ctx context.Context, req *kmsv1.GetSig
 		return nil, err
 	}
 	resp := &kmsv1.GetSignedTreeHeadsResponse{Count: int64(count)}
-	for _, b := range raw {
+	for i, b := range raw {
 		sth, err := decodeHead(b)
 		if err != nil {
-			return nil, err
+			// Damaged in the store: an empty head fails verification.
+			a.s.log.WarnContext(ctx, "signed tree head unreadable; run kmsctl audit verify", "sequence", lo+uint64(i), "err", err)
+			resp.Heads = append(resp.Heads, &kmsv1.SignedTreeHead{})
+			continue
 		}
 		h := headProto(sth)
 		if req.GetIncludeLeafHashes() {
