@@ -125,6 +125,10 @@ func TestNoSecretInAuditLogsOrDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// TESTPLAN A5: the audit log and every other file are the owner's only.
+		if info, err := e.Info(); err != nil || info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, want no access for group and others (%v)", path, info.Mode().Perm(), err)
+		}
 		disk = append(disk, b)
 		return nil
 	})

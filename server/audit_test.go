@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -486,6 +487,30 @@ func TestHeadsCarryLeafHashes(t *testing.T) {
 		var te *audit.TamperError
 		if err := audit.VerifyLog(altered, heads, pk.GetPublicKey()); !errors.As(err, &te) || te.Index != int64(bad) {
 			t.Errorf("record %d altered: %v", bad, err)
+		}
+	}
+}
+
+// TestAuditConfigNotChangeableOverAPI (TESTPLAN A5): where the audit log
+// goes and whether it is on is configuration only; no RPC can change it.
+// AuditService offers reading, proving and signing, nothing else.
+func TestAuditConfigNotChangeableOverAPI(t *testing.T) {
+	want := []string{"GetConsistencyProof", "GetEvents", "GetInclusionProof", "GetPublicKey", "GetSignedTreeHeads",
+		"LookupEvents", "SignTreeHead", "TailEvents"}
+	var got []string
+	for _, m := range kmsv1.AuditService_ServiceDesc.Methods {
+		got = append(got, m.MethodName)
+	}
+	for _, s := range kmsv1.AuditService_ServiceDesc.Streams {
+		got = append(got, s.StreamName)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("AuditService methods %v, want %v", got, want)
+	}
+	for _, m := range kmsv1.KeyManagementService_ServiceDesc.Methods {
+		if strings.Contains(strings.ToLower(m.MethodName), "audit") || strings.Contains(m.MethodName, "Trail") {
+			t.Errorf("KeyManagementService.%s touches the audit log", m.MethodName)
 		}
 	}
 }

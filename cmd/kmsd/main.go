@@ -21,6 +21,9 @@ import (
 )
 
 func main() {
+	// Everything kmsd creates (state, Raft log, snapshots, the audit log,
+	// key files) is for its owner only.
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
