@@ -514,3 +514,42 @@ func TestAuditConfigNotChangeableOverAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestTailEvents(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	md := h.createKey(t)
+	stream, err := h.audit.TailEvents(ctx, &kmsv1.TailEventsRequest{StartIndex: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := stream.Header()
+	if err != nil || len(hdr.Get(HeaderEventID)) != 1 {
+		t.Fatalf("tail header %v, %v", hdr, err)
+	}
+	tailID := hdr.Get(HeaderEventID)[0]
+	var encIDs []string
+	for range 3 {
+		var eh metadata.MD
+		if _, err := h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: md.GetKeyId(), Plaintext: []byte("x")}, grpc.Header(&eh)); err != nil {
+			t.Fatal(err)
+		}
+		encIDs = append(encIDs, eh.Get(HeaderEventID)[0])
+	}
+	// CreateKey, the tail's own record, then the three Encrypt calls, in order.
+	want := append([]string{"", tailID}, encIDs...)
+	for i := range want {
+		e, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetIndex() != int64(i) || (want[i] != "" && e.GetEventId() != want[i]) {
+			t.Fatalf("event %d: index %d, id %s, want %s", i, e.GetIndex(), e.GetEventId(), want[i])
+		}
+	}
+	tail := byEventID(t, h.allEvents(t), tailID)
+	if tail.EventName != "TailEvents" || !tail.ReadOnly || tail.ErrorCode != "" {
+		t.Errorf("tail record %+v", tail)
+	}
+}

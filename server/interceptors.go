@@ -88,3 +88,44 @@ func isAudited(method string) bool {
 	}
 	return false
 }
+
+// streamInterceptor records a call to an audited streaming method (the
+// audit log's tail) when its request arrives, before the handler sees it:
+// a stream may run for hours, and who started reading the log must be on
+// record from the start. If the record cannot be committed, the stream
+// fails.
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ci, audited, err := s.startAudit(ss.Context(), info.FullMethod)
+	if err != nil {
+		return toStatus(ss.Context(), s.log, info.FullMethod, err)
+	}
+	if !audited {
+		return handler(srv, ss)
+	}
+	return handler(srv, &auditedStream{ServerStream: ss, s: s, ci: ci, method: info.FullMethod})
+}
+
+// auditedStream commits the record of its call when the request arrives.
+type auditedStream struct {
+	grpc.ServerStream
+	s        *Server
+	ci       callInfo
+	method   string
+	recorded bool
+}
+
+func (a *auditedStream) RecvMsg(m any) error {
+	err := a.ServerStream.RecvMsg(m)
+	if a.recorded {
+		return err
+	}
+	a.recorded = true
+	var req any
+	if err == nil {
+		req = m
+	}
+	if _, aerr := a.s.finishAudit(a.Context(), a.ci, a.method, req, nil, toStatus(a.Context(), a.s.log, a.method, err)); aerr != nil && err == nil {
+		return aerr
+	}
+	return err
+}
