@@ -87,8 +87,9 @@ func newClusterHarnessAudit(t testing.TB, audited bool) *clusterHarness {
 	}
 	t.Cleanup(shutdown)
 	return &clusterHarness{
-		harness: harness{srv: srv, store: store, client: kmsv1.NewKeyManagementServiceClient(conn)},
-		node:    node, dir: dir, shutdown: shutdown,
+		harness: harness{srv: srv, store: store, client: kmsv1.NewKeyManagementServiceClient(conn),
+			audit: kmsv1.NewAuditServiceClient(conn)},
+		node: node, dir: dir, shutdown: shutdown,
 	}
 }
 
