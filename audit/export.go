@@ -17,6 +17,10 @@ const MaxExportSize = 1 << 30
 
 // Export is a log read back from an export file by VerifyExport.
 type Export struct {
+	// FirstIndex is the log position of Records[0]: the records before it
+	// were removed by a retention policy (member kmsdFirstIndex, absent
+	// when 0). Their leaf hashes are in the heads' Leaves.
+	FirstIndex int64
 	// Records are the records in log order, as hashed into the tree.
 	Records [][]byte
 	// Heads are the signed tree heads, oldest first.
@@ -42,6 +46,22 @@ type exportHead struct {
 // the leaf hashes of its interval when the records reproduce its root, so
 // that VerifyExport can later name the first altered record.
 func WriteExport(w io.Writer, records [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
+	return writeExportFile(w, 0, records, withLeaves(records, heads), pub)
+}
+
+// WriteExportFrom writes an export of a log whose first start records were
+// removed: records begin at log position start, and heads must carry the
+// Leaves of every record before it (VerifyLogFrom explains why). The file
+// gets a kmsdFirstIndex member; readers of CloudTrail files see only its
+// Records. The heads argument is written as given.
+func WriteExportFrom(w io.Writer, start int64, records [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
+	return writeExportFile(w, start, records, heads, pub)
+}
+
+func writeExportFile(w io.Writer, start int64, records [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
+	if start < 0 {
+		return fmt.Errorf("audit: export from negative position %d", start)
+	}
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("audit: bad Ed25519 public key length %d", len(pub))
 	}
@@ -65,7 +85,7 @@ func WriteExport(w io.Writer, records [][]byte, heads []SignedTreeHead, pub ed25
 		bw.Write(rec)
 	}
 	bw.WriteString("\n],\n\"kmsdSignedTreeHeads\":[")
-	for i, sth := range withLeaves(records, heads) {
+	for i, sth := range heads {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
@@ -75,6 +95,10 @@ func WriteExport(w io.Writer, records [][]byte, heads []SignedTreeHead, pub ed25
 		}
 		bw.WriteByte('\n')
 		bw.Write(b)
+	}
+	if start > 0 {
+		fmt.Fprintf(bw, "\n],\n\"kmsdFirstIndex\":%d,\n\"kmsdPublicKey\":%q}\n", start, base64.StdEncoding.EncodeToString(pub))
+		return bw.Flush()
 	}
 	fmt.Fprintf(bw, "\n],\n\"kmsdPublicKey\":%q}\n", base64.StdEncoding.EncodeToString(pub))
 	return bw.Flush()

@@ -329,7 +329,7 @@ func TestReadExportLimits(t *testing.T) {
 	}
 	// An endless array of empty records is refused at the size limit.
 	endless := io.MultiReader(strings.NewReader(`{"Records":[{}`), repeatReader(",{}"))
-	_, _, _, err = readExportLimit(endless, 1<<20)
+	_, err = readExportLimit(endless, 1<<20)
 	if !errors.Is(err, ErrMalformedExport) || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("endless export: err = %v", err)
 	}

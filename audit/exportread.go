@@ -20,21 +20,41 @@ import (
 // Errors wrap ErrMalformedExport (or ErrMalformedHead for a head's signed
 // text) when the file is not a well-formed export, and the reader's error
 // when reading fails.
+//
+// An export that starts after position 0 (kmsdFirstIndex, written by
+// WriteExportFrom) is refused with ErrMalformedExport: read it with
+// ReadExportFile, which reports where it starts.
 func ReadExport(r io.Reader) (records [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey, err error) {
+	e, err := readExportLimit(r, MaxExportSize)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if e.FirstIndex != 0 {
+		return nil, nil, nil, fmt.Errorf("%w: the export starts at record %d; read it with ReadExportFile", ErrMalformedExport, e.FirstIndex)
+	}
+	return e.Records, e.Heads, e.PublicKey, nil
+}
+
+// ReadExportFile reads an export file as ReadExport does, also one that
+// starts after position 0. The returned Export's PublicKey is the file's
+// own; nothing is verified.
+func ReadExportFile(r io.Reader) (*Export, error) {
 	return readExportLimit(r, MaxExportSize)
 }
 
-func readExportLimit(r io.Reader, limit int64) (records [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey, err error) {
+func readExportLimit(r io.Reader, limit int64) (*Export, error) {
 	lr := &limitReader{r: r, n: limit}
 	dec := json.NewDecoder(lr)
 	dec.DisallowUnknownFields()
-	if err := readExport(dec, &records, &heads, &pub); err != nil {
-		return nil, nil, nil, lr.wrap("export", err, limit)
+	e := &Export{KeyFromFile: true}
+	if err := readExport(dec, e); err != nil {
+		return nil, lr.wrap("export", err, limit)
 	}
-	return records, heads, pub, nil
+	return e, nil
 }
 
-func readExport(dec *json.Decoder, records *[][]byte, heads *[]SignedTreeHead, pub *ed25519.PublicKey) error {
+func readExport(dec *json.Decoder, e *Export) error {
+	records, heads, pub := &e.Records, &e.Heads, &e.PublicKey
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -54,6 +74,10 @@ func readExport(dec *json.Decoder, records *[][]byte, heads *[]SignedTreeHead, p
 			*records, err = readRecords(dec)
 		case "kmsdSignedTreeHeads":
 			*heads, err = readHeads(dec)
+		case "kmsdFirstIndex":
+			if err = dec.Decode(&e.FirstIndex); err == nil && e.FirstIndex <= 0 {
+				err = fmt.Errorf("%w: kmsdFirstIndex %d", ErrMalformedExport, e.FirstIndex)
+			}
 		case "kmsdPublicKey":
 			var b []byte
 			if err = dec.Decode(&b); err == nil {
@@ -152,13 +176,12 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 // *TamperError), and nil with an error wrapping ErrMalformedExport when the
 // file cannot be read.
 func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*Export, error) {
-	records, heads, filePub, err := ReadExport(r)
+	e, err := ReadExportFile(r)
 	if err != nil {
 		return nil, err
 	}
-	e := &Export{Records: records, Heads: heads, PublicKey: pub}
-	if pub == nil {
-		e.PublicKey, e.KeyFromFile = filePub, true
+	if pub != nil {
+		e.PublicKey, e.KeyFromFile = pub, false
 	}
-	return e, VerifyLog(records, heads, e.PublicKey)
+	return e, VerifyLogFrom(e.FirstIndex, e.Records, e.Heads, e.PublicKey)
 }

@@ -33,10 +33,43 @@ import (
 //
 // With no heads and no events the log is empty and valid.
 func VerifyLog(events [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
+	return VerifyLogFrom(0, events, heads, pub)
+}
+
+// VerifyLogFrom is VerifyLog for a log whose first start records were
+// removed (by a retention policy): events holds the records from position
+// start on. The leaf hashes of the removed records are taken from the
+// Leaves of the heads that cover them, which must carry them; they are
+// trusted only as far as those heads' signatures and roots verify, so a
+// changed hash is reported like a changed record. Indexes in a
+// *TamperError are log positions.
+func VerifyLogFrom(start int64, events [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) error {
 	var tree Tree
+	if start < 0 {
+		return fmt.Errorf("%w: negative start %d", ErrMalformedExport, start)
+	}
+	for _, sth := range heads {
+		if tree.Size() >= start {
+			break
+		}
+		if uint64(tree.Size()) != sth.Head.PrevSize || uint64(len(sth.Leaves)) != sth.Head.Size-sth.Head.PrevSize {
+			return tamper(uint64(tree.Size()), -1, fmt.Sprintf(
+				"the leaf hashes of removed records %d to %d are not in the signed heads", tree.Size(), start-1))
+		}
+		for _, l := range sth.Leaves {
+			if tree.Size() < start {
+				tree.Append(l)
+			}
+		}
+	}
+	if tree.Size() < start {
+		return tamper(uint64(tree.Size()), -1, fmt.Sprintf(
+			"the leaf hashes of removed records %d to %d are not in the signed heads", tree.Size(), start-1))
+	}
 	for _, e := range events {
 		tree.Append(LeafHash(e))
 	}
+	total := tree.Size()
 	var prev TreeHead
 	for i, sth := range heads {
 		h, err := VerifySignedTreeHead(pub, sth)
@@ -47,12 +80,12 @@ func VerifyLog(events [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) e
 			return tamper(min(prev.Size, h.PrevSize), i, fmt.Sprintf(
 				"head %d: chain broken (previous size %d, last verified head has size %d)", i, h.PrevSize, prev.Size))
 		}
-		if err := matchHead(&tree, events, h, sth.Leaves, i); err != nil {
+		if err := matchHead(&tree, total, h, sth.Leaves, i); err != nil {
 			return err
 		}
 		prev = h
 	}
-	if n := uint64(len(events)); n > prev.Size {
+	if n := uint64(total); n > prev.Size {
 		return tamper(prev.Size, -1, fmt.Sprintf("%d records past the last signed tree head", n-prev.Size))
 	}
 	return nil
@@ -60,7 +93,7 @@ func VerifyLog(events [][]byte, heads []SignedTreeHead, pub ed25519.PublicKey) e
 
 // matchHead checks that the recomputed tree agrees with verified head h
 // (the i-th) and, if not, locates the first differing record.
-func matchHead(tree *Tree, events [][]byte, h TreeHead, leaves []Hash, i int) error {
+func matchHead(tree *Tree, total int64, h TreeHead, leaves []Hash, i int) error {
 	if h.Size <= uint64(tree.Size()) {
 		root, err := tree.Root(int64(h.Size))
 		if err != nil {
@@ -70,7 +103,7 @@ func matchHead(tree *Tree, events [][]byte, h TreeHead, leaves []Hash, i int) er
 			return nil
 		}
 	}
-	if j, ok := firstMismatch(tree, events, h, leaves); ok {
+	if j, ok := firstMismatch(tree, total, h, leaves); ok {
 		return tamper(j, i, fmt.Sprintf("head %d (size %d): record %d differs from the signed tree", i, h.Size, j))
 	}
 	return tamper(h.PrevSize, i, fmt.Sprintf("head %d (size %d): root does not match records %d to %d",
@@ -81,7 +114,7 @@ func matchHead(tree *Tree, events [][]byte, h TreeHead, leaves []Hash, i int) er
 // record in [h.PrevSize, h.Size) whose leaf hash differs from the signed
 // tree's, or the first missing one. It reports false when leaves is absent
 // or not bound by h.Root. The records before h.PrevSize must be verified.
-func firstMismatch(tree *Tree, events [][]byte, h TreeHead, leaves []Hash) (uint64, bool) {
+func firstMismatch(tree *Tree, total int64, h TreeHead, leaves []Hash) (uint64, bool) {
 	if uint64(len(leaves)) != h.Size-h.PrevSize {
 		return 0, false
 	}
@@ -97,7 +130,7 @@ func firstMismatch(tree *Tree, events [][]byte, h TreeHead, leaves []Hash) (uint
 		return 0, false
 	}
 	for j := h.PrevSize; j < h.Size; j++ {
-		if j >= uint64(len(events)) || !equalHash(tree.levels[0][j], leaves[j-h.PrevSize]) {
+		if j >= uint64(total) || !equalHash(tree.levels[0][j], leaves[j-h.PrevSize]) {
 			return j, true
 		}
 	}
