@@ -58,6 +58,17 @@ func (n *Node) SetAuditKey(ctx context.Context, k keystore.LogKey) error {
 	return n.applyForError(ctx, clusterv1.CommandType_COMMAND_TYPE_AUDIT_KEY, payload)
 }
 
+// PruneAudit replicates the removal of audit records [from, upTo). It
+// returns keystore.ErrInvalidState if from is no longer the first record
+// held (they were pruned already).
+func (n *Node) PruneAudit(ctx context.Context, from, upTo uint64) error {
+	payload, err := proto.Marshal(&clusterv1.AuditPrune{From: from, UpTo: upTo})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	return n.applyForError(ctx, clusterv1.CommandType_COMMAND_TYPE_AUDIT_PRUNE, payload)
+}
+
 func (n *Node) applyForError(ctx context.Context, t clusterv1.CommandType, payload []byte) error {
 	resp, err := n.Apply(ctx, &clusterv1.Command{Type: t, Payload: payload})
 	if err != nil {
@@ -93,6 +104,14 @@ func (f *fsm) applyAuditKey(index uint64, cmd *clusterv1.Command) any {
 	}
 	err := f.store.SetLogKey(index, keystore.LogKey{WrappedSeed: k.WrappedSeed, PublicKey: k.PublicKey})
 	return f.outcome(index, nil, err)
+}
+
+func (f *fsm) applyAuditPrune(index uint64, cmd *clusterv1.Command) any {
+	var p clusterv1.AuditPrune
+	if err := proto.Unmarshal(cmd.Payload, &p); err != nil {
+		panic(fmt.Sprintf("cluster: undecodable audit prune at index %d: %v", index, err))
+	}
+	return f.outcome(index, nil, f.store.PruneLog(index, p.From, p.UpTo))
 }
 
 // outcome turns a store result into the entry's response: a storage

@@ -34,6 +34,7 @@ func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS: f.applyAuditRecords,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_HEAD:    f.applyAuditHead,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_KEY:     f.applyAuditKey,
+		clusterv1.CommandType_COMMAND_TYPE_AUDIT_PRUNE:   f.applyAuditPrune,
 	}
 	return f
 }

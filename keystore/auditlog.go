@@ -19,11 +19,16 @@ import (
 //	le/<eventID>                      position of the record, 8 bytes
 //	lh/<sequence, 8 bytes>            signed tree head
 //	m/logkey                          the signing key (LogKey, JSON)
+//	m/logpruned                       records before this were pruned
 const (
 	prefixLog     = "l/"
 	prefixLogID   = "le/"
 	prefixLogHead = "lh/"
 	keyLogKey     = "m/logkey"
+	keyLogPruned  = "m/logpruned"
+
+	// MaxPruneBatch bounds the records one PruneLog removes.
+	MaxPruneBatch = 16384
 
 	// MaxLogRecord bounds one stored record; MaxLogBatch the records of
 	// one log entry, and MaxLogBatchBytes their size (Badger refuses larger
@@ -311,12 +316,18 @@ func (s *Store) GetLogKey() (LogKey, bool) {
 	return *s.v.logKey, true
 }
 
-// LogRecords returns the records at positions [lo, hi), clamped to the log.
-// A record missing from the database (removed behind the store's back)
-// comes back empty, so that verification names it instead of failing to
-// read the log.
+// LogRecords returns the records at positions [lo, hi), clamped to the log
+// and to the records not pruned (lo below LogPruned is an error). A record
+// missing from the database (removed behind the store's back) comes back
+// empty, so that verification names it instead of failing to read the log.
 func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
-	return s.rangeOf(prefixLog, lo, hi, s.LogSize())
+	s.mu.RLock()
+	size, pruned := s.v.logSize, s.v.logPruned
+	s.mu.RUnlock()
+	if lo < pruned && lo < hi && lo < size {
+		return nil, fmt.Errorf("%w: records before %d were pruned", ErrNotFound, pruned)
+	}
+	return s.rangeOf(prefixLog, lo, hi, size)
 }
 
 // LogHeads returns the signed tree heads with sequence numbers [lo, hi),
@@ -409,6 +420,16 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 			v.headCount = max(v.headCount, seq+1)
 		}
 	case strings.HasPrefix(key, prefixLogID):
+	case key == keyLogPruned:
+		b, err := val()
+		if err != nil {
+			return true, err
+		}
+		if len(b) != 8 {
+			return true, fmt.Errorf("record %q: bad length %d", key, len(b))
+		}
+		v.logPruned = binary.BigEndian.Uint64(b)
+		v.logSize = max(v.logSize, v.logPruned)
 	case key == keyLogKey:
 		b, err := val()
 		if err != nil {
@@ -432,4 +453,55 @@ func seqOf(key, prefix string) (uint64, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64([]byte(k)), true
+}
+
+// LogPruned returns the position of the first record still held: the
+// records before it were removed by PruneLog.
+func (s *Store) LogPruned() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.v.logPruned
+}
+
+// PruneLog removes the records at positions [from, upTo), the effect of
+// log entry index. It applies only if from is the first record still held
+// and upTo is within the log, at most MaxPruneBatch records further;
+// otherwise it returns ErrInvalidState (pruned already) or
+// ErrInvalidMutation and only the applied index advances. The event-id
+// index entries stay, so a pruned record's position can still be found.
+func (s *Store) PruneLog(index, from, upTo uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if index <= s.applied.Load() {
+		return nil
+	}
+	var domainErr error
+	switch {
+	case from != s.v.logPruned:
+		domainErr = fmt.Errorf("%w: records before %d are pruned, not %d", ErrInvalidState, s.v.logPruned, from)
+	case upTo <= from || upTo > s.v.logSize || upTo-from > MaxPruneBatch:
+		domainErr = fmt.Errorf("%w: prune %d..%d of a log of %d", ErrInvalidMutation, from, upTo, s.v.logSize)
+	}
+	err := s.commitWith(index, func(txn *badger.Txn) error {
+		if domainErr != nil {
+			return nil
+		}
+		for pos := from; pos < upTo; pos++ {
+			if err := txn.Delete(append([]byte(prefixLog), be64(pos)...)); err != nil {
+				return err
+			}
+		}
+		return txn.Set([]byte(keyLogPruned), be64(upTo))
+	})
+	if err != nil {
+		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+	}
+	s.mu.Lock()
+	if domainErr == nil {
+		s.v.logPruned = upTo
+	}
+	s.v.applied = index
+	s.mu.Unlock()
+	s.applied.Store(index)
+	return domainErr
 }

@@ -50,6 +50,7 @@ func (s *Store) Digest() [32]byte {
 		field(b)
 	}
 	h.Write(be64(s.v.logSize))
+	h.Write(be64(s.v.logPruned))
 	h.Write(be64(s.v.headCount))
 	if k := s.v.logKey; k != nil {
 		field(k.WrappedSeed)

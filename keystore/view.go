@@ -22,6 +22,7 @@ type view struct {
 	imports map[string]*ImportParams
 	// The audit log: records and signed heads stored, and the signing key.
 	logSize   uint64
+	logPruned uint64
 	headCount uint64
 	logKey    *LogKey
 }

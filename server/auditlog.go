@@ -18,6 +18,7 @@ type AuditStore interface {
 	LogRecords(lo, hi uint64) ([][]byte, error)
 	LogHeads(lo, hi uint64) ([][]byte, error)
 	LogPosition(eventID string) (uint64, bool, error)
+	LogPruned() uint64
 	SetLogObserver(keystore.LogObserver)
 }
 
@@ -30,6 +31,8 @@ type AuditProposer interface {
 	AppendAuditHead(ctx context.Context, seq uint64, head []byte) error
 	// SetAuditKey commits the signing key if none is stored.
 	SetAuditKey(ctx context.Context, k keystore.LogKey) error
+	// PruneAudit commits the removal of records [from, upTo).
+	PruneAudit(ctx context.Context, from, upTo uint64) error
 }
 
 // AuditLog follows the replicated audit log on this node: it keeps the
@@ -64,7 +67,11 @@ const rebuildChunk = 4096
 func (l *AuditLog) rebuildLocked() error {
 	l.tree = audit.Tree{}
 	n := l.store.LogSize()
-	for lo := uint64(0); lo < n; lo += rebuildChunk {
+	pruned := l.store.LogPruned()
+	if err := l.prunedLeavesLocked(pruned); err != nil {
+		return err
+	}
+	for lo := pruned; lo < n; lo += rebuildChunk {
 		recs, err := l.store.LogRecords(lo, min(lo+rebuildChunk, n))
 		if err != nil {
 			return fmt.Errorf("server: read audit log: %w", err)
@@ -74,6 +81,30 @@ func (l *AuditLog) rebuildLocked() error {
 		}
 	}
 	l.notifyLocked()
+	return nil
+}
+
+// prunedLeavesLocked appends the leaf hashes of the records removed by
+// retention, which the signed heads that cover them carry.
+func (l *AuditLog) prunedLeavesLocked(pruned uint64) error {
+	for seq := uint64(0); uint64(l.tree.Size()) < pruned; seq++ {
+		raw, err := l.store.LogHeads(seq, seq+1)
+		if err != nil {
+			return fmt.Errorf("server: read audit log: %w", err)
+		}
+		if len(raw) == 0 {
+			return fmt.Errorf("server: audit records before %d were removed but no signed head holds their hashes", pruned)
+		}
+		sth, err := decodeHead(raw[0])
+		if err != nil || sth.Head.PrevSize != uint64(l.tree.Size()) || len(sth.Leaves) != int(sth.Head.Size-sth.Head.PrevSize) {
+			return fmt.Errorf("server: signed tree head %d does not hold the hashes of removed audit records (%v)", seq, err)
+		}
+		for _, h := range sth.Leaves {
+			if uint64(l.tree.Size()) < pruned {
+				l.tree.Append(h)
+			}
+		}
+	}
 	return nil
 }
 

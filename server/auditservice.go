@@ -58,8 +58,9 @@ func (a *auditService) LookupEvents(ctx context.Context, req *kmsv1.LookupEvents
 	}
 	resp := &kmsv1.LookupEventsResponse{}
 	scanned := 0
-	for next > 0 && len(resp.Events) < limit && scanned < maxLookupScan {
-		lo := max(next-lookupChunk, 0)
+	first := int64(a.s.audit.store.LogPruned())
+	for next > first && len(resp.Events) < limit && scanned < maxLookupScan {
+		lo := max(next-lookupChunk, first)
 		recs, err := a.s.audit.store.LogRecords(uint64(lo), uint64(next))
 		if err != nil {
 			return nil, err
@@ -81,7 +82,7 @@ func (a *auditService) LookupEvents(ctx context.Context, req *kmsv1.LookupEvents
 			next = lo
 		}
 	}
-	if next > 0 {
+	if next > first {
 		resp.NextToken = strconv.FormatInt(next, 10)
 	}
 	return resp, nil
@@ -149,11 +150,13 @@ func (a *auditService) GetEvents(ctx context.Context, req *kmsv1.GetEventsReques
 		return nil, validationError("StartIndex must not be negative.")
 	}
 	size, _ := a.s.audit.Size()
-	events, err := a.s.eventsAt(req.GetStartIndex(), min(req.GetStartIndex()+int64(limit), size))
+	first := int64(a.s.audit.store.LogPruned())
+	start := max(req.GetStartIndex(), first)
+	events, err := a.s.eventsAt(start, min(start+int64(limit), size))
 	if err != nil {
 		return nil, err
 	}
-	return &kmsv1.GetEventsResponse{Events: events, TreeSize: size}, nil
+	return &kmsv1.GetEventsResponse{Events: events, TreeSize: size, FirstIndex: first}, nil
 }
 
 // eventsAt returns the records at positions [lo, hi).
@@ -189,6 +192,7 @@ func (a *auditService) TailEvents(req *kmsv1.TailEventsRequest, stream kmsv1.Aud
 		next = size
 	}
 	for {
+		next = max(next, int64(a.s.audit.store.LogPruned()))
 		for next < size {
 			events, err := a.s.eventsAt(next, min(next+tailChunk, size))
 			if err != nil {
@@ -269,6 +273,9 @@ func (a *auditService) GetInclusionProof(ctx context.Context, req *kmsv1.GetIncl
 	size, _ := a.s.audit.Size()
 	if index < 0 || index >= size {
 		return nil, notFound("No audit record has index %d.", index)
+	}
+	if first := int64(a.s.audit.store.LogPruned()); index < first {
+		return nil, notFound("Audit record %d was archived and removed by the retention policy; prove it from the archive.", index)
 	}
 	sth, err := a.s.headFor(ctx, index, req.GetTreeSize())
 	if err != nil {

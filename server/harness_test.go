@@ -69,6 +69,13 @@ func (p *directProposer) SetAuditKey(ctx context.Context, k keystore.LogKey) err
 	return p.store.SetLogKey(p.index, k)
 }
 
+func (p *directProposer) PruneAudit(ctx context.Context, from, upTo uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.index++
+	return p.store.PruneLog(p.index, from, upTo)
+}
+
 // setAuditFailure makes every later audit append fail with err (nil: succeed).
 func (p *directProposer) setAuditFailure(err error) {
 	p.mu.Lock()
@@ -109,7 +116,7 @@ func newHarness(t *testing.T) *harness {
 	return newHarnessTB(t)
 }
 
-func newHarnessTB(t testing.TB) *harness {
+func newHarnessTB(t testing.TB, configure ...func(*Config)) *harness {
 	t.Helper()
 	store, err := keystore.Open(t.TempDir(), keystore.Options{})
 	if err != nil {
@@ -126,7 +133,11 @@ func newHarnessTB(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	prop := &directProposer{store: store}
-	srv, err := New(Config{Store: store, Proposer: prop, RootKey: root, Now: clock.Now, AuditLog: al, AuditProposer: prop})
+	cfg := Config{Store: store, Proposer: prop, RootKey: root, Now: clock.Now, AuditLog: al, AuditProposer: prop}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

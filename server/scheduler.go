@@ -64,6 +64,7 @@ func (s *Server) runDue(ctx context.Context) {
 	}
 	s.rotateDue(ctx, now)
 	s.expireDue(ctx, now)
+	s.pruneDue(ctx, now)
 	s.materials.prune(func(keyID, materialID string) bool {
 		k, err := s.store.Key(keyID)
 		if err != nil {

@@ -88,6 +88,12 @@ type Config struct {
 	// AuditSignInterval is how often the leader signs a tree head over the
 	// records added since the last one. Default one minute.
 	AuditSignInterval time.Duration
+	// AuditRetention, when above zero, is how long audit records are kept:
+	// older ones are written to export files in AuditArchiveDir (required
+	// then) and removed, one signed head's interval at a time. The signed
+	// heads stay, so the records left still verify. Default 0: keep all.
+	AuditRetention  time.Duration
+	AuditArchiveDir string
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -130,7 +136,9 @@ type Server struct {
 	// records have been added since the last one.
 	signKick chan struct{}
 	// headSize is the size of the newest head this node signed or saw.
-	headSize atomic.Uint64
+	headSize   atomic.Uint64
+	retention  time.Duration
+	archiveDir string
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -142,6 +150,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if !cfg.DisableAudit && (cfg.AuditLog == nil || cfg.AuditProposer == nil) {
 		return nil, errors.New("server: AuditLog and AuditProposer are required unless DisableAudit is set")
+	}
+	if cfg.AuditRetention > 0 && cfg.AuditArchiveDir == "" {
+		return nil, errors.New("server: AuditRetention needs an AuditArchiveDir")
 	}
 	s := &Server{
 		store:     cfg.Store,
@@ -183,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		s.signEvery = time.Minute
 	}
 	s.signKick = make(chan struct{}, 1)
+	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)

@@ -58,6 +58,13 @@ type Config struct {
 	// AuditSignInterval is how often the leader signs a tree head of the
 	// audit log when records were added. Default 1m.
 	AuditSignInterval Duration `yaml:"audit_sign_interval" toml:"audit_sign_interval"`
+	// AuditRetention is how long audit records are kept in the log; older
+	// ones are archived to export files in AuditArchiveDir and removed
+	// (the signed tree heads stay, so what remains still verifies).
+	// Default 0: keep every record.
+	AuditRetention Duration `yaml:"audit_retention" toml:"audit_retention"`
+	// AuditArchiveDir receives the archives. Default <data_dir>/audit-archive.
+	AuditArchiveDir string `yaml:"audit_archive_dir" toml:"audit_archive_dir"`
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
@@ -142,6 +149,8 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Uint64Var(&c.RotateAfterEncryptions, "rotate-after-encryptions", c.RotateAfterEncryptions, "rotate a key after its material made this many encryptions (0: off)")
 	durationFlag(fs, &c.SchedulerInterval, "scheduler-interval", "how often due key deletions are carried out (default 1m)")
 	durationFlag(fs, &c.AuditSignInterval, "audit-sign-interval", "how often the audit log's tree head is signed when records were added (default 1m)")
+	durationFlag(fs, &c.AuditRetention, "audit-retention", "archive and remove audit records older than this (default 0: keep all)")
+	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
 	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
 }
 
@@ -186,6 +195,10 @@ func copyFlag(name string, src, dst *Config) {
 		dst.RotateAfterEncryptions = src.RotateAfterEncryptions
 	case "audit-sign-interval":
 		dst.AuditSignInterval = src.AuditSignInterval
+	case "audit-retention":
+		dst.AuditRetention = src.AuditRetention
+	case "audit-archive-dir":
+		dst.AuditArchiveDir = src.AuditArchiveDir
 	case "insecure-no-audit":
 		dst.InsecureNoAudit = src.InsecureNoAudit
 	}
@@ -245,6 +258,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: raft_timeout %v must be between 50ms and 1m", time.Duration(c.RaftTimeout))
 	case c.AuditSignInterval < Duration(time.Second):
 		return fmt.Errorf("config: audit_sign_interval %v is below 1s", time.Duration(c.AuditSignInterval))
+	case c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < Duration(time.Hour)):
+		return fmt.Errorf("config: audit_retention %v must be 0 (keep all) or at least 1h", time.Duration(c.AuditRetention))
 	case c.InsecureNoAudit && !c.Dev:
 		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:

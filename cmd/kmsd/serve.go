@@ -68,6 +68,7 @@ func serve(ctx context.Context, c Config) error {
 		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
 		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
+		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),
 	})
 	if err != nil {
 		return err
@@ -188,4 +189,12 @@ func (r *readiness) mux() *http.ServeMux {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// archiveDir is where archived audit records go.
+func archiveDir(c Config) string {
+	if c.AuditArchiveDir != "" {
+		return c.AuditArchiveDir
+	}
+	return filepath.Join(c.DataDir, "audit-archive")
 }

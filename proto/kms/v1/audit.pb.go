@@ -319,7 +319,11 @@ type GetEventsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,json=Events,proto3" json:"events,omitempty"`
 	// TreeSize is the number of records in the log when the call was served.
-	TreeSize      int64 `protobuf:"varint,2,opt,name=tree_size,json=TreeSize,proto3" json:"tree_size,omitempty"`
+	TreeSize int64 `protobuf:"varint,2,opt,name=tree_size,json=TreeSize,proto3" json:"tree_size,omitempty"`
+	// FirstIndex is the first record still held: records before it were
+	// archived and removed by the retention policy. Their leaf hashes stay in
+	// the signed tree heads, so what remains still verifies.
+	FirstIndex    int64 `protobuf:"varint,3,opt,name=first_index,json=FirstIndex,proto3" json:"first_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +368,13 @@ func (x *GetEventsResponse) GetEvents() []*AuditEvent {
 func (x *GetEventsResponse) GetTreeSize() int64 {
 	if x != nil {
 		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetEventsResponse) GetFirstIndex() int64 {
+	if x != nil {
+		return x.FirstIndex
 	}
 	return 0
 }
@@ -1084,10 +1095,12 @@ const file_kms_v1_audit_proto_rawDesc = "" +
 	"\vstart_index\x18\x01 \x01(\x03R\n" +
 	"StartIndex\x12\x1f\n" +
 	"\vmax_results\x18\x02 \x01(\x05R\n" +
-	"MaxResults\"\\\n" +
+	"MaxResults\"}\n" +
 	"\x11GetEventsResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.kms.v1.AuditEventR\x06Events\x12\x1b\n" +
-	"\ttree_size\x18\x02 \x01(\x03R\bTreeSize\"4\n" +
+	"\ttree_size\x18\x02 \x01(\x03R\bTreeSize\x12\x1f\n" +
+	"\vfirst_index\x18\x03 \x01(\x03R\n" +
+	"FirstIndex\"4\n" +
 	"\x11TailEventsRequest\x12\x1f\n" +
 	"\vstart_index\x18\x01 \x01(\x03R\n" +
 	"StartIndex\"\x9c\x02\n" +

@@ -36,6 +36,8 @@ const (
 	CommandType_COMMAND_TYPE_AUDIT_HEAD CommandType = 3
 	// The audit log's signing key; payload is an AuditSigningKey.
 	CommandType_COMMAND_TYPE_AUDIT_KEY CommandType = 4
+	// Removal of archived audit records; payload is an AuditPrune.
+	CommandType_COMMAND_TYPE_AUDIT_PRUNE CommandType = 5
 )
 
 // Enum value maps for CommandType.
@@ -46,6 +48,7 @@ var (
 		2: "COMMAND_TYPE_AUDIT_RECORDS",
 		3: "COMMAND_TYPE_AUDIT_HEAD",
 		4: "COMMAND_TYPE_AUDIT_KEY",
+		5: "COMMAND_TYPE_AUDIT_PRUNE",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":   0,
@@ -53,6 +56,7 @@ var (
 		"COMMAND_TYPE_AUDIT_RECORDS": 2,
 		"COMMAND_TYPE_AUDIT_HEAD":    3,
 		"COMMAND_TYPE_AUDIT_KEY":     4,
+		"COMMAND_TYPE_AUDIT_PRUNE":   5,
 	}
 )
 
@@ -312,6 +316,61 @@ func (x *AuditSigningKey) GetPublicKey() []byte {
 	return nil
 }
 
+// AuditPrune removes the bodies of audit records before up_to (their leaf
+// hashes stay in the signed tree heads). It applies only if from is the
+// first record still held, so a repeated proposal removes nothing twice.
+type AuditPrune struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	UpTo          uint64                 `protobuf:"varint,2,opt,name=up_to,json=upTo,proto3" json:"up_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditPrune) Reset() {
+	*x = AuditPrune{}
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditPrune) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditPrune) ProtoMessage() {}
+
+func (x *AuditPrune) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditPrune.ProtoReflect.Descriptor instead.
+func (*AuditPrune) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuditPrune) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *AuditPrune) GetUpTo() uint64 {
+	if x != nil {
+		return x.UpTo
+	}
+	return 0
+}
+
 var File_kmsd_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
@@ -331,13 +390,18 @@ const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fAuditSigningKey\x12!\n" +
 	"\fwrapped_seed\x18\x01 \x01(\fR\vwrappedSeed\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey*\x9f\x01\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"5\n" +
+	"\n" +
+	"AuditPrune\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x13\n" +
+	"\x05up_to\x18\x02 \x01(\x04R\x04upTo*\xbd\x01\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15COMMAND_TYPE_KEYSTORE\x10\x01\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_AUDIT_RECORDS\x10\x02\x12\x1b\n" +
 	"\x17COMMAND_TYPE_AUDIT_HEAD\x10\x03\x12\x1a\n" +
-	"\x16COMMAND_TYPE_AUDIT_KEY\x10\x04B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
+	"\x16COMMAND_TYPE_AUDIT_KEY\x10\x04\x12\x1c\n" +
+	"\x18COMMAND_TYPE_AUDIT_PRUNE\x10\x05B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_kmsd_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -352,13 +416,14 @@ func file_kmsd_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_kmsd_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_kmsd_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),        // 0: kmsd.cluster.v1.CommandType
 	(*Command)(nil),         // 1: kmsd.cluster.v1.Command
 	(*AuditBatch)(nil),      // 2: kmsd.cluster.v1.AuditBatch
 	(*AuditHead)(nil),       // 3: kmsd.cluster.v1.AuditHead
 	(*AuditSigningKey)(nil), // 4: kmsd.cluster.v1.AuditSigningKey
+	(*AuditPrune)(nil),      // 5: kmsd.cluster.v1.AuditPrune
 }
 var file_kmsd_cluster_v1_command_proto_depIdxs = []int32{
 	0, // 0: kmsd.cluster.v1.Command.type:type_name -> kmsd.cluster.v1.CommandType
@@ -380,7 +445,7 @@ func file_kmsd_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kmsd_cluster_v1_command_proto_rawDesc), len(file_kmsd_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
