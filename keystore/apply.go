@@ -30,6 +30,7 @@ var planners = map[Op]planFunc{
 	OpDisableKeyRotation:  planDisableKeyRotation,
 	OpRotateKey:           planRotateKey,
 	OpAddUsage:            planAddUsage,
+	OpReserveUsage:        planReserveUsage,
 
 	OpAddImportParams:           planAddImportParams,
 	OpImportKeyMaterial:         planImportKeyMaterial,

@@ -30,6 +30,7 @@ const (
 	OpDisableKeyRotation Op = "DisableKeyRotation" // KeyID
 	OpRotateKey          Op = "RotateKey"          // KeyID, RotationType, FromMaterialID, Version; DueDate or UsageLimit for AUTOMATIC
 	OpAddUsage           Op = "AddUsage"           // Usage
+	OpReserveUsage       Op = "ReserveUsage"       // KeyID, MaterialID, Reserve
 	// Imported material.
 	OpAddImportParams           Op = "AddImportParams"           // KeyID, ImportParams
 	OpImportKeyMaterial         Op = "ImportKeyMaterial"         // KeyID, Version, ImportType
@@ -64,6 +65,7 @@ type Mutation struct {
 	UsageLimit uint64      `json:"usageLimit,omitempty"`
 	Version    *Version    `json:"version,omitempty"`
 	Usage      *UsageBatch `json:"usage,omitempty"`
+	Reserve    *Reservation `json:"reserve,omitempty"`
 	// Imported material.
 	ImportParams *ImportParams `json:"importParams,omitempty"`
 	ImportType   string        `json:"importType,omitempty"`

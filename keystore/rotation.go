@@ -92,7 +92,7 @@ func planRotateKey(v *view, m *Mutation) (change, error) {
 // reached the limit.
 func checkAutomatic(k *Key, cur Version, m *Mutation) error {
 	switch {
-	case m.UsageLimit > 0 && cur.EncryptionCount >= m.UsageLimit:
+	case m.UsageLimit > 0 && max(cur.EncryptionCount, cur.Allotted) >= m.UsageLimit:
 		return nil
 	case m.UsageLimit == 0 && k.RotationEnabled && k.NextRotationDate.Equal(m.DueDate) && !m.Time.Before(m.DueDate):
 		return nil
@@ -160,7 +160,7 @@ func (s *Store) DueForRotation(now time.Time, usageLimit uint64) []RotationDue {
 		switch {
 		case k.RotationEnabled && !k.NextRotationDate.After(now):
 			due = append(due, RotationDue{KeyID: id, FromMaterialID: cur.MaterialID, DueDate: k.NextRotationDate})
-		case usageLimit > 0 && cur.EncryptionCount >= usageLimit:
+		case usageLimit > 0 && max(cur.EncryptionCount, cur.Allotted) >= usageLimit:
 			due = append(due, RotationDue{KeyID: id, FromMaterialID: cur.MaterialID, UsageLimit: usageLimit})
 		}
 	}

@@ -93,6 +93,14 @@ type Version struct {
 	// EncryptionCount counts the encryptions made with this material, as
 	// far as they have been reported through the log (see OpAddUsage).
 	EncryptionCount uint64 `json:"encryptionCount,omitempty"`
+	// Allotted counts the encryptions nodes were allowed to make with this
+	// material when a usage limit applies (see OpReserveUsage); per node,
+	// AllottedTo holds each node's total and AllotSeq its last request.
+	// Uses allotted to a node that stopped before making them are lost, so
+	// the material makes at most Allotted encryptions.
+	Allotted   uint64            `json:"allotted,omitempty"`
+	AllottedTo map[string]uint64 `json:"allottedTo,omitempty"`
+	AllotSeq   map[string]uint64 `json:"allotSeq,omitempty"`
 	// For imported material: when it expires (ExpirationModel
 	// KEY_MATERIAL_EXPIRES) and its description. Wrapped is empty while
 	// imported material is deleted or expired; the version stays so that

@@ -3,6 +3,7 @@ package keystore
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -56,4 +57,54 @@ func decodeSeq(key string, val []byte) (uint64, error) {
 		return 0, fmt.Errorf("record %q: bad length %d", key, len(val))
 	}
 	return binary.BigEndian.Uint64(val), nil
+}
+
+// Reservation asks for uses of a key's material under a usage limit: Node
+// may make up to Count more encryptions with it, as long as the material's
+// Allotted stays within Limit. Seq numbers a node's requests for one
+// material; a request proposed again (after an unknown outcome) with the
+// same Seq is applied once.
+type Reservation struct {
+	Node  string `json:"node"`
+	Seq   uint64 `json:"seq"`
+	Count uint64 `json:"count"`
+	Limit uint64 `json:"limit"`
+}
+
+// planReserveUsage allots min(Count, Limit-Allotted) uses of the material
+// to the node, if it is still the key's current material; otherwise none.
+// The node learns what it got from the material's AllottedTo.
+func planReserveUsage(v *view, m *Mutation) (change, error) {
+	r := m.Reserve
+	if r == nil || r.Node == "" || r.Seq == 0 || r.Limit == 0 || m.MaterialID == "" {
+		return change{}, fmt.Errorf("%w: %s without a reservation", ErrInvalidMutation, m.Op)
+	}
+	k, ok := v.keys[m.KeyID]
+	if !ok {
+		return change{}, fmt.Errorf("%s: key %q: %w", m.Op, m.KeyID, ErrNotFound)
+	}
+	cur, ok := k.Current()
+	if !ok || cur.MaterialID != m.MaterialID {
+		return change{}, nil // rotated or gone meanwhile: nothing allotted
+	}
+	if r.Seq <= cur.AllotSeq[r.Node] {
+		return change{}, nil // proposed again after an unknown outcome
+	}
+	grant := min(r.Count, r.Limit-min(r.Limit, cur.Allotted))
+	k = cloneKey(k)
+	for i := range k.Versions {
+		ver := &k.Versions[i]
+		if ver.MaterialID != m.MaterialID {
+			continue
+		}
+		ver.AllottedTo = maps.Clone(ver.AllottedTo)
+		ver.AllotSeq = maps.Clone(ver.AllotSeq)
+		if ver.AllottedTo == nil {
+			ver.AllottedTo, ver.AllotSeq = map[string]uint64{}, map[string]uint64{}
+		}
+		ver.Allotted += grant
+		ver.AllottedTo[r.Node] += grant
+		ver.AllotSeq[r.Node] = r.Seq
+	}
+	return change{putKeys: []*Key{k}}, nil
 }

@@ -30,7 +30,7 @@ func (s *Server) Encrypt(ctx context.Context, req *kmsv1.EncryptRequest) (*kmsv1
 	if err := validateCryptoParams(req.GetEncryptionAlgorithm(), req.GetGrantTokens(), req.GetEncryptionContext()); err != nil {
 		return nil, err
 	}
-	k, m, err := s.encryptionKey(req.GetKeyId())
+	k, m, err := s.encryptionKey(ctx, req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmsv1.ReEncryptRequest) (*k
 		return nil, err
 	}
 	defer clear(pt)
-	dst, m, err := s.encryptionKey(req.GetDestinationKeyId())
+	dst, m, err := s.encryptionKey(ctx, req.GetDestinationKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (s *Server) ReEncrypt(ctx context.Context, req *kmsv1.ReEncryptRequest) (*k
 // GenerateDataKey returns a fresh data key in plaintext and encrypted under
 // the key.
 func (s *Server) GenerateDataKey(ctx context.Context, req *kmsv1.GenerateDataKeyRequest) (*kmsv1.GenerateDataKeyResponse, error) {
-	k, m, pt, blob, err := s.generateDataKey(req.GetKeyId(), req.GetNumberOfBytes(), req.GetKeySpec(), req.GetGrantTokens(), req.GetEncryptionContext(), req.GetDryRun())
+	k, m, pt, blob, err := s.generateDataKey(ctx, req.GetKeyId(), req.GetNumberOfBytes(), req.GetKeySpec(), req.GetGrantTokens(), req.GetEncryptionContext(), req.GetDryRun())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *Server) GenerateDataKey(ctx context.Context, req *kmsv1.GenerateDataKey
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey without the plaintext
 // copy in the response.
 func (s *Server) GenerateDataKeyWithoutPlaintext(ctx context.Context, req *kmsv1.GenerateDataKeyWithoutPlaintextRequest) (*kmsv1.GenerateDataKeyWithoutPlaintextResponse, error) {
-	k, m, pt, blob, err := s.generateDataKey(req.GetKeyId(), req.GetNumberOfBytes(), req.GetKeySpec(), req.GetGrantTokens(), req.GetEncryptionContext(), req.GetDryRun())
+	k, m, pt, blob, err := s.generateDataKey(ctx, req.GetKeyId(), req.GetNumberOfBytes(), req.GetKeySpec(), req.GetGrantTokens(), req.GetEncryptionContext(), req.GetDryRun())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Server) GenerateRandom(ctx context.Context, req *kmsv1.GenerateRandomRe
 	return &kmsv1.GenerateRandomResponse{Plaintext: b}, nil
 }
 
-func (s *Server) generateDataKey(keyID string, nbytes int32, spec string, grants []string, ec map[string]string, dryRun bool) (*keystore.Key, *material, []byte, []byte, error) {
+func (s *Server) generateDataKey(ctx context.Context, keyID string, nbytes int32, spec string, grants []string, ec map[string]string, dryRun bool) (*keystore.Key, *material, []byte, []byte, error) {
 	n, err := dataKeySize(nbytes, spec)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -140,7 +140,7 @@ func (s *Server) generateDataKey(keyID string, nbytes int32, spec string, grants
 	if err := validateCryptoParams("", grants, ec); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	k, m, err := s.encryptionKey(keyID)
+	k, m, err := s.encryptionKey(ctx, keyID)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -188,7 +188,27 @@ func dataKeySize(n int32, spec string) (int, error) {
 
 // encryptionKey resolves keyID (aliases allowed) to a usable key and the
 // material of its current version.
-func (s *Server) encryptionKey(keyID string) (*keystore.Key, *material, error) {
+func (s *Server) encryptionKey(ctx context.Context, keyID string) (*keystore.Key, *material, error) {
+	for attempt := 0; ; attempt++ {
+		k, m, err := s.currentMaterial(keyID)
+		if err != nil || s.usageMax == 0 {
+			return k, m, err
+		}
+		ok, err := s.takeUse(ctx, k, m)
+		if err != nil || ok {
+			return k, m, err
+		}
+		if attempt == 3 {
+			return nil, nil, errUsageExhausted
+		}
+		if err := s.rotateExhausted(ctx, k, m.materialKey); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// currentMaterial resolves keyID to a usable key and its current material.
+func (s *Server) currentMaterial(keyID string) (*keystore.Key, *material, error) {
 	k, err := s.resolveKey(keyID, allowAlias)
 	if err != nil {
 		return nil, nil, err

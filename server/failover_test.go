@@ -21,6 +21,9 @@ type member struct {
 	store *keystore.Store
 	node  *cluster.Node
 	srv   *Server
+	// boot (re)starts the member on its data directory.
+	boot func()
+	down bool
 }
 
 func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
@@ -33,7 +36,7 @@ func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
 }
 
 // newMembersWithClocks starts one member per clock.
-func newMembersWithClocks(t *testing.T, clocks []func() time.Time) []*member {
+func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...func(*Config)) []*member {
 	t.Helper()
 	n := len(clocks)
 	root, _ := envelope.GenerateKey(rand.Reader)
@@ -49,30 +52,50 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time) []*member {
 	var ms []*member
 	for i, p := range peers {
 		dir := t.TempDir()
-		store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
-		if err != nil {
-			t.Fatal(err)
+		m := &member{}
+		m.boot = func() {
+			store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			al, err := OpenAuditLog(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
+				Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+				LeaderLeaseTimeout: 50 * time.Millisecond}, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID,
+				AuditLog: al, AuditProposer: node}
+			for _, f := range configure {
+				f(&cfg)
+			}
+			srv, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.store, m.node, m.srv, m.down = store, node, srv, false
 		}
-		al, err := OpenAuditLog(store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
-			Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-			LeaderLeaseTimeout: 50 * time.Millisecond}, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID,
-			AuditLog: al, AuditProposer: node})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &member{store: store, node: node, srv: srv}
+		m.boot()
 		ms = append(ms, m)
-		t.Cleanup(func() { srv.Close(); node.Shutdown(); store.Close() })
+		t.Cleanup(m.stop)
 	}
 	return ms
+}
+
+// stop shuts the member down, as a crash would for its peers: its
+// in-memory state (budgets, pending counts) is lost.
+func (m *member) stop() {
+	if m.down {
+		return
+	}
+	m.down = true
+	m.srv.Close()
+	m.node.Shutdown()
+	m.store.Close()
 }
 
 // leaderOf waits for one of the running members to lead.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kmsd/kmsd/keystore"
+	"github.com/kmsd/kmsd/envelope"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -173,46 +174,65 @@ func TestRotationErrors(t *testing.T) {
 
 // TestUsageCountsAndRotationByUsage: encryptions are counted per version,
 // committed through the log, and a configured count rotates the key.
+// TestUsageCountsAndRotationByUsage: with a limit of 100 encryptions, the
+// material makes exactly 100 and the 101st encryption, which finds no use
+// left, rotates the key and uses the new material. The counts shown by
+// DescribeKey include the uncommitted ones.
 func TestUsageCountsAndRotationByUsage(t *testing.T) {
 	h := newHarness(t)
 	h.srv.usageMax = 100
 	ctx := context.Background()
-	id := h.createKey(t).GetKeyId()
-	for range 60 {
-		if _, err := h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")}); err != nil {
+	md := h.createKey(t)
+	id := md.GetKeyId()
+	perMaterial := map[string]int{}
+	note := func(blob []byte) {
+		hd, err := envelope.ParseHeader(blob)
+		if err != nil {
 			t.Fatal(err)
 		}
+		perMaterial[hd.MaterialID.String()]++
+	}
+	for range 60 {
+		r, err := h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		note(r.GetCiphertextBlob())
 	}
 	for range 40 {
-		if _, err := h.client.GenerateDataKey(ctx, &kmsv1.GenerateDataKeyRequest{KeyId: id, KeySpec: "AES_256"}); err != nil {
+		r, err := h.client.GenerateDataKey(ctx, &kmsv1.GenerateDataKeyRequest{KeyId: id, KeySpec: "AES_256"})
+		if err != nil {
 			t.Fatal(err)
 		}
+		note(r.GetCiphertextBlob())
 	}
-	if got := count(t, h, id, 0); got != 100 {
-		t.Fatalf("DescribeKey shows %d encryptions before the report, want 100", got)
+	if got := count(t, h, id, 0); got != 100 || versions(t, h, id) != 1 {
+		t.Fatalf("DescribeKey shows %d encryptions and %d versions, want 100 and 1", got, versions(t, h, id))
 	}
-	h.srv.runDue(ctx)
-	if versions(t, h, id) != 1 {
-		t.Fatal("rotated on counts not yet committed")
+	r, err := h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note(r.GetCiphertextBlob())
+	if n := versions(t, h, id); n != 2 {
+		t.Fatalf("%d versions after 101 encryptions with a limit of 100, want 2", n)
+	}
+	if perMaterial[md.GetCurrentKeyMaterialId()] != 100 || len(perMaterial) != 2 {
+		t.Fatalf("encryptions per material %v, want exactly 100 under the first", perMaterial)
 	}
 	if err := h.srv.reportUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	k, _ := h.store.Key(id)
-	if cur, _ := k.Current(); cur.EncryptionCount != 100 || h.store.UsageSeq("kmsd-1") != 1 {
-		t.Fatalf("committed count %d, seq %d", cur.EncryptionCount, h.store.UsageSeq("kmsd-1"))
-	}
-	h.srv.runDue(ctx)
-	if n := versions(t, h, id); n != 2 {
-		t.Fatalf("%d versions after 100 encryptions with a limit of 100, want 2", n)
-	}
-	h.client.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")})
-	h.srv.reportUsage(ctx)
 	if got := count(t, h, id, 1); got != 1 {
 		t.Fatalf("new material counted %d, want 1", got)
 	}
 	if got := count(t, h, id, 0); got != 100 {
 		t.Fatalf("old material counted %d, want 100", got)
+	}
+	// The scheduler finds nothing more to rotate.
+	h.srv.runDue(ctx)
+	if n := versions(t, h, id); n != 2 {
+		t.Fatalf("%d versions after the scheduler ran", n)
 	}
 }
 

@@ -71,9 +71,11 @@ type Config struct {
 	// UsageReportInterval is how often encryption counts are committed.
 	// Default 1 s.
 	UsageReportInterval time.Duration
-	// RotateAfterEncryptions, when above zero, rotates a key automatically
-	// once its current material has made that many encryptions (as
-	// reported; reports lag by up to UsageReportInterval). Default 0: off.
+	// RotateAfterEncryptions, when above zero, limits every key material to
+	// that many encryptions: uses are allotted to nodes through the log
+	// before they encrypt, and the key is rotated as soon as its current
+	// material has none left (a key of imported material then refuses to
+	// encrypt). See budget.go. Default 0: off.
 	RotateAfterEncryptions uint64
 	// AuditLog follows the audit log and AuditProposer commits to it.
 	// Both are required unless DisableAudit is set: every request to the
@@ -126,6 +128,7 @@ type Server struct {
 	usageTick time.Duration
 	usageMax  uint64
 	usage     usageCounter
+	budgets   useBudgets
 	reporter  usageReporter
 	audit     *AuditLog
 	auditW    *auditWriter
