@@ -22,26 +22,54 @@ import (
 // cancelled; the entry may still commit), ErrShutdown, and
 // ErrInvalidCommand for a command of a type the state machine does not
 // know (unless it is ignorable), which is never proposed.
+//
+// On a follower with forwarding configured (Config.Forward), the command is
+// sent to the leader instead, and Apply returns once this node has applied
+// it too; ErrNotLeader then means there is no leader to forward to.
 func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
+	if n.fwd != nil && !n.IsLeader() {
+		if err := n.checkCommand(cmd); err != nil {
+			return nil, err
+		}
+		b, err := proto.Marshal(cmd)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: encode command: %w", err)
+		}
+		return n.forward(ctx, b)
+	}
+	resp, _, err := n.applyLocal(ctx, cmd)
+	return resp, err
+}
+
+func (n *Node) checkCommand(cmd *clusterv1.Command) error {
 	if n.isShutdown() {
-		return nil, ErrShutdown
+		return ErrShutdown
 	}
 	if cmd == nil || !(cmd.Ignorable || n.fsm.handles(cmd.Type)) {
-		return nil, fmt.Errorf("%w: unknown type %v", ErrInvalidCommand, cmd.GetType())
+		return fmt.Errorf("%w: unknown type %v", ErrInvalidCommand, cmd.GetType())
+	}
+	return nil
+}
+
+// applyLocal proposes cmd on this node and returns the state machine's
+// response and the entry's index.
+func (n *Node) applyLocal(ctx context.Context, cmd *clusterv1.Command) (any, uint64, error) {
+	if err := n.checkCommand(cmd); err != nil {
+		return nil, 0, err
 	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: encode command: %w", err)
+		return nil, 0, fmt.Errorf("cluster: encode command: %w", err)
 	}
 	timeout, err := n.timeout(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f := n.raft.Apply(b, timeout)
 	if err := n.wait(ctx, f, timeout); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return f.Response(), nil
+	return f.Response(), f.Index(), nil
 }
 
 // ApplyMutation replicates m as a key store command and returns its

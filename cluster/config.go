@@ -33,6 +33,10 @@ type Config struct {
 	// Peers lists the voters of a cluster bootstrapped together, this node
 	// included. Empty means a cluster of one.
 	Peers []Peer
+	// Forward, when set, makes a follower send the commands it is asked to
+	// apply to the leader (see forward.go); Peers must then give every
+	// member's APIAddr. Nil: a follower answers ErrNotLeader.
+	Forward *ForwardConfig
 
 	// SnapshotThreshold is the number of new entries that triggers a
 	// snapshot (default 8192); SnapshotInterval how often to check (default
@@ -60,6 +64,9 @@ type Config struct {
 type Peer struct {
 	ID   string
 	Addr string
+	// APIAddr is the member's gRPC API address, where its ForwardService
+	// runs; needed for forwarding.
+	APIAddr string
 }
 
 // Defaults.
@@ -90,6 +97,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
 		return fmt.Errorf("cluster: config: BindAddr: %w", err)
+	}
+	if c.Forward != nil && c.Forward.Auth == nil {
+		return errors.New("cluster: config: Forward needs an Authenticator")
 	}
 	if len(c.Peers) > 0 && !slices.ContainsFunc(c.Peers, func(p Peer) bool { return p.ID == c.NodeID }) {
 		return fmt.Errorf("cluster: config: Peers does not include this node (%q)", c.NodeID)
@@ -124,6 +134,11 @@ func (c Config) logger() *slog.Logger {
 func (c Config) raftConfig(log *slog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.NodeID)
+	// Followers learn that an entry committed from the leader's next
+	// AppendEntries, which without new entries comes after CommitTimeout
+	// (raft's default 50 ms). A follower that forwarded a command waits for
+	// that before it answers, so keep it short.
+	rc.CommitTimeout = 5 * time.Millisecond
 	rc.Logger = newHCLogger(log, "raft")
 	if c.SnapshotThreshold != 0 {
 		rc.SnapshotThreshold = c.SnapshotThreshold

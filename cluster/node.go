@@ -34,6 +34,8 @@ type Node struct {
 	leader leadership
 	// waiters counts goroutines waiting on raft futures (see wait).
 	waiters atomic.Int64
+	// fwd forwards commands to the leader; nil without Config.Forward.
+	fwd *forwarder
 }
 
 // New starts a node that applies committed entries to store. The store
@@ -56,6 +58,9 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, logs: logs, store: store, shutdownCh: make(chan struct{})}
+	if cfg.Forward != nil {
+		n.fwd = newForwarder(*cfg.Forward)
+	}
 	if err := n.start(); err != nil {
 		logs.Close()
 		return nil, err
@@ -175,6 +180,9 @@ func (n *Node) Shutdown() error {
 		close(n.shutdownCh)
 		err := n.raft.Shutdown().Error()
 		n.leader.stop()
+		if n.fwd != nil {
+			n.fwd.close()
+		}
 		n.shutdownErr = errors.Join(err, n.logs.Close())
 	})
 	return n.shutdownErr

@@ -9,10 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/envelope"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
 )
 
 // member is one node of an in-process cluster: key store, Raft node over
@@ -21,6 +25,13 @@ type member struct {
 	store *keystore.Store
 	node  *cluster.Node
 	srv   *Server
+	// g serves the member's API and ForwardService on apiAddr; kms and
+	// audit are clients of it.
+	g       *grpc.Server
+	apiAddr string
+	kms     kmsv1.KeyManagementServiceClient
+	audit   kmsv1.AuditServiceClient
+	root    envelope.Key
 	// boot (re)starts the member on its data directory.
 	boot func()
 	down bool
@@ -46,13 +57,28 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 		if err != nil {
 			t.Fatal(err)
 		}
-		peers = append(peers, cluster.Peer{ID: fmt.Sprintf("n%d", i), Addr: l.Addr().String()})
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, cluster.Peer{ID: fmt.Sprintf("n%d", i), Addr: l.Addr().String(), APIAddr: a.Addr().String()})
 		l.Close()
+		a.Close()
+	}
+	auth, err := NewForwardAuth(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var ms []*member
 	for i, p := range peers {
 		dir := t.TempDir()
-		m := &member{}
+		m := &member{apiAddr: p.APIAddr, root: root}
+		conn, err := grpc.NewClient(p.APIAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		m.kms, m.audit = kmsv1.NewKeyManagementServiceClient(conn), kmsv1.NewAuditServiceClient(conn)
 		m.boot = func() {
 			store, err := keystore.Open(filepath.Join(dir, "state"), keystore.Options{})
 			if err != nil {
@@ -64,7 +90,7 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 			}
 			node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
 				Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-				LeaderLeaseTimeout: 50 * time.Millisecond}, store)
+				LeaderLeaseTimeout: 50 * time.Millisecond, Forward: &cluster.ForwardConfig{Auth: auth}}, store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +103,15 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 			if err != nil {
 				t.Fatal(err)
 			}
-			m.store, m.node, m.srv, m.down = store, node, srv, false
+			g := grpc.NewServer(srv.ServerOptions()...)
+			srv.Register(g)
+			clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
+			lis, err := net.Listen("tcp", p.APIAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go g.Serve(lis)
+			m.store, m.node, m.srv, m.g, m.down = store, node, srv, g, false
 		}
 		m.boot()
 		ms = append(ms, m)
@@ -93,6 +127,7 @@ func (m *member) stop() {
 		return
 	}
 	m.down = true
+	m.g.Stop()
 	m.srv.Close()
 	m.node.Shutdown()
 	m.store.Close()

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // unaryInterceptor converts handler errors through the error table, turns a
@@ -24,6 +25,14 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	ci, audited, err := s.startAudit(ctx, info.FullMethod)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, info.FullMethod, err)
+	}
+	if m, ok := req.(proto.Message); ok && isAudited(info.FullMethod) && proto.Size(m) > MaxRequestBytes {
+		err := withReason(codes.ResourceExhausted, excValidation,
+			fmt.Sprintf("The request is larger than the limit of %d bytes.", MaxRequestBytes))
+		if !audited {
+			return nil, err
+		}
+		return s.finishAudit(ctx, ci, info.FullMethod, nil, nil, err) // recorded like any refusal
 	}
 	defer func() {
 		if r := recover(); r != nil {

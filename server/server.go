@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/envelope"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
@@ -234,7 +235,10 @@ func (s *Server) Close() {
 // size limits and the interceptor that maps errors, recovers panics and logs.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		// Forwarded cluster commands (audit batches) are larger than any
+		// API request; the interceptor holds API requests to
+		// MaxRequestBytes.
+		grpc.MaxRecvMsgSize(cluster.MaxForwardBytes),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.NumStreamWorkers(MaxConcurrentStreams),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),

@@ -20,6 +20,7 @@ import (
 	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
 	"github.com/kmsd/kmsd/server"
 )
 
@@ -52,8 +53,13 @@ func serve(ctx context.Context, c Config) error {
 	if c.InsecureNoAudit {
 		log.Warn("the audit log is OFF (--insecure-no-audit): no request is recorded")
 	}
+	fwdAuth, err := server.NewForwardAuth(root)
+	if err != nil {
+		return err
+	}
 	node, err := cluster.New(cluster.Config{
-		NodeID: c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
+		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
+		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
 		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),
 		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log,
@@ -90,6 +96,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 		return fmt.Errorf("http listener: %w", err)
 	}
 	g := newGRPCServer(srv)
+	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	ready := &readiness{node: node}

@@ -1,0 +1,310 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kmsd/kmsd/keystore"
+	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
+)
+
+// Forwarding. A follower does not refuse a command: it sends it to the
+// leader's ForwardService (on the leader's API port, Peer.APIAddr), which
+// proposes it and answers with the outcome; the follower then waits until
+// it has applied the entry itself, so that what it reads next includes the
+// change (read-your-writes for the caller of the follower).
+//
+// A forwarded command is authenticated with an HMAC under a key every
+// member holds (ForwardConfig.Auth; kmsd derives it from the root key) over
+//
+//	"kmsd forward v1" || len(from) || from || timestamp (ms, 8 bytes) ||
+//	nonce (16 bytes) || command
+//
+// and is accepted only within MaxSkew of the leader's clock and only once
+// (nonces are remembered for twice MaxSkew). Anyone who can reach the API
+// port but holds no key cannot append to the log.
+
+// Authenticator computes and checks forwarding MACs.
+type Authenticator interface {
+	MAC(msg []byte) []byte
+	// Verify reports whether mac is msg's MAC, in constant time.
+	Verify(msg, mac []byte) bool
+}
+
+// ForwardConfig enables forwarding from followers to the leader.
+type ForwardConfig struct {
+	Auth Authenticator
+	// DialOptions configure the connections to other members' API ports;
+	// default: plaintext (for loopback and tests).
+	DialOptions []grpc.DialOption
+	// MaxSkew bounds the difference between a sender's and the leader's
+	// clocks; default 30 s.
+	MaxSkew time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+const (
+	forwardMagic   = "kmsd forward v1"
+	nonceSize      = 16
+	defaultMaxSkew = 30 * time.Second
+)
+
+// Error kinds of ForwardResponse.error_kind: the sentinel errors a command
+// can return, so that a forwarded command fails exactly as a local one.
+var forwardErrors = []struct {
+	kind string
+	err  error
+}{
+	{"not_found", keystore.ErrNotFound},
+	{"already_exists", keystore.ErrAlreadyExists},
+	{"invalid_state", keystore.ErrInvalidState},
+	{"limit_exceeded", keystore.ErrLimitExceeded},
+	{"invalid_mutation", keystore.ErrInvalidMutation},
+	{"incorrect_material", keystore.ErrIncorrectMaterial},
+	{"not_leader", ErrNotLeader},
+	{"timeout", ErrTimeout},
+	{"shutdown", ErrShutdown},
+	{"invalid_command", ErrInvalidCommand},
+}
+
+func errorKind(err error) string {
+	for _, e := range forwardErrors {
+		if errors.Is(err, e.err) {
+			return e.kind
+		}
+	}
+	return "internal"
+}
+
+func kindError(kind, msg string) error {
+	for _, e := range forwardErrors {
+		if e.kind == kind {
+			return fmt.Errorf("%w (at the leader: %s)", e.err, msg)
+		}
+	}
+	return fmt.Errorf("cluster: leader failed: %s", msg)
+}
+
+// forwarder holds the connections to other members and the nonces seen.
+type forwarder struct {
+	cfg ForwardConfig
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // by API address
+	seen  map[[nonceSize]byte]time.Time
+	swept time.Time
+}
+
+func newForwarder(cfg ForwardConfig) *forwarder {
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = defaultMaxSkew
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DialOptions == nil {
+		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return &forwarder{cfg: cfg, conns: map[string]*grpc.ClientConn{}, seen: map[[nonceSize]byte]time.Time{}}
+}
+
+func forwardMessage(from string, ts int64, nonce, command []byte) []byte {
+	b := make([]byte, 0, len(forwardMagic)+4+len(from)+8+len(nonce)+len(command))
+	b = append(b, forwardMagic...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(from)))
+	b = append(b, from...)
+	b = binary.BigEndian.AppendUint64(b, uint64(ts))
+	b = append(b, nonce...)
+	return append(b, command...)
+}
+
+func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, append([]grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxForwardBytes), grpc.MaxCallSendMsgSize(MaxForwardBytes)),
+	}, f.cfg.DialOptions...)...)
+	if err != nil {
+		return nil, err
+	}
+	f.conns[addr] = c
+	return c, nil
+}
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
+	}
+	f.conns = nil
+}
+
+// fresh records nonce and reports whether it is new and ts is within the
+// allowed skew of now.
+func (f *forwarder) fresh(nonce []byte, ts int64) bool {
+	now := f.cfg.Now()
+	t := time.UnixMilli(ts)
+	if t.Before(now.Add(-f.cfg.MaxSkew)) || t.After(now.Add(f.cfg.MaxSkew)) || len(nonce) != nonceSize {
+		return false
+	}
+	var k [nonceSize]byte
+	copy(k[:], nonce)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now.Sub(f.swept) > f.cfg.MaxSkew {
+		for n, exp := range f.seen {
+			if now.After(exp) {
+				delete(f.seen, n)
+			}
+		}
+		f.swept = now
+	}
+	if _, dup := f.seen[k]; dup {
+		return false
+	}
+	f.seen[k] = now.Add(2 * f.cfg.MaxSkew)
+	return true
+}
+
+// MaxForwardBytes bounds one forwarded command; the API server must accept
+// messages this large (kmsd's does, and limits its own requests itself).
+const MaxForwardBytes = 1 << 20
+
+// leaderAPIAddr returns the API address of the current leader.
+func (n *Node) leaderAPIAddr() (string, error) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", fmt.Errorf("%w: no leader", ErrNotLeader)
+	}
+	for _, p := range n.cfg.Peers {
+		if p.ID == string(id) && p.APIAddr != "" {
+			return p.APIAddr, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the API address of leader %s is unknown", ErrNotLeader, id)
+}
+
+// forward sends an encoded command to the leader and returns its outcome
+// as Apply would, once this node has applied the entry (or the wait for
+// it timed out: the outcome stands, but reads may lag).
+func (n *Node) forward(ctx context.Context, b []byte) (any, error) {
+	f := n.fwd
+	addr, err := n.leaderAPIAddr()
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := n.timeout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := f.conn(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	ts := f.cfg.Now().UnixMilli()
+	req := &clusterv1.ForwardRequest{Command: b, FromNode: n.cfg.NodeID, TimestampMs: ts, Nonce: nonce,
+		Mac: f.cfg.Auth.MAC(forwardMessage(n.cfg.NodeID, ts, nonce, b))}
+	resp, err := clusterv1.NewForwardServiceClient(conn).Apply(ctx, req)
+	if err != nil {
+		// Sent but unanswered: the outcome is unknown.
+		return nil, fmt.Errorf("%w: forwarding to the leader at %s: %v", ErrTimeout, addr, status.Convert(err).Message())
+	}
+	if k := resp.GetErrorKind(); k != "" {
+		err := kindError(k, resp.GetErrorMessage())
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
+			return nil, err
+		}
+		n.waitApplied(ctx, resp.GetIndex())
+		return err, nil
+	}
+	n.waitApplied(ctx, resp.GetIndex())
+	var cmd clusterv1.Command
+	if proto.Unmarshal(b, &cmd) == nil && cmd.Type == clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		return auditAppended{resp.GetAuditFirst()}, nil
+	}
+	return nil, nil
+}
+
+// waitApplied waits until this node's store has applied index, or ctx ends.
+func (n *Node) waitApplied(ctx context.Context, index uint64) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for n.store.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			n.log.Warn("forwarded entry not applied here in time; reads may lag", "index", index)
+			return
+		case <-n.shutdownCh:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ForwardServer returns the ForwardService for this node, to register on
+// its API server.
+func (n *Node) ForwardServer() clusterv1.ForwardServiceServer {
+	return &forwardServer{n: n}
+}
+
+type forwardServer struct {
+	clusterv1.UnimplementedForwardServiceServer
+	n *Node
+}
+
+func (s *forwardServer) Apply(ctx context.Context, req *clusterv1.ForwardRequest) (*clusterv1.ForwardResponse, error) {
+	n := s.n
+	if n.fwd == nil {
+		return nil, status.Error(codes.Unimplemented, "forwarding is not configured on this node")
+	}
+	msg := forwardMessage(req.GetFromNode(), req.GetTimestampMs(), req.GetNonce(), req.GetCommand())
+	if !n.fwd.cfg.Auth.Verify(msg, req.GetMac()) {
+		n.log.Warn("forwarded command refused: bad MAC", "from_node", req.GetFromNode())
+		return nil, status.Error(codes.PermissionDenied, "forwarded command not authenticated")
+	}
+	if !n.fwd.fresh(req.GetNonce(), req.GetTimestampMs()) {
+		n.log.Warn("forwarded command refused: stale or replayed", "from_node", req.GetFromNode())
+		return nil, status.Error(codes.PermissionDenied, "forwarded command stale or replayed")
+	}
+	if !n.IsLeader() {
+		return &clusterv1.ForwardResponse{ErrorKind: "not_leader", ErrorMessage: "not the leader"}, nil
+	}
+	var cmd clusterv1.Command
+	if err := proto.Unmarshal(req.GetCommand(), &cmd); err != nil {
+		return &clusterv1.ForwardResponse{ErrorKind: "invalid_command", ErrorMessage: "undecodable command"}, nil
+	}
+	resp, index, err := n.applyLocal(ctx, &cmd)
+	if err != nil {
+		return &clusterv1.ForwardResponse{ErrorKind: errorKind(err), ErrorMessage: err.Error()}, nil
+	}
+	out := &clusterv1.ForwardResponse{Index: index}
+	switch r := resp.(type) {
+	case auditAppended:
+		out.AuditFirst = r.first
+	case error:
+		out.ErrorKind, out.ErrorMessage = errorKind(r), r.Error()
+	}
+	return out, nil
+}
