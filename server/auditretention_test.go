@@ -3,9 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmsd/kmsd/keystore"
 	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
