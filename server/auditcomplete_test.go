@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"math/bits"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -125,4 +128,125 @@ func TestAuditCompleteness(t *testing.T) {
 		t.Fatalf("outcomes %v: the mix is not varied", exceptions)
 	}
 	t.Logf("%d answered requests, each recorded once; outcomes %v", len(byRequest), exceptions)
+}
+
+var auditKills = flag.Int("audit-kills", 3, "leader kills in TestAuditCompletenessAcrossLeaderKills (the soak tier runs 50)")
+
+// TestAuditCompletenessAcrossLeaderKills (TESTPLAN A1): 16 callers send a
+// mix of calls to every member of a three-node cluster while the leader is
+// killed again and again (and brought back). Every request a member
+// answered has exactly one record in the replicated log, with its name and
+// exception; requests refused because their record could not be made
+// durable are not answered and need none.
+func TestAuditCompletenessAcrossLeaderKills(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	ms := newMembers(t, 3, clock)
+	ctx := context.Background()
+	l := leaderOf(t, ms)
+	md, err := l.kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := md.GetKeyMetadata().GetKeyId()
+	blob, err := l.kms.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: kid, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, ms)
+	type answered struct{ name, exception string }
+	var mu sync.Mutex
+	byRequest := map[string]answered{}
+	notAnswered := 0
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				c := ms[(w+i)%len(ms)].kms
+				var hdr metadata.MD
+				var name string
+				var err error
+				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				switch i % 4 {
+				case 0:
+					name = "GenerateDataKey"
+					_, err = c.GenerateDataKey(cctx, &kmsv1.GenerateDataKeyRequest{KeyId: kid, NumberOfBytes: 16}, grpc.Header(&hdr))
+				case 1:
+					name = "Decrypt"
+					_, err = c.Decrypt(cctx, &kmsv1.DecryptRequest{CiphertextBlob: blob.GetCiphertextBlob()}, grpc.Header(&hdr))
+				case 2:
+					name = "DescribeKey"
+					_, err = c.DescribeKey(cctx, &kmsv1.DescribeKeyRequest{KeyId: "alias/none"}, grpc.Header(&hdr))
+				case 3:
+					name = "TagResource"
+					_, err = c.TagResource(cctx, &kmsv1.TagResourceRequest{KeyId: kid, Tags: []*kmsv1.Tag{{TagKey: "w", TagValue: fmt.Sprint(i)}}}, grpc.Header(&hdr))
+				}
+				cancel()
+				exc := ExceptionName(err)
+				ids := hdr.Get(HeaderRequestID)
+				mu.Lock()
+				ok := !(err != nil && (exc == "" || strings.Contains(err.Error(), "audit record")) || len(ids) != 1)
+				if ok {
+					byRequest[ids[0]] = answered{name, exc}
+				} else {
+					notAnswered++ // the member died, or the record could not be made durable
+				}
+				mu.Unlock()
+				if !ok {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	var down *member
+	for range *auditKills {
+		time.Sleep(300 * time.Millisecond)
+		if down != nil {
+			down.boot()
+		}
+		down = leaderOf(t, alive(ms))
+		down.stop()
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if down != nil {
+		down.boot()
+	}
+	waitApplied(t, ms)
+	final := leaderOf(t, ms)
+	recs, err := final.store.LogRecords(0, final.store.LogSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range recs {
+		e, err := audit.ParseEvent(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.RequestID]++
+		if want, ok := byRequest[e.RequestID]; ok && (e.EventName != want.name || e.ErrorCode != want.exception) {
+			t.Errorf("request %s: record %s/%q, answered %s/%q", e.RequestID, e.EventName, e.ErrorCode, want.name, want.exception)
+		}
+	}
+	missing, dups := 0, 0
+	for id := range byRequest {
+		if seen[id] == 0 {
+			missing++
+		}
+	}
+	for _, n := range seen {
+		if n > 1 {
+			dups++
+		}
+	}
+	if missing != 0 || dups != 0 {
+		t.Fatalf("%d answered requests: %d without a record, %d records duplicated", len(byRequest), missing, dups)
+	}
+	if len(byRequest) < 200 {
+		t.Fatalf("only %d answered requests: the test did little", len(byRequest))
+	}
+	t.Logf("%d leader kills: %d answered requests each recorded once, %d not answered (member down or record not durable), %d records",
+		*auditKills, len(byRequest), notAnswered, len(recs))
 }
