@@ -23,7 +23,10 @@ import (
 // fakeAuditRecords records with a head signed every four. Record i has
 // eventID "evt-i", eventName Decrypt for even i and Encrypt for odd, and
 // key k0 or k1. tampered[i] replaces the bytes served for record i, as an
-// attacker with access to the store would. TailEvents sends the records
+// attacker with access to the store would (empty bytes: the record was
+// removed), and badHeads[i] serves head i empty, as kmsd does when it
+// cannot read it; signing then fails if the newest head is bad. Records
+// before pruned were removed by retention. TailEvents sends the records
 // from StartIndex, then waits for the client to hang up if tailBlocks.
 type fakeAudit struct {
 	kmsv1.UnimplementedAuditServiceServer
@@ -33,6 +36,8 @@ type fakeAudit struct {
 	tree       audit.Tree
 	heads      []audit.SignedTreeHead
 	tampered   map[int64][]byte
+	badHeads   map[int]bool
+	pruned     int64
 	tailBlocks bool
 	reqs       []proto.Message
 }
@@ -47,7 +52,7 @@ func fakeAuditKey(label string) ed25519.PrivateKey {
 }
 
 func newFakeAudit() *fakeAudit {
-	f := &fakeAudit{priv: fakeAuditKey("kmsd"), tampered: map[int64][]byte{}}
+	f := &fakeAudit{priv: fakeAuditKey("kmsd"), tampered: map[int64][]byte{}, badHeads: map[int]bool{}}
 	for i := range fakeAuditRecords {
 		f.append(fakeEvent(i))
 		if (i+1)%4 == 0 {
@@ -98,6 +103,7 @@ func (f *fakeAudit) sign() audit.SignedTreeHead {
 	if err != nil {
 		panic(err)
 	}
+	sth.Leaves, _ = f.tree.LeafHashes(int64(prev), int64(size))
 	f.heads = append(f.heads, sth)
 	return sth
 }
@@ -153,8 +159,9 @@ func (f *fakeAudit) GetEvents(ctx context.Context, r *kmsv1.GetEventsRequest) (*
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(r)
-	resp := &kmsv1.GetEventsResponse{TreeSize: int64(len(f.records))}
-	for i := r.GetStartIndex(); i < int64(len(f.records)) && i < r.GetStartIndex()+int64(r.GetMaxResults()); i++ {
+	resp := &kmsv1.GetEventsResponse{TreeSize: int64(len(f.records)), FirstIndex: f.pruned}
+	start := max(r.GetStartIndex(), f.pruned)
+	for i := start; i < int64(len(f.records)) && i < start+int64(r.GetMaxResults()); i++ {
 		resp.Events = append(resp.Events, f.event(i))
 	}
 	return resp, nil
@@ -185,14 +192,27 @@ func headProto(sth audit.SignedTreeHead) *kmsv1.SignedTreeHead {
 		PreviousTreeSize: int64(sth.Head.PrevSize)}
 }
 
-// GetSignedTreeHeads serves at most two heads per page.
+// GetSignedTreeHeads serves at most two heads per page, and refuses more
+// than 10 with their leaf hashes as kmsd does.
 func (f *fakeAudit) GetSignedTreeHeads(ctx context.Context, r *kmsv1.GetSignedTreeHeadsRequest) (*kmsv1.GetSignedTreeHeadsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(r)
+	if r.GetIncludeLeafHashes() && r.GetMaxResults() > 10 {
+		return nil, status.Error(codes.InvalidArgument, "MaxResults must be between 1 and 10 with IncludeLeafHashes")
+	}
 	resp := &kmsv1.GetSignedTreeHeadsResponse{Count: int64(len(f.heads))}
 	for i := r.GetStartIndex(); i < int64(len(f.heads)) && i < r.GetStartIndex()+2; i++ {
-		resp.Heads = append(resp.Heads, headProto(f.heads[i]))
+		h := headProto(f.heads[i])
+		if r.GetIncludeLeafHashes() {
+			for _, l := range f.heads[i].Leaves {
+				h.LeafHashes = append(h.LeafHashes, l[:])
+			}
+		}
+		if f.badHeads[int(i)] {
+			h = &kmsv1.SignedTreeHead{}
+		}
+		resp.Heads = append(resp.Heads, h)
 	}
 	return resp, nil
 }
@@ -201,6 +221,9 @@ func (f *fakeAudit) SignTreeHead(ctx context.Context, r *kmsv1.SignTreeHeadReque
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(r)
+	if f.badHeads[len(f.heads)-1] {
+		return nil, status.Error(codes.Internal, "internal error")
+	}
 	return &kmsv1.SignTreeHeadResponse{Head: headProto(f.sign())}, nil
 }
 

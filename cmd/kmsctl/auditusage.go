@@ -61,7 +61,11 @@ record it covers, every signed tree head and kmsd's public key to PATH
 (mode 0600) as CloudTrail-style JSON: {"Records":[...],
 "kmsdSignedTreeHeads":[...],"kmsdPublicKey":"..."}. The export is then
 verified as "audit verify" does; if it does not verify, the file is kept as
-evidence and the exit status is 1. --timeout applies to each call.
+evidence and the exit status is 1. A record kmsd serves empty or that is not
+a compact JSON object is written as {"kmsdUnreadableRecord":{"index":N,
+"length":L,"base64":"..."}}, which verification then names; a signed head
+kmsd serves unreadable is left out, which breaks the chain of heads there.
+--timeout applies to each call.
 
 Example:
   kmsctl audit export --outfile audit-2026-03.json
@@ -81,11 +85,18 @@ only that the log is consistent.
 
 Prints the number of records and heads and the last root; when the log does
 not check out, prints the first record that cannot be trusted and why, and
-exits with status 1. An export made while the log verified carries the leaf
-hashes of every head, so the record named is exactly the first one altered,
-removed, inserted or reordered since; for the live log (whose heads come
-without leaf hashes) it is the first record of the signed interval that
-holds the change.
+exits with status 1. kmsd keeps, with each signed head, the leaf hashes of
+the records it adds, and an export carries them, so the record named is
+exactly the first one altered, removed, inserted or reordered since the head
+that covers it was signed, in the live log as in an export. A record kmsd
+serves empty (removed from its store) is named as such; a signed head it
+serves empty or unreadable is reported at the first record it covered.
+Records after the newest head are covered by no signature yet: verify asks
+kmsd to sign them first, so a record added to kmsd's store past the newest
+head while kmsd was stopped is signed with the others and not caught.
+With a retention policy the records kmsd removed are checked through the
+leaf hashes of the heads that cover them (FirstIndex is the first record
+kmsd still holds).
 
 Example:
   kmsctl audit public-key --query PublicKey --output text > kmsd-audit.pub

@@ -18,12 +18,6 @@ import (
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
-// maxHeadsPage and maxEventsPage are the largest pages kmsd serves.
-const (
-	maxHeadsPage  = 10_000
-	maxEventsPage = 10_000
-)
-
 // Where the key that verified a log or proof came from.
 const (
 	keyFromArgument = "argument" // --public-key or --public-key-file
@@ -34,6 +28,7 @@ const (
 // logSummary is the result of audit export and audit verify.
 type logSummary struct {
 	Verified        bool   `json:"Verified"`
+	FirstIndex      int64  `json:"FirstIndex,omitempty"`
 	RecordCount     int    `json:"RecordCount"`
 	HeadCount       int    `json:"HeadCount"`
 	TreeSize        uint64 `json:"TreeSize"`
@@ -42,87 +37,6 @@ type logSummary struct {
 	KeyID           string `json:"KeyId"`
 	PublicKeySource string `json:"PublicKeySource"`
 	OutFile         string `json:"OutFile,omitempty"`
-}
-
-// fetchedLog is the audit log as kmsd served it.
-type fetchedLog struct {
-	records [][]byte
-	heads   []audit.SignedTreeHead
-	pub     ed25519.PublicKey
-}
-
-// fetchLog asks kmsd to sign a head over every record so far, then reads
-// every signed head and the records up to the last one.
-func fetchLog(ctx context.Context, c *call) (*fetchedLog, error) {
-	if _, err := c.audit.SignTreeHead(ctx, &kmsv1.SignTreeHeadRequest{}); err != nil {
-		return nil, &opError{"SignTreeHead", err}
-	}
-	pk, err := c.audit.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{})
-	if err != nil {
-		return nil, &opError{"GetPublicKey", err}
-	}
-	l := &fetchedLog{}
-	if l.pub, err = serverKey(pk); err != nil {
-		return nil, err
-	}
-	if l.heads, err = fetchHeads(ctx, c); err != nil {
-		return nil, err
-	}
-	var size uint64
-	if n := len(l.heads); n > 0 {
-		size = l.heads[n-1].Head.Size
-	}
-	if l.records, err = fetchRecords(ctx, c, size); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-func fetchHeads(ctx context.Context, c *call) ([]audit.SignedTreeHead, error) {
-	var heads []audit.SignedTreeHead
-	for {
-		resp, err := c.audit.GetSignedTreeHeads(ctx, &kmsv1.GetSignedTreeHeadsRequest{
-			StartIndex: int64(len(heads)), MaxResults: maxHeadsPage})
-		if err != nil {
-			return nil, &opError{"GetSignedTreeHeads", err}
-		}
-		for _, h := range resp.GetHeads() {
-			sth, err := audit.ParseSignedTreeHead(h.GetHead(), h.GetSignature(), h.GetKeyId())
-			if err != nil {
-				return nil, &unverifiedError{fmt.Errorf("signed tree head %d: %w", len(heads), err)}
-			}
-			heads = append(heads, sth)
-		}
-		if len(resp.GetHeads()) == 0 || int64(len(heads)) >= resp.GetCount() {
-			return heads, nil
-		}
-	}
-}
-
-// fetchRecords reads records [0, size) in order.
-func fetchRecords(ctx context.Context, c *call, size uint64) ([][]byte, error) {
-	var records [][]byte
-	for uint64(len(records)) < size {
-		resp, err := c.audit.GetEvents(ctx, &kmsv1.GetEventsRequest{
-			StartIndex: int64(len(records)), MaxResults: int32(min(size-uint64(len(records)), maxEventsPage))})
-		if err != nil {
-			return nil, &opError{"GetEvents", err}
-		}
-		if len(resp.GetEvents()) == 0 {
-			return nil, &unverifiedError{fmt.Errorf("kmsd served %d records, but its last signed tree head covers %d",
-				len(records), size)}
-		}
-		for _, e := range resp.GetEvents() {
-			if e.GetIndex() != int64(len(records)) {
-				return nil, &unverifiedError{fmt.Errorf("kmsd served record %d where record %d was expected",
-					e.GetIndex(), len(records))}
-			}
-			if uint64(len(records)) < size {
-				records = append(records, e.GetRecord())
-			}
-		}
-	}
-	return records, nil
 }
 
 // exportLog writes the log to --outfile (mode 0600) and verifies it.
@@ -142,7 +56,7 @@ func exportLog(ctx context.Context, c *call) (any, error) {
 	if err := writeExportFile(path, l); err != nil {
 		return nil, err
 	}
-	sum, err := verifyFetched(c, l.records, l.heads, trusted, l.pub, keyFromServer)
+	sum, err := verifyFetched(c, l, trusted, keyFromServer)
 	if err != nil {
 		return nil, err
 	}
@@ -150,14 +64,18 @@ func exportLog(ctx context.Context, c *call) (any, error) {
 	return sum, nil
 }
 
+// writeExportFile writes l as an export file: its readable heads, and its
+// records with those an export cannot hold replaced (see exportable).
 func writeExportFile(path string, l *fetchedLog) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("%w: --outfile: %v", errLocal, err)
 	}
 	err = f.Chmod(0o600) // the file may have existed with looser permissions
-	if err == nil {
-		err = audit.WriteExport(f, l.records, l.heads, l.pub)
+	if err == nil && l.start > 0 {
+		err = audit.WriteExportFrom(f, l.start, exportable(l.start, l.records), l.heads, l.pub)
+	} else if err == nil {
+		err = audit.WriteExport(f, exportable(0, l.records), l.heads, l.pub)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -181,7 +99,7 @@ func verifyLog(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyFetched(c, l.records, l.heads, trusted, l.pub, keyFromServer)
+	return verifyFetched(c, l, trusted, keyFromServer)
 }
 
 func verifyFile(c *call, path string, trusted ed25519.PublicKey) (any, error) {
@@ -190,36 +108,41 @@ func verifyFile(c *call, path string, trusted ed25519.PublicKey) (any, error) {
 		return nil, usagef("--file: %v", err)
 	}
 	defer f.Close()
-	records, heads, pub, err := audit.ReadExport(bufio.NewReader(f))
+	e, err := audit.ReadExportFile(bufio.NewReader(f))
 	switch {
 	case errors.Is(err, audit.ErrMalformedExport), errors.Is(err, audit.ErrMalformedHead):
 		return nil, &unverifiedError{err}
 	case err != nil:
 		return nil, fmt.Errorf("%w: --file: %v", errLocal, err)
 	}
-	return verifyFetched(c, records, heads, trusted, pub, keyFromFile)
+	l := &fetchedLog{start: e.FirstIndex, records: e.Records, heads: e.Heads, pub: e.PublicKey, badHead: -1}
+	return verifyFetched(c, l, trusted, keyFromFile)
 }
 
-// verifyFetched runs audit.VerifyLog with the trusted key if there is one,
-// and otherwise with the log's own key from source (noting on standard
-// error what that proves).
-func verifyFetched(c *call, records [][]byte, heads []audit.SignedTreeHead, trusted, own ed25519.PublicKey, source string) (*logSummary, error) {
+// verifyFetched checks l with the trusted key if there is one, and
+// otherwise with the log's own key from source (noting on standard error
+// what that proves). A log that checks out but that kmsd could not sign a
+// new head for returns the signing error.
+func verifyFetched(c *call, l *fetchedLog, trusted ed25519.PublicKey, source string) (*logSummary, error) {
 	pub := trusted
 	if pub == nil {
-		pub = own
+		pub = l.pub
 		fmt.Fprintf(c.stderr, "kmsctl: note: verified with the public key from the %s, which shows only that the log is consistent;"+
 			" pass --public-key or --public-key-file with the key obtained out of band to show it is kmsd's\n", source)
 	} else {
 		source = keyFromArgument
 	}
-	if err := audit.VerifyLog(records, heads, pub); err != nil {
+	if err := l.check(pub); err != nil {
 		return nil, &unverifiedError{err}
 	}
+	if l.signErr != nil {
+		return nil, l.signErr
+	}
 	id := audit.KeyIDOf(pub)
-	sum := &logSummary{Verified: true, RecordCount: len(records), HeadCount: len(heads),
+	sum := &logSummary{Verified: true, FirstIndex: l.start, RecordCount: len(l.records), HeadCount: len(l.heads),
 		RootHash: audit.EmptyRoot().String(), KeyID: hex.EncodeToString(id[:]), PublicKeySource: source}
-	if n := len(heads); n > 0 {
-		h := heads[n-1].Head
+	if n := len(l.heads); n > 0 {
+		h := l.heads[n-1].Head
 		sum.TreeSize, sum.RootHash, sum.Timestamp = h.Size, h.Root.String(), h.Timestamp.Format(time.RFC3339Nano)
 	}
 	return sum, nil
