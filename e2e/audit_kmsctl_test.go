@@ -117,3 +117,33 @@ func tailUntilInterrupted(t *testing.T, d *daemon) {
 		t.Fatalf("audit tail after SIGINT: %v; want exit status 130", err)
 	}
 }
+
+// TestShowEventIDThenProve: kmsctl --show-event-id prints the event id of
+// a call's record, of a failed call too, and audit prove proves that very
+// record against a signed head.
+func TestShowEventIDThenProve(t *testing.T) {
+	d := startDaemon(t)
+	keyID := str(d.ok("create-key", "--description", "event ids"), "KeyMetadata.KeyId")
+	for i, c := range []struct {
+		args  []string
+		code  int
+		event string // the record's eventName
+		error string // its errorCode
+	}{
+		{[]string{"encrypt", "--key-id", keyID, "--plaintext", "aGVsbG8="}, 0, "Encrypt", ""},
+		{[]string{"describe-key", "--key-id", "alias/missing"}, 254, "DescribeKey", "NotFoundException"},
+	} {
+		r := d.ctl(nil, append([]string{"--show-event-id"}, c.args...)...)
+		id, ok := strings.CutPrefix(strings.SplitN(r.stderr, "\n", 2)[0], "EventId: ")
+		if r.code != c.code || !ok || id == "" {
+			t.Fatalf("Test %d: exit %d, stderr %q; want %d and an EventId line first", i, r.code, r.stderr, c.code)
+		}
+		rec, _ := d.ok("audit", "prove", "--event-id", id)["Record"].(map[string]any)
+		if rec["eventID"] != id || rec["eventName"] != c.event || (c.error != "" && rec["errorCode"] != c.error) {
+			t.Errorf("Test %d: event %s proved record %v", i, id, rec)
+		}
+	}
+	if r := d.ctl(nil, "describe-key", "--key-id", keyID); r.code != 0 || strings.Contains(r.stderr, "EventId") {
+		t.Errorf("without --show-event-id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -109,10 +109,11 @@ const auditProveUsage = `Usage: kmsctl audit prove (--event-id ID | --index N) [
        kmsctl audit prove --file PROOF.json [--public-key BASE64 | --public-key-file PATH]
 
 With --event-id (the id every kmsd response carries in its kmsd-event-id
-header) or --index, fetches the proof that the record is in the log under a
-signed tree head (the newest, or the one of size --tree-size), checks the
-head's signature and the audit path, and prints the proof as JSON: Record,
-Index, TreeSize, RootHash, AuditPath, Head, Signature, KeyId, PublicKey.
+header, which "kmsctl --show-event-id COMMAND" prints) or --index, fetches
+the proof that the record is in the log under a signed tree head (the
+newest, or the one of size --tree-size), checks the head's signature and
+the audit path, and prints the proof as JSON: Record, Index, TreeSize,
+RootHash, AuditPath, Head, Signature, KeyId, PublicKey.
 Save it, and anyone can check it offline with --file.
 
 With --file, checks a saved proof and prints what it proves. The key is as

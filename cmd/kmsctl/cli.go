@@ -92,7 +92,7 @@ func register(cmds ...*command) {
 var globalFlags = []flagSpec{
 	{"endpoint", kindString, false}, {"output", kindString, false}, {"query", kindString, false},
 	{"timeout", kindString, false}, {"outfile", kindString, false}, {"max-items", kindInt, false},
-	{"starting-token", kindString, false}, {"help", kindBool, false},
+	{"starting-token", kindString, false}, {"help", kindBool, false}, {"show-event-id", kindBool, false},
 }
 
 const mainUsage = `Usage: kmsctl [global flags] COMMAND [flags]
@@ -110,6 +110,9 @@ Global flags:
                          (audit export: the export file)
   --max-items N          list commands: stop after N entries (default: follow every page)
   --starting-token M     list commands: same as --marker
+  --show-event-id        print "EventId: ID" to standard error after each call of a KMS
+                         command, also one that failed: the id of the call's audit record,
+                         for "kmsctl audit prove --event-id ID"
 
 Flags take "--flag value" or "--flag=value". Binary parameters take
 fileb://PATH (raw bytes), - (raw bytes from standard input), file://PATH
@@ -275,11 +278,14 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 	}
 	c := &call{args: pa, stdout: stdout, stderr: stderr}
 	if !cmd.local {
-		var opts []grpc.DialOption
+		var interceptors []grpc.UnaryClientInterceptor
 		if cmd.untimed {
-			opts = append(opts, grpc.WithUnaryInterceptor(perCallTimeout(timeout)))
+			interceptors = append(interceptors, perCallTimeout(timeout))
 		}
-		conn, err := dial(endpoint(pa), opts...)
+		if pa.bools["show-event-id"] {
+			interceptors = append(interceptors, showEventID(stderr))
+		}
+		conn, err := dial(endpoint(pa), grpc.WithChainUnaryInterceptor(interceptors...))
 		if err != nil {
 			fmt.Fprintf(stderr, "kmsctl: %v\n", err)
 			return exitOther

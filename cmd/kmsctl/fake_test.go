@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,7 +24,8 @@ import (
 // fake is an in-process KeyManagementService that records requests.
 // Key id "missing" is NotFoundException, "bare" fails without an
 // ErrorInfo, "slow" answers after a second. ListKeys serves fakeKeys in
-// pages of two unless the request sets Limit.
+// pages of two unless the request sets Limit. Every answer, error or not,
+// carries the header kmsd-event-id: "evt-kms-N" for the N-th request.
 type fake struct {
 	kmsv1.UnimplementedKeyManagementServiceServer
 	mu   sync.Mutex
@@ -36,7 +39,9 @@ var fakeKeys = []string{"k0", "k1", "k2", "k3", "k4"}
 func (f *fake) record(ctx context.Context, m proto.Message, keyID string) error {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, m)
+	n := len(f.reqs)
 	f.mu.Unlock()
+	grpc.SetHeader(ctx, metadata.Pairs(eventIDHeader, fmt.Sprint("evt-kms-", n)))
 	switch keyID {
 	case "missing":
 		st, _ := status.New(codes.NotFound, "key missing not found").WithDetails(

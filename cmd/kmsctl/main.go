@@ -29,6 +29,15 @@
 //	kmsctl audit export --outfile audit.json
 //	kmsctl audit verify --file audit.json --public-key-file kmsd-audit.pub
 //
+// Every call is recorded in that log, and kmsd returns the record's
+// eventID with the answer, also when the call fails. The global flag
+// --show-event-id prints it to standard error as "EventId: ID" after each
+// call of a KMS command (not of the audit commands), so that the record can
+// be proved at once:
+//
+//	kmsctl --show-event-id encrypt --key-id alias/payments --plaintext fileb://secret.txt
+//	kmsctl audit prove --event-id ID --public-key-file kmsd-audit.pub
+//
 // Exit status: 0 on success, 252 for a usage error (nothing was sent),
 // 254 when the service returned an error, 255 when kmsd could not be
 // reached or another local error occurred, 130 when interrupted (Ctrl-C)
