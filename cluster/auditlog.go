@@ -18,10 +18,11 @@ type auditAppended struct{ first uint64 }
 // AppendAudit replicates a batch of audit records (one Raft entry for the
 // whole batch) and returns the log position of the first, once the entry
 // is committed and applied on this node. ids[i] is the event id of
-// records[i]. The errors are Apply's; on any error the records may or may
-// not have been committed.
-func (n *Node) AppendAudit(ctx context.Context, records [][]byte, ids []string) (uint64, error) {
-	payload, err := proto.Marshal(&clusterv1.AuditBatch{Records: records, EventIds: ids})
+// records[i], and macs[i] (stored with it, opaque) authenticates it. The
+// errors are Apply's; on any error the records may or may not have been
+// committed.
+func (n *Node) AppendAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) (uint64, error) {
+	payload, err := proto.Marshal(&clusterv1.AuditBatch{Records: records, EventIds: ids, Macs: macs})
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
 	}
@@ -85,7 +86,7 @@ func (f *fsm) applyAuditRecords(index uint64, cmd *clusterv1.Command) any {
 	if err := proto.Unmarshal(cmd.Payload, &b); err != nil {
 		panic(fmt.Sprintf("cluster: undecodable audit batch at index %d: %v", index, err))
 	}
-	first, _, err := f.store.AppendLog(index, b.Records, b.EventIds)
+	first, _, err := f.store.AppendLog(index, b.Records, b.EventIds, b.Macs...)
 	return f.outcome(index, auditAppended{first}, err)
 }
 
@@ -168,7 +169,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			panic(fmt.Sprintf("cluster: undecodable audit batch at index %d: %v", l.Index, err))
 		}
 		run = append(run, i)
-		appends = append(appends, keystore.LogAppend{Index: l.Index, Records: b.Records, IDs: b.EventIds})
+		appends = append(appends, keystore.LogAppend{Index: l.Index, Records: b.Records, IDs: b.EventIds, MACs: b.Macs})
 	}
 	flush()
 	return out

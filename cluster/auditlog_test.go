@@ -85,7 +85,7 @@ func TestNodeAppendAuditConcurrently(t *testing.T) {
 			for i := range per {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				r := fmt.Sprintf("r-%d-%d", w, i)
-				first, err := tn.node.AppendAudit(ctx, [][]byte{[]byte(r), []byte(r + "b")}, []string{r, r + "b"})
+				first, err := tn.node.AppendAudit(ctx, [][]byte{[]byte(r), []byte(r + "b")}, []string{r, r + "b"}, nil)
 				cancel()
 				if err != nil {
 					t.Error(err)

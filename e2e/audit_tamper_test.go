@@ -52,6 +52,15 @@ func TestAuditStoreTampering(t *testing.T) {
 			setRecord(t, txn, l.n, forged)
 			return l.n
 		}, ""},
+		// A record added after the last signed head while kmsd was stopped
+		// lacks the MAC kmsd stores with each record it writes, so kmsd
+		// signs no head over it.
+		{"appended", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
+			forged := bytes.Replace(getRecord(t, txn, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1)
+			end := logSize(txn)
+			setRecord(t, txn, end, forged)
+			return end
+		}, ""},
 		{"head removed", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
 			if err := txn.Delete(binary.BigEndian.AppendUint64([]byte("lh/"), 1)); err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // records and heads as opaque bytes; package audit gives them meaning.
 //
 //	l/<position, 8 bytes big-endian>  record
+//	lm/<position>                     the record's MAC, from its proposer
 //	le/<eventID>                      position of the record, 8 bytes
 //	lh/<sequence, 8 bytes>            signed tree head
 //	m/logkey                          the signing key (LogKey, JSON)
@@ -23,12 +24,14 @@ import (
 const (
 	prefixLog     = "l/"
 	prefixLogID   = "le/"
+	prefixLogMAC  = "lm/"
 	prefixLogHead = "lh/"
 	keyLogKey     = "m/logkey"
 	keyLogPruned  = "m/logpruned"
 
-	// MaxPruneBatch bounds the records one PruneLog removes.
-	MaxPruneBatch = 16384
+	// MaxPruneBatch bounds the records one PruneLog removes (two keys
+	// each, in one transaction).
+	MaxPruneBatch = 4096
 
 	// MaxLogRecord bounds one stored record; MaxLogBatch the records of
 	// one log entry, and MaxLogBatchBytes their size (Badger refuses larger
@@ -69,8 +72,8 @@ func (s *Store) SetLogObserver(o LogObserver) {
 // the effect of log entry index, and returns the position of the first
 // one. An entry at or below the applied index was applied already: AppendLog
 // then returns applied == false and does nothing.
-func (s *Store) AppendLog(index uint64, records [][]byte, ids []string) (first uint64, applied bool, err error) {
-	res, err := s.AppendLogs([]LogAppend{{Index: index, Records: records, IDs: ids}})
+func (s *Store) AppendLog(index uint64, records [][]byte, ids []string, macs ...[]byte) (first uint64, applied bool, err error) {
+	res, err := s.AppendLogs([]LogAppend{{Index: index, Records: records, IDs: ids, MACs: macs}})
 	if err != nil {
 		return 0, false, err
 	}
@@ -82,6 +85,8 @@ type LogAppend struct {
 	Index   uint64
 	Records [][]byte
 	IDs     []string
+	// MACs, if any, are stored with the records (one each), opaque.
+	MACs [][]byte
 }
 
 // LogAppended is the outcome of one LogAppend: the position of its first
@@ -161,6 +166,12 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 					return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
 				}
 			}
+			if len(e.MACs) > 0 {
+				if err := txn.Set(append([]byte(prefixLogMAC), pos...), e.MACs[j]); err != nil {
+					txn.Discard()
+					return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
+				}
+			}
 		}
 		size += uint64(len(e.Records))
 	}
@@ -178,8 +189,13 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 }
 
 func checkLogAppend(e LogAppend) error {
-	if len(e.Records) != len(e.IDs) || len(e.Records) > MaxLogBatch {
-		return fmt.Errorf("%w: %d records, %d ids", ErrInvalidMutation, len(e.Records), len(e.IDs))
+	if len(e.Records) != len(e.IDs) || len(e.Records) > MaxLogBatch || (len(e.MACs) > 0 && len(e.MACs) != len(e.Records)) {
+		return fmt.Errorf("%w: %d records, %d ids, %d MACs", ErrInvalidMutation, len(e.Records), len(e.IDs), len(e.MACs))
+	}
+	for _, m := range e.MACs {
+		if len(m) == 0 || len(m) > 64 {
+			return fmt.Errorf("%w: MAC of %d bytes", ErrInvalidMutation, len(m))
+		}
 	}
 	for _, r := range e.Records {
 		if len(r) == 0 || len(r) > MaxLogRecord {
@@ -199,6 +215,9 @@ func logAppendBytes(e LogAppend) int {
 	}
 	for _, id := range e.IDs {
 		n += len(id)
+	}
+	for _, m := range e.MACs {
+		n += len(m) + 16
 	}
 	return n
 }
@@ -330,6 +349,12 @@ func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
 	return s.rangeOf(prefixLog, lo, hi, size)
 }
 
+// LogMACs returns the MACs stored with the records at positions [lo, hi),
+// clamped to the log; a record stored without one gets an empty MAC.
+func (s *Store) LogMACs(lo, hi uint64) ([][]byte, error) {
+	return s.rangeOf(prefixLogMAC, lo, hi, s.LogSize())
+}
+
 // LogHeads returns the signed tree heads with sequence numbers [lo, hi),
 // clamped to those stored.
 func (s *Store) LogHeads(lo, hi uint64) ([][]byte, error) {
@@ -419,7 +444,7 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 		if seq, ok := seqOf(key, prefixLogHead); ok {
 			v.headCount = max(v.headCount, seq+1)
 		}
-	case strings.HasPrefix(key, prefixLogID):
+	case strings.HasPrefix(key, prefixLogID), strings.HasPrefix(key, prefixLogMAC):
 	case key == keyLogPruned:
 		b, err := val()
 		if err != nil {
@@ -488,6 +513,9 @@ func (s *Store) PruneLog(index, from, upTo uint64) error {
 		}
 		for pos := from; pos < upTo; pos++ {
 			if err := txn.Delete(append([]byte(prefixLog), be64(pos)...)); err != nil {
+				return err
+			}
+			if err := txn.Delete(append([]byte(prefixLogMAC), be64(pos)...)); err != nil {
 				return err
 			}
 		}

@@ -257,12 +257,12 @@ type countingAuditProposer struct {
 	calls, records int
 }
 
-func (c *countingAuditProposer) AppendAudit(ctx context.Context, records [][]byte, ids []string) (uint64, error) {
+func (c *countingAuditProposer) AppendAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) (uint64, error) {
 	c.mu.Lock()
 	c.calls++
 	c.records += len(records)
 	c.mu.Unlock()
-	return c.AuditProposer.AppendAudit(ctx, records, ids)
+	return c.AuditProposer.AppendAudit(ctx, records, ids, macs)
 }
 
 func (c *countingAuditProposer) counts() (int, int) {
@@ -437,7 +437,7 @@ func TestHeadsCarryLeafHashes(t *testing.T) {
 	ctx := context.Background()
 	n := 2*maxHeadLeaves + 100
 	for lo := 0; lo < n; lo += 1000 {
-		var recs [][]byte
+		var recs, macs [][]byte
 		var ids []string
 		for i := lo; i < min(lo+1000, n); i++ {
 			e := &audit.Event{EventVersion: audit.EventVersion, EventName: "Synthetic", EventID: fmt.Sprintf("e-%d", i)}
@@ -445,9 +445,9 @@ func TestHeadsCarryLeafHashes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, ids = append(recs, rec), append(ids, e.EventID)
+			recs, ids, macs = append(recs, rec), append(ids, e.EventID), append(macs, h.srv.recordMAC(audit.LeafHash(rec)))
 		}
-		if _, err := h.prop.AppendAudit(ctx, recs, ids); err != nil {
+		if _, err := h.prop.AppendAudit(ctx, recs, ids, macs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -551,5 +551,30 @@ func TestTailEvents(t *testing.T) {
 	tail := byEventID(t, h.allEvents(t), tailID)
 	if tail.EventName != "TailEvents" || !tail.ReadOnly || tail.ErrorCode != "" {
 		t.Errorf("tail record %+v", tail)
+	}
+}
+
+// A record written to the log without kmsd's MAC (behind its back) is
+// never signed: the leader signs up to it and refuses to go further, and
+// verification reports it as not covered by any signed head.
+func TestForgedRecordIsNeverSigned(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.createKey(t)
+	forged := []byte(`{"eventVersion":"1.11","eventName":"Forged"}`)
+	pos, err := h.prop.AppendAudit(ctx, [][]byte{forged}, []string{"forged"}, [][]byte{make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.audit.SignTreeHead(ctx, &kmsv1.SignTreeHeadRequest{})
+	wantException(t, err, excInvalidState)
+	heads := h.allHeads(t)
+	if len(heads) != 1 || heads[0].Head.Size != pos {
+		t.Fatalf("heads %+v: want one head that stops at the forged record %d", heads, pos)
+	}
+	pk, _ := h.audit.GetPublicKey(ctx, &kmsv1.GetPublicKeyRequest{})
+	var te *audit.TamperError
+	if err := audit.VerifyLog(h.allRecords(t), heads, pk.GetPublicKey()); !errors.As(err, &te) || te.Index != int64(pos) {
+		t.Fatalf("verify: %v, want the forged record %d named", err, pos)
 	}
 }

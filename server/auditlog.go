@@ -19,6 +19,7 @@ type AuditStore interface {
 	LogHeads(lo, hi uint64) ([][]byte, error)
 	LogPosition(eventID string) (uint64, bool, error)
 	LogPruned() uint64
+	LogMACs(lo, hi uint64) ([][]byte, error)
 	SetLogObserver(keystore.LogObserver)
 }
 
@@ -26,7 +27,8 @@ type AuditStore interface {
 type AuditProposer interface {
 	// AppendAudit commits records as one log entry and returns the
 	// position of the first.
-	AppendAudit(ctx context.Context, records [][]byte, ids []string) (uint64, error)
+	// macs[i] authenticates records[i].
+	AppendAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) (uint64, error)
 	// AppendAuditHead commits signed tree head number seq.
 	AppendAuditHead(ctx context.Context, seq uint64, head []byte) error
 	// SetAuditKey commits the signing key if none is stored.
@@ -174,6 +176,7 @@ func (l *AuditLog) Root(n int64) (audit.Hash, error) {
 type auditBatch struct {
 	records [][]byte
 	ids     []string
+	macs    [][]byte
 	bytes   int
 	done    chan struct{}
 	first   uint64
@@ -221,7 +224,7 @@ func newAuditWriter(p AuditProposer, timeout func(context.Context) (context.Cont
 }
 
 // append commits one record and returns its position once it is durable.
-func (w *auditWriter) append(record []byte, id string) (uint64, error) {
+func (w *auditWriter) append(record []byte, id string, mac []byte) (uint64, error) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -238,6 +241,7 @@ func (w *auditWriter) append(record []byte, id string) (uint64, error) {
 	i := len(b.records)
 	b.records = append(b.records, record)
 	b.ids = append(b.ids, id)
+	b.macs = append(b.macs, mac)
 	b.bytes += len(record)
 	w.mu.Unlock()
 	select {
@@ -283,7 +287,7 @@ func (w *auditWriter) run() {
 func (w *auditWriter) commit(b *auditBatch) {
 	ctx, cancel := w.timeout(context.Background())
 	defer cancel()
-	b.first, b.err = w.proposer.AppendAudit(ctx, b.records, b.ids)
+	b.first, b.err = w.proposer.AppendAudit(ctx, b.records, b.ids, b.macs)
 	close(b.done)
 	if b.err == nil && w.committed != nil {
 		w.committed()

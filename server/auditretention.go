@@ -39,12 +39,12 @@ func (s *Server) pruneDue(ctx context.Context, now time.Time) {
 	}
 }
 
-// pruneNext archives and removes the records of the head that follows the
-// first record held, if they are all older than the retention period. It
-// reports whether it did.
+// pruneNext archives and removes the records from the first one held to
+// the end of the signed head that covers it, if they are all older than the
+// retention period. It reports whether it did.
 func (s *Server) pruneNext(ctx context.Context, now time.Time) (bool, error) {
 	first := s.audit.store.LogPruned()
-	seq, sth, ok, err := s.headFrom(first)
+	seq, sth, ok, err := s.headCovering(first)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -68,21 +68,25 @@ func (s *Server) pruneNext(ctx context.Context, now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := s.mutationContext(ctx)
-	defer cancel()
-	err = s.auditP.PruneAudit(ctx, first, sth.Head.Size)
-	if errors.Is(err, keystore.ErrInvalidState) {
-		return false, nil // pruned meanwhile
-	}
-	if err != nil {
-		return false, err
+	// In pieces a transaction can hold; if this stops half-way, the next
+	// run archives the rest again (overlapping archives) and goes on.
+	for from := first; from < sth.Head.Size; from += keystore.MaxPruneBatch {
+		cctx, cancel := s.mutationContext(ctx)
+		err = s.auditP.PruneAudit(cctx, from, min(from+keystore.MaxPruneBatch, sth.Head.Size))
+		cancel()
+		if errors.Is(err, keystore.ErrInvalidState) {
+			return false, nil // pruned meanwhile
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 	s.log.Info("audit records archived and removed", "from", first, "to", sth.Head.Size-1, "archive", path)
 	return true, nil
 }
 
-// headFrom finds the signed head whose interval starts at record first.
-func (s *Server) headFrom(first uint64) (uint64, audit.SignedTreeHead, bool, error) {
+// headCovering finds the signed head whose interval holds record first.
+func (s *Server) headCovering(first uint64) (uint64, audit.SignedTreeHead, bool, error) {
 	n := s.audit.store.LogHeadCount()
 	var searchErr error
 	head := func(i uint64) audit.SignedTreeHead {
@@ -98,12 +102,12 @@ func (s *Server) headFrom(first uint64) (uint64, audit.SignedTreeHead, bool, err
 		}
 		return audit.SignedTreeHead{}
 	}
-	i := uint64(sort.Search(int(n), func(i int) bool { return head(uint64(i)).Head.PrevSize >= first }))
+	i := uint64(sort.Search(int(n), func(i int) bool { return head(uint64(i)).Head.Size > first }))
 	if searchErr != nil || i >= n {
 		return 0, audit.SignedTreeHead{}, false, searchErr
 	}
 	sth := head(i)
-	if sth.Head.PrevSize != first {
+	if sth.Head.PrevSize > first {
 		return 0, audit.SignedTreeHead{}, false, searchErr
 	}
 	return i, sth, searchErr == nil, searchErr

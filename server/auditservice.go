@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,6 +253,11 @@ func (a *auditService) GetSignedTreeHeads(ctx context.Context, req *kmsv1.GetSig
 
 func (a *auditService) SignTreeHead(ctx context.Context, _ *kmsv1.SignTreeHeadRequest) (*kmsv1.SignTreeHeadResponse, error) {
 	sth, err := a.s.signHead(ctx)
+	var ue errUnauthenticRecord
+	if errors.As(err, &ue) {
+		return nil, newAPIError(codes.FailedPrecondition, excInvalidState,
+			"Audit record %d was not written by kmsd, so no tree head is signed over it or after it. Run kmsctl audit verify.", ue.pos)
+	}
 	if err != nil {
 		return nil, err
 	}

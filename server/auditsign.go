@@ -192,6 +192,19 @@ func (s *Server) signNextLocked(ctx context.Context, priv ed25519.PrivateKey, ta
 		var root audit.Hash
 		var leaves []audit.Hash
 		err = s.audit.withTree(func(t *audit.Tree) (err error) {
+			// Sign only up to the first record kmsd did not write.
+			authentic, err := s.checkRecordMACs(t, int64(prev.Head.Size), size)
+			if err != nil {
+				return err
+			}
+			if authentic < size {
+				s.log.Error("audit record not written by kmsd: it stays outside every signed head; run kmsctl audit verify",
+					"index", authentic)
+				if authentic == int64(prev.Head.Size) {
+					return errUnauthenticRecord{authentic}
+				}
+				size = authentic
+			}
 			if root, err = t.Root(size); err != nil {
 				return err
 			}

@@ -44,14 +44,14 @@ func (p *directProposer) ApplyMutation(ctx context.Context, m *keystore.Mutation
 
 func (p *directProposer) IsLeader() bool { return true }
 
-func (p *directProposer) AppendAudit(ctx context.Context, records [][]byte, ids []string) (uint64, error) {
+func (p *directProposer) AppendAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.failAudit != nil {
 		return 0, p.failAudit
 	}
 	p.index++
-	first, _, err := p.store.AppendLog(p.index, records, ids)
+	first, _, err := p.store.AppendLog(p.index, records, ids, macs...)
 	return first, err
 }
 

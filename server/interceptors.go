@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kmsd/kmsd/audit"
 )
 
 // unaryInterceptor converts handler errors through the error table, turns a
@@ -75,7 +77,7 @@ func (s *Server) finishAudit(ctx context.Context, ci callInfo, method string, re
 	e := s.apiEvent(ci, name, req, resp, err)
 	rec, cerr := e.Canonical()
 	if cerr == nil {
-		_, cerr = s.auditW.append(rec, ci.eventID)
+		_, cerr = s.auditW.append(rec, ci.eventID, s.recordMAC(audit.LeafHash(rec)))
 	}
 	if cerr != nil {
 		s.log.ErrorContext(ctx, "audit record not committed; failing the request", "method", method,

@@ -143,6 +143,8 @@ type Server struct {
 	headSize   atomic.Uint64
 	retention  time.Duration
 	archiveDir string
+	// macKey authenticates the records this node writes (auditmac.go).
+	macKey []byte
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -198,6 +200,13 @@ func New(cfg Config) (*Server, error) {
 		s.signEvery = time.Minute
 	}
 	s.signKick = make(chan struct{}, 1)
+	if !cfg.DisableAudit {
+		k, err := deriveRecordMACKey(cfg.RootKey.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		s.macKey = k
+	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer

@@ -39,7 +39,9 @@ type fetchedLog struct {
 
 // fetchLog asks kmsd to sign a head over every record so far, then reads
 // every signed head with its leaf hashes and the records up to the last
-// one (every record, if a head is unreadable).
+// one (every record, if a head is unreadable or kmsd would not sign: it
+// refuses to sign over a record it did not write, which verification then
+// reports as not covered by any signed head).
 func fetchLog(ctx context.Context, c *call) (*fetchedLog, error) {
 	l := &fetchedLog{badHead: -1}
 	if _, err := c.audit.SignTreeHead(ctx, &kmsv1.SignTreeHeadRequest{}); err != nil {
@@ -60,7 +62,7 @@ func fetchLog(ctx context.Context, c *call) (*fetchedLog, error) {
 	if n := len(l.heads); n > 0 {
 		size = int64(l.heads[n-1].Head.Size)
 	}
-	if err := l.fetchRecords(ctx, c, size, l.badHead >= 0); err != nil {
+	if err := l.fetchRecords(ctx, c, size, l.badHead >= 0 || l.signErr != nil); err != nil {
 		return nil, err
 	}
 	return l, nil

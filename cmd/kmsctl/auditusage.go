@@ -92,8 +92,10 @@ that covers it was signed, in the live log as in an export. A record kmsd
 serves empty (removed from its store) is named as such; a signed head it
 serves empty or unreadable is reported at the first record it covered.
 Records after the newest head are covered by no signature yet: verify asks
-kmsd to sign them first, so a record added to kmsd's store past the newest
-head while kmsd was stopped is signed with the others and not caught.
+kmsd to sign them first. kmsd signs only records it wrote itself (each is
+stored with a MAC under a key derived from its root key), so a record added
+to its store behind its back stays unsigned, and verify names it as the
+first record no signed head covers.
 With a retention policy the records kmsd removed are checked through the
 leaf hashes of the heads that cover them (FirstIndex is the first record
 kmsd still holds).

@@ -157,7 +157,10 @@ type AuditBatch struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Records [][]byte               `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	// event_ids[i] is the eventID of records[i].
-	EventIds      []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	EventIds []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	// macs[i] authenticates records[i] (an HMAC of its leaf hash under a key
+	// derived from the root key); the leader signs only authentic records.
+	Macs          [][]byte `protobuf:"bytes,3,rep,name=macs,proto3" json:"macs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +205,13 @@ func (x *AuditBatch) GetRecords() [][]byte {
 func (x *AuditBatch) GetEventIds() []string {
 	if x != nil {
 		return x.EventIds
+	}
+	return nil
+}
+
+func (x *AuditBatch) GetMacs() [][]byte {
+	if x != nil {
+		return x.Macs
 	}
 	return nil
 }
@@ -379,11 +389,12 @@ const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
 	"\aCommand\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.kmsd.cluster.v1.CommandTypeR\x04type\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1c\n" +
-	"\tignorable\x18\x03 \x01(\bR\tignorable\"C\n" +
+	"\tignorable\x18\x03 \x01(\bR\tignorable\"W\n" +
 	"\n" +
 	"AuditBatch\x12\x18\n" +
 	"\arecords\x18\x01 \x03(\fR\arecords\x12\x1b\n" +
-	"\tevent_ids\x18\x02 \x03(\tR\beventIds\";\n" +
+	"\tevent_ids\x18\x02 \x03(\tR\beventIds\x12\x12\n" +
+	"\x04macs\x18\x03 \x03(\fR\x04macs\";\n" +
 	"\tAuditHead\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04head\x18\x02 \x01(\fR\x04head\"S\n" +
