@@ -2,9 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 // A log whose first records were removed still verifies from the heads'
@@ -49,5 +51,27 @@ func TestVerifyLogFrom(t *testing.T) {
 	bare[0].Leaves = nil
 	if err := VerifyLogFrom(start, recs[start:], bare, pub); !errors.As(err, &te) || te.Index != 0 {
 		t.Fatalf("heads without leaves: %v", err)
+	}
+}
+
+// A signed record copied to another position (which a MAC over the record
+// alone cannot prevent) is named at the copy.
+func TestVerifyLogRepeatedEventID(t *testing.T) {
+	recs, _, _ := fuzzLog(t, 24, 5)
+	recs[17] = recs[4]
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	var tree Tree
+	for _, r := range recs {
+		tree.Append(LeafHash(r))
+	}
+	root, _ := tree.Root(24)
+	sth, err := Sign(priv, TreeHead{Size: 24, Root: root, Timestamp: time.Unix(1e9, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var te *TamperError
+	err = VerifyLog(recs, []SignedTreeHead{sth}, priv.Public().(ed25519.PublicKey))
+	if !errors.As(err, &te) || te.Index != 17 {
+		t.Fatalf("copied record: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 )
 
@@ -16,6 +17,9 @@ import (
 //   - the root of every head equals the root recomputed over the first Size
 //     records (all heads then describe one append-only tree, which implies
 //     they are pairwise consistent), and
+//   - no signed record repeats the eventID of an earlier one (a record
+//     copied to a later position is a forgery even though it hashes
+//     correctly), and
 //   - the last head covers every record (no unsigned record is accepted).
 //
 // Otherwise it returns a *TamperError, which wraps ErrTampered. Heads are
@@ -85,6 +89,12 @@ func VerifyLogFrom(start int64, events [][]byte, heads []SignedTreeHead, pub ed2
 		}
 		prev = h
 	}
+	// Every signed record is authentic; a repeated one was copied.
+	if covered := int64(prev.Size) - start; covered > 0 {
+		if err := uniqueEventIDs(start, events[:min(covered, int64(len(events)))]); err != nil {
+			return err
+		}
+	}
 	if n := uint64(total); n > prev.Size {
 		return tamper(prev.Size, -1, fmt.Sprintf("%d records past the last signed tree head", n-prev.Size))
 	}
@@ -139,4 +149,26 @@ func firstMismatch(tree *Tree, total int64, h TreeHead, leaves []Hash) (uint64, 
 
 func tamper(index uint64, head int, reason string) error {
 	return &TamperError{Index: int64(index), Head: head, Reason: reason}
+}
+
+// uniqueEventIDs reports a record that repeats the eventID of an earlier
+// one: a signed record copied to another position (with its MAC, behind
+// kmsd's back) verifies as a leaf, but no request is recorded twice.
+// Records that are not JSON objects are left to the tree checks.
+func uniqueEventIDs(start int64, events [][]byte) error {
+	first := make(map[string]int64, len(events))
+	for i, e := range events {
+		var r struct {
+			EventID string `json:"eventID"`
+		}
+		if json.Unmarshal(e, &r) != nil || r.EventID == "" {
+			continue
+		}
+		pos := start + int64(i)
+		if prev, dup := first[r.EventID]; dup {
+			return tamper(uint64(pos), -1, fmt.Sprintf("record %d repeats the eventID of record %d", pos, prev))
+		}
+		first[r.EventID] = pos
+	}
+	return nil
 }
