@@ -64,6 +64,14 @@
 // (heartbeat, election, leader lease) default to hashicorp/raft's and can be
 // shortened for tests.
 //
+// # Forwarding
+//
+// With Config.Forward, a follower does not refuse a command: it sends it to
+// the leader's ForwardService (Peer.APIAddr), authenticated with an HMAC
+// under a key every member holds and accepted once within a short window,
+// and returns the leader's outcome once it has applied the entry itself.
+// See forward.go.
+//
 // # Leadership
 //
 // Scheduled actions (such as deleting keys whose waiting period is over)

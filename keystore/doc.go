@@ -9,6 +9,10 @@
 // and writes nothing but the records it was given (as JSON) and the applied
 // index. An [Alias] maps a name ("alias/...") to a key id.
 //
+// The store also keeps the audit log (auditlog.go): records, their MACs and
+// signed tree heads as opaque bytes appended in log order, whose meaning
+// belongs to package audit and the server.
+//
 // Records live in Badger under "k/<id>", "a/<name>" and "m/applied". At
 // [Open] every record is loaded into memory; reads ([Store.Key],
 // [Store.Keys], [Store.Alias], [Store.Aliases]) never touch the disk, and

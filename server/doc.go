@@ -1,6 +1,7 @@
-// Package server implements kmsd's gRPC API, kms.v1.KeyManagementService,
-// on top of the key store (reads), the Raft cluster (mutations) and the
-// envelope package (cryptography).
+// Package server implements kmsd's gRPC API, kms.v1.KeyManagementService
+// and kms.v1.AuditService, on top of the key store (reads), the Raft
+// cluster (mutations and the audit log) and the envelope package
+// (cryptography).
 //
 // # Request paths
 //
@@ -16,7 +17,32 @@
 // keystore.Mutation is committed through the Proposer. The state machine
 // re-checks every precondition when it applies the mutation, so concurrent
 // mutations cannot break the key-state rules; a refused mutation changes
-// nothing.
+// nothing. On a follower the cluster forwards the mutation to the leader
+// and answers once the follower has applied it, so a caller reads its own
+// writes on the node it called.
+//
+// # Audit
+//
+// The interceptor records every call to both services, success or failure,
+// in the audit log before the response leaves (AuditLog, auditWriter): the
+// record (package audit's Event; never a secret: bytes fields of requests
+// and responses are left out) joins the open batch, and a free writer
+// commits the whole batch as one Raft entry (group commit). If the batch
+// cannot be committed, every call in it fails with DependencyTimeoutException
+// saying so. Each record is stored with an HMAC of its leaf hash under a key
+// derived from the root key; the leader signs tree heads (Ed25519, the key
+// wrapped under the root key and kept in the replicated state) every
+// AuditSignInterval and every 8,192 records, only over records whose MAC
+// verifies. The actions the service takes by itself are recorded as
+// AwsServiceEvent records. With AuditRetention, records past that age are
+// archived to export files and removed (auditretention.go).
+//
+// # Usage limits
+//
+// With RotateAfterEncryptions, no key material makes more encryptions than
+// the limit: nodes take uses from budgets the log allots before they
+// encrypt, and the encryption that finds none left rotates the key
+// (budget.go).
 //
 // # Errors
 //
