@@ -62,9 +62,9 @@ type Mutation struct {
 	DueDate time.Time `json:"dueDate,omitzero"`
 	// UsageLimit, for a rotation triggered by usage: the current material
 	// must have made at least this many encryptions.
-	UsageLimit uint64      `json:"usageLimit,omitempty"`
-	Version    *Version    `json:"version,omitempty"`
-	Usage      *UsageBatch `json:"usage,omitempty"`
+	UsageLimit uint64       `json:"usageLimit,omitempty"`
+	Version    *Version     `json:"version,omitempty"`
+	Usage      *UsageBatch  `json:"usage,omitempty"`
 	Reserve    *Reservation `json:"reserve,omitempty"`
 	// Imported material.
 	ImportParams *ImportParams `json:"importParams,omitempty"`
