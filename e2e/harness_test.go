@@ -91,6 +91,16 @@ func startDaemon(t testing.TB, extra ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
+	d.launch()
+	if err := d.waitReady(30 * time.Second); err != nil {
+		d.stop()
+		d.t.Fatalf("kmsd did not become ready: %v\n%s", err, d.log)
+	}
+}
+
+// launch starts the process without waiting for it to be ready.
+func (d *daemon) launch() {
+	d.t.Helper()
 	d.log = new(bytes.Buffer)
 	d.cmd = exec.Command(kmsdBin, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
@@ -100,10 +110,6 @@ func (d *daemon) start() {
 	d.exited = make(chan struct{})
 	go func() { d.cmd.Wait(); close(d.exited) }()
 	d.t.Cleanup(d.stop)
-	if err := d.waitReady(30 * time.Second); err != nil {
-		d.stop()
-		d.t.Fatalf("kmsd did not become ready: %v\n%s", err, d.log)
-	}
 }
 
 func (d *daemon) waitReady(timeout time.Duration) error {

@@ -65,9 +65,45 @@ type Config struct {
 	AuditRetention Duration `yaml:"audit_retention" toml:"audit_retention"`
 	// AuditArchiveDir receives the archives. Default <data_dir>/audit-archive.
 	AuditArchiveDir string `yaml:"audit_archive_dir" toml:"audit_archive_dir"`
+	// Peers lists the members of a cluster started together, this node
+	// included, each as "ID=RAFT_ADDR/GRPC_ADDR" (comma-separated on the
+	// command line). Every member is started with the same list and the
+	// same root key. Empty: a cluster of one.
+	Peers PeerList `yaml:"peers" toml:"peers"`
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
+}
+
+// PeerList is the peers setting: "ID=RAFT_ADDR/GRPC_ADDR" entries.
+type PeerList []string
+
+// Set implements flag.Value: a comma-separated list.
+func (p *PeerList) Set(s string) error {
+	*p = nil
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*p = append(*p, e)
+		}
+	}
+	return nil
+}
+
+func (p *PeerList) String() string { return strings.Join(*p, ",") }
+
+// parsePeer parses one "ID=RAFT_ADDR/GRPC_ADDR" entry.
+func parsePeer(s string) (id, raftAddr, grpcAddr string, err error) {
+	id, addrs, ok1 := strings.Cut(s, "=")
+	raftAddr, grpcAddr, ok2 := strings.Cut(addrs, "/")
+	if !ok1 || !ok2 || id == "" {
+		return "", "", "", fmt.Errorf("config: peer %q is not ID=RAFT_ADDR/GRPC_ADDR", s)
+	}
+	for _, a := range []string{raftAddr, grpcAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return "", "", "", fmt.Errorf("config: peer %q: %q is not HOST:PORT", s, a)
+		}
+	}
+	return id, raftAddr, grpcAddr, nil
 }
 
 // Duration is a time.Duration written as "90s", "5m" in files.
@@ -151,6 +187,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	durationFlag(fs, &c.AuditSignInterval, "audit-sign-interval", "how often the audit log's tree head is signed when records were added (default 1m)")
 	durationFlag(fs, &c.AuditRetention, "audit-retention", "archive and remove audit records older than this (default 0: keep all)")
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
+	fs.Var(&c.Peers, "peers", "members of a cluster started together: ID=RAFT_ADDR/GRPC_ADDR,... (this node included)")
 	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
 }
 
@@ -199,6 +236,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.AuditRetention = src.AuditRetention
 	case "audit-archive-dir":
 		dst.AuditArchiveDir = src.AuditArchiveDir
+	case "peers":
+		dst.Peers = src.Peers
 	case "insecure-no-audit":
 		dst.InsecureNoAudit = src.InsecureNoAudit
 	}
@@ -260,10 +299,30 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: audit_sign_interval %v is below 1s", time.Duration(c.AuditSignInterval))
 	case c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < Duration(time.Hour)):
 		return fmt.Errorf("config: audit_retention %v must be 0 (keep all) or at least 1h", time.Duration(c.AuditRetention))
+	case c.Dev && len(c.Peers) > 0:
+		return errors.New("config: dev runs a single node; peers cannot be set with it")
 	case c.InsecureNoAudit && !c.Dev:
 		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:
 		return errors.New("config: snapshot_threshold must be at least 1")
+	}
+	if len(c.Peers) > 0 {
+		self := false
+		seen := map[string]bool{}
+		for _, p := range c.Peers {
+			id, _, _, err := parsePeer(p)
+			if err != nil {
+				return err
+			}
+			if seen[id] {
+				return fmt.Errorf("config: peer %q is listed twice", id)
+			}
+			seen[id] = true
+			self = self || id == c.NodeID
+		}
+		if !self {
+			return fmt.Errorf("config: peers does not list this node (node_id %q)", c.NodeID)
+		}
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

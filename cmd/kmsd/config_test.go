@@ -62,6 +62,13 @@ func TestConfigRefusals(t *testing.T) {
 		{"short raft timeout", []string{"--dev", "--raft-timeout", "1ms"}, "raft_timeout"},
 		{"zero snapshot threshold", []string{"--dev", "--snapshot-threshold", "0"}, "snapshot_threshold"},
 		{"extra argument", []string{"--dev", "serve"}, "unexpected argument"},
+		{"peers with dev", []string{"--dev", "--peers", "kmsd-1=127.0.0.1:1/127.0.0.1:2"}, "single node"},
+		{"peer without addresses", []string{"--root-key-file", "k", "--peers", "kmsd-1"}, "ID=RAFT_ADDR/GRPC_ADDR"},
+		{"peer with a bad address", []string{"--root-key-file", "k", "--peers", "kmsd-1=127.0.0.1/127.0.0.1:2"}, "HOST:PORT"},
+		{"peers without this node", []string{"--root-key-file", "k", "--peers", "a=127.0.0.1:1/127.0.0.1:2"}, "does not list this node"},
+		{"peer twice", []string{"--root-key-file", "k", "--node-id", "a", "--peers", "a=127.0.0.1:1/127.0.0.1:2,a=127.0.0.1:3/127.0.0.1:4"}, "twice"},
+		{"audit retention too short", []string{"--dev", "--audit-retention", "10m"}, "audit_retention"},
+		{"no audit outside dev", []string{"--root-key-file", "k", "--insecure-no-audit"}, "insecure_no_audit"},
 		{"unknown flag", []string{"--bogus"}, "bogus"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -57,7 +57,9 @@ func serve(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	peers, advertise := clusterPeers(c)
 	node, err := cluster.New(cluster.Config{
+		Peers: peers, AdvertiseAddr: advertise,
 		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
 		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
@@ -193,7 +195,8 @@ func (r *readiness) mux() *http.ServeMux {
 			http.Error(w, "not ready: no Raft leader", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		leader, _ := r.node.Leader()
+		fmt.Fprintf(w, "ready; leader %s\n", leader)
 	})
 	return mux
 }
@@ -204,4 +207,19 @@ func archiveDir(c Config) string {
 		return c.AuditArchiveDir
 	}
 	return filepath.Join(c.DataDir, "audit-archive")
+}
+
+// clusterPeers turns the peers setting into the cluster's peers, and
+// returns this node's Raft address as the others know it.
+func clusterPeers(c Config) ([]cluster.Peer, string) {
+	var peers []cluster.Peer
+	advertise := ""
+	for _, e := range c.Peers {
+		id, raftAddr, grpcAddr, _ := parsePeer(e) // validated with the config
+		peers = append(peers, cluster.Peer{ID: id, Addr: raftAddr, APIAddr: grpcAddr})
+		if id == c.NodeID {
+			advertise = raftAddr
+		}
+	}
+	return peers, advertise
 }
