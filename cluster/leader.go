@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -134,4 +135,42 @@ func (n *Node) WaitForLeader(ctx context.Context) error {
 			return ErrShutdown
 		}
 	}
+}
+
+// Member is one server of the Raft configuration.
+type Member struct {
+	ID, Addr, APIAddr string
+	Voter, Leader     bool
+}
+
+// Status is what this node knows of the cluster.
+type Status struct {
+	NodeID, State, LeaderID         string
+	Term, LastLogIndex, CommitIndex uint64
+	AppliedIndex                    uint64
+	Members                         []Member
+}
+
+// Status reports this node's view of the cluster: its Raft state and
+// indexes and the members of the latest configuration.
+func (n *Node) Status() (Status, error) {
+	stats := n.raft.Stats()
+	num := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
+	leaderID, _ := n.Leader()
+	st := Status{NodeID: n.cfg.NodeID, State: n.raft.State().String(), LeaderID: leaderID,
+		Term: num("term"), LastLogIndex: num("last_log_index"), CommitIndex: num("commit_index"),
+		AppliedIndex: n.store.AppliedIndex()}
+	f := n.raft.GetConfiguration()
+	if err := n.wait(context.Background(), f, n.cfg.applyTimeout()); err != nil {
+		return st, err
+	}
+	api := map[string]string{}
+	for _, p := range n.cfg.Peers {
+		api[p.ID] = p.APIAddr
+	}
+	for _, s := range f.Configuration().Servers {
+		st.Members = append(st.Members, Member{ID: string(s.ID), Addr: string(s.Address), APIAddr: api[string(s.ID)],
+			Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == leaderID})
+	}
+	return st, nil
 }

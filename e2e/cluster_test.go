@@ -161,6 +161,12 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("decrypt on a survivor: %v", err)
 		}
 	}
+	// kmsctl cluster status, asked of a survivor, shows the new leader and
+	// the killed member as unreachable.
+	st := survivors[1].ok("cluster", "status")
+	if str(st, "LeaderId") == "" || !strings.Contains(fmt.Sprint(st["Members"]), "Error") {
+		t.Errorf("cluster status with a member down: %v", st)
+	}
 	// The killed member restarts and converges: every acknowledged key is
 	// there, on every member.
 	leader.start()
@@ -177,6 +183,21 @@ func TestThreeNodeCluster(t *testing.T) {
 	}
 	if len(acked) < 10 {
 		t.Fatalf("only %d keys acknowledged", len(acked))
+	}
+	st = leader.ok("cluster", "status")
+	members, _ := st["Members"].([]any)
+	leaders := 0
+	for _, m := range members {
+		m := m.(map[string]any)
+		if m["Leader"] == true {
+			leaders++
+		}
+		if m["State"] == nil || m["Lag"] == nil || m["Error"] != nil {
+			t.Errorf("member after convergence: %v", m)
+		}
+	}
+	if len(members) != 3 || leaders != 1 {
+		t.Errorf("cluster status: %d members, %d leaders: %v", len(members), leaders, st)
 	}
 	// One audit log: sign a head on the leader, then every member holds
 	// the same records up to it.

@@ -24,7 +24,7 @@ const (
 
 // auditedServices are the gRPC services whose calls are recorded. Health
 // checks and reflection are not.
-var auditedServices = []string{"/kms.v1.KeyManagementService/", "/kms.v1.AuditService/"}
+var auditedServices = []string{"/kms.v1.KeyManagementService/", "/kms.v1.AuditService/", "/kms.v1.ClusterService/"}
 
 // mutating lists the operations that change state: their records are
 // readOnly false and carry responseElements.

@@ -97,6 +97,8 @@ type Config struct {
 	// heads stay, so the records left still verify. Default 0: keep all.
 	AuditRetention  time.Duration
 	AuditArchiveDir string
+	// Cluster, if set, answers kms.v1.ClusterService.
+	Cluster ClusterInfo
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -144,7 +146,8 @@ type Server struct {
 	retention  time.Duration
 	archiveDir string
 	// macKey authenticates the records this node writes (auditmac.go).
-	macKey []byte
+	macKey  []byte
+	cluster ClusterInfo
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -208,6 +211,7 @@ func New(cfg Config) (*Server, error) {
 		s.macKey = k
 	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
+	s.cluster = cfg.Cluster
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)
@@ -223,12 +227,16 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// Register registers the services on g: KeyManagementService, and
-// AuditService unless the audit log is disabled.
+// Register registers the services on g: KeyManagementService,
+// AuditService unless the audit log is disabled, and ClusterService when
+// Config.Cluster is set.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	kmsv1.RegisterKeyManagementServiceServer(g, s)
 	if s.audit != nil {
 		kmsv1.RegisterAuditServiceServer(g, &auditService{s: s})
+	}
+	if s.cluster != nil {
+		kmsv1.RegisterClusterServiceServer(g, &clusterService{info: s.cluster})
 	}
 }
 

@@ -68,9 +68,10 @@ type command struct {
 
 // call is one invocation: the parsed flags and the client.
 type call struct {
-	client kmsv1.KeyManagementServiceClient
-	audit  kmsv1.AuditServiceClient
-	args   *parsedArgs
+	client  kmsv1.KeyManagementServiceClient
+	audit   kmsv1.AuditServiceClient
+	cluster kmsv1.ClusterServiceClient
+	args    *parsedArgs
 	// stdout and stderr are for commands that print as they go
 	// (audit tail) or add notes to their result.
 	stdout, stderr io.Writer
@@ -293,6 +294,7 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		defer conn.Close()
 		c.client = kmsv1.NewKeyManagementServiceClient(conn)
 		c.audit = kmsv1.NewAuditServiceClient(conn)
+		c.cluster = kmsv1.NewClusterServiceClient(conn)
 	}
 	if !cmd.untimed {
 		var cancel context.CancelFunc

@@ -65,9 +65,10 @@ func TestEndpointFromEnvironment(t *testing.T) {
 // TestHelp: every command has usage with an example, reachable three ways.
 func TestHelp(t *testing.T) {
 	// Every API operation has a command, plus inspect-ciphertext,
-	// list-key-versions and import-key-material-from-file, and the six
-	// audit commands (lookup, tail, export, verify, prove, public-key).
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6
+	// list-key-versions and import-key-material-from-file, the six audit
+	// commands (lookup, tail, export, verify, prove, public-key) and
+	// cluster status.
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 1
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
 	}

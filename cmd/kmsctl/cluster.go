@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// The cluster commands show the Raft cluster that replicates kmsd's state.
+
+func init() {
+	groups["cluster"] = clusterUsage
+	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus})
+}
+
+const clusterUsage = `Usage: kmsctl cluster COMMAND [flags]
+
+Shows the Raft cluster that replicates kmsd's keys and audit log.
+
+Commands:
+  status       the members, which one leads, the term, and each member's log
+               indexes and lag
+
+Run "kmsctl help cluster COMMAND" for a command's flags and an example.
+`
+
+const clusterStatusUsage = `Usage: kmsctl cluster status
+
+Asks the kmsd at --endpoint for the cluster's members (node id, Raft and
+API addresses, voter or not, leader or not), the current term and its own
+log indexes, then asks every member it can reach for its state and applied
+index. Lag is the leader's commit index minus the member's applied index:
+how many committed entries the member has yet to apply. A member that does
+not answer within --timeout has an Error instead.
+
+Example:
+  kmsctl cluster status --output json
+  kmsctl cluster status --query 'Members[?Lag > ` + "`100`" + `].NodeId'
+`
+
+// memberStatus is one member in the output of cluster status.
+type memberStatus struct {
+	NodeID       string  `json:"NodeId"`
+	RaftAddress  string  `json:"RaftAddress"`
+	APIAddress   string  `json:"ApiAddress,omitempty"`
+	Suffrage     string  `json:"Suffrage"`
+	Leader       bool    `json:"Leader"`
+	State        string  `json:"State,omitempty"`
+	AppliedIndex uint64  `json:"AppliedIndex,omitempty"`
+	CommitIndex  uint64  `json:"CommitIndex,omitempty"`
+	Lag          *uint64 `json:"Lag,omitempty"`
+	Error        string  `json:"Error,omitempty"`
+}
+
+type clusterStatusOutput struct {
+	NodeID      string         `json:"NodeId"`
+	LeaderID    string         `json:"LeaderId"`
+	Term        uint64         `json:"Term"`
+	CommitIndex uint64         `json:"CommitIndex"`
+	Members     []memberStatus `json:"Members"`
+}
+
+func clusterStatus(ctx context.Context, c *call) (any, error) {
+	resp, err := c.cluster.GetClusterStatus(ctx, &kmsv1.GetClusterStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	out := clusterStatusOutput{NodeID: resp.GetNodeId(), LeaderID: resp.GetLeaderId(), Term: resp.GetTerm(),
+		CommitIndex: resp.GetCommitIndex()}
+	// Each member's own view, asked directly.
+	views := map[string]*kmsv1.GetClusterStatusResponse{resp.GetNodeId(): resp}
+	errs := map[string]string{}
+	for _, m := range resp.GetMembers() {
+		if m.GetNodeId() == resp.GetNodeId() || m.GetApiAddress() == "" {
+			continue
+		}
+		v, err := memberView(ctx, m.GetApiAddress())
+		if err != nil {
+			errs[m.GetNodeId()] = err.Error()
+			continue
+		}
+		views[m.GetNodeId()] = v
+	}
+	if l, ok := views[resp.GetLeaderId()]; ok {
+		out.CommitIndex = l.GetCommitIndex()
+	}
+	for _, m := range resp.GetMembers() {
+		ms := memberStatus{NodeID: m.GetNodeId(), RaftAddress: m.GetRaftAddress(), APIAddress: m.GetApiAddress(),
+			Suffrage: m.GetSuffrage(), Leader: m.GetLeader(), Error: errs[m.GetNodeId()]}
+		if v, ok := views[m.GetNodeId()]; ok {
+			ms.State, ms.AppliedIndex, ms.CommitIndex = v.GetState(), v.GetAppliedIndex(), v.GetCommitIndex()
+			lag := out.CommitIndex - min(out.CommitIndex, v.GetAppliedIndex())
+			ms.Lag = &lag
+		}
+		out.Members = append(out.Members, ms)
+	}
+	return out, nil
+}
+
+// memberView asks one member for its status.
+func memberView(ctx context.Context, addr string) (*kmsv1.GetClusterStatusResponse, error) {
+	conn, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return kmsv1.NewClusterServiceClient(conn).GetClusterStatus(ctx, &kmsv1.GetClusterStatusRequest{})
+}

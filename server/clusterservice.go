@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+
+	"github.com/kmsd/kmsd/cluster"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// ClusterInfo reports on the Raft cluster.
+type ClusterInfo interface {
+	Status() (cluster.Status, error)
+}
+
+// clusterService implements kms.v1.ClusterService.
+type clusterService struct {
+	kmsv1.UnimplementedClusterServiceServer
+	info ClusterInfo
+}
+
+func (c *clusterService) GetClusterStatus(ctx context.Context, _ *kmsv1.GetClusterStatusRequest) (*kmsv1.GetClusterStatusResponse, error) {
+	st, err := c.info.Status()
+	if err != nil {
+		return nil, err
+	}
+	resp := &kmsv1.GetClusterStatusResponse{NodeId: st.NodeID, State: st.State, LeaderId: st.LeaderID, Term: st.Term,
+		LastLogIndex: st.LastLogIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
+	for _, m := range st.Members {
+		suffrage := "Nonvoter"
+		if m.Voter {
+			suffrage = "Voter"
+		}
+		resp.Members = append(resp.Members, &kmsv1.ClusterMember{NodeId: m.ID, RaftAddress: m.Addr, ApiAddress: m.APIAddr,
+			Suffrage: suffrage, Leader: m.Leader})
+	}
+	return resp, nil
+}
