@@ -239,11 +239,13 @@ func (n *Node) forward(ctx context.Context, b []byte) (any, error) {
 		n.waitApplied(ctx, resp.GetIndex())
 		return err, nil
 	}
-	n.waitApplied(ctx, resp.GetIndex())
 	var cmd clusterv1.Command
 	if proto.Unmarshal(b, &cmd) == nil && cmd.Type == clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		// An audit batch changes nothing the caller reads next: answer
+		// as soon as the leader has committed it.
 		return auditAppended{resp.GetAuditFirst()}, nil
 	}
+	n.waitApplied(ctx, resp.GetIndex())
 	return nil, nil
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // runKmsd runs kmsd with args and expects it to exit by itself.
-func runKmsd(t *testing.T, args ...string) (string, int) {
+func runKmsd(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(kmsdBin, args...)
 	var out bytes.Buffer
