@@ -37,6 +37,9 @@ type Config struct {
 	// apply to the leader (see forward.go); Peers must then give every
 	// member's APIAddr. Nil: a follower answers ErrNotLeader.
 	Forward *ForwardConfig
+	// APIAddr is this node's gRPC API address, which a node that joins
+	// (Node.Join) announces to the others.
+	APIAddr string
 
 	// SnapshotThreshold is the number of new entries that triggers a
 	// snapshot (default 8192); SnapshotInterval how often to check (default

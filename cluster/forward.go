@@ -197,6 +197,9 @@ func (n *Node) leaderAPIAddr() (string, error) {
 			return p.APIAddr, nil
 		}
 	}
+	if a, ok := n.store.MemberAPIAddr(string(id)); ok {
+		return a, nil
+	}
 	return "", fmt.Errorf("%w: the API address of leader %s is unknown", ErrNotLeader, id)
 }
 

@@ -35,6 +35,7 @@ func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_HEAD:    f.applyAuditHead,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_KEY:     f.applyAuditKey,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_PRUNE:   f.applyAuditPrune,
+		clusterv1.CommandType_COMMAND_TYPE_MEMBER:        f.applyMember,
 	}
 	return f
 }

@@ -169,8 +169,23 @@ func (n *Node) Status() (Status, error) {
 		api[p.ID] = p.APIAddr
 	}
 	for _, s := range f.Configuration().Servers {
+		if a, ok := n.store.MemberAPIAddr(string(s.ID)); ok && api[string(s.ID)] == "" {
+			api[string(s.ID)] = a
+		}
+	}
+	for _, s := range f.Configuration().Servers {
 		st.Members = append(st.Members, Member{ID: string(s.ID), Addr: string(s.Address), APIAddr: api[string(s.ID)],
 			Voter: s.Suffrage == raft.Voter, Leader: string(s.ID) == leaderID})
 	}
 	return st, nil
+}
+
+// Configured reports whether this node belongs to a cluster configuration
+// (false for a node that has not joined yet).
+func (n *Node) Configured() bool {
+	f := n.raft.GetConfiguration()
+	if n.wait(context.Background(), f, n.cfg.applyTimeout()) != nil {
+		return false
+	}
+	return len(f.Configuration().Servers) > 0
 }

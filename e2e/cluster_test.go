@@ -313,3 +313,68 @@ func BenchmarkCluster(b *testing.B) {
 		}
 	}
 }
+
+// TestJoinAndRemove: a node started alone becomes a cluster of one; two
+// more join it with --join (they hold the same root key); a mutation made
+// through a joined member is forwarded to the leader, whose API address
+// the members learned from the replicated state; kmsctl cluster remove
+// takes a member out. A node that does not hold the root key cannot join.
+func TestJoinAndRemove(t *testing.T) {
+	base := t.TempDir()
+	rootKey := filepath.Join(base, "root.key")
+	if out, code := runKmsd(t, "init", "--root-key-file", rootKey); code != 0 {
+		t.Fatalf("kmsd init: %d %s", code, out)
+	}
+	node := func(id, join, key string) *daemon {
+		d := &daemon{t: t, dataDir: filepath.Join(base, id), grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+		d.args = []string{"--node-id", id, "--data-dir", d.dataDir, "--root-key-file", key, "--grpc-addr", d.grpcAddr,
+			"--http-addr", d.httpAddr, "--raft-addr", freeAddr(t), "--raft-timeout", "300ms"}
+		if join != "" {
+			d.args = append(d.args, "--join", join)
+		}
+		return d
+	}
+	first := node("a", "", rootKey)
+	first.start()
+	b, c := node("b", first.grpcAddr, rootKey), node("c", first.grpcAddr, rootKey)
+	b.start()
+	c.start()
+	ds := []*daemon{first, b, c}
+	waitFor(t, "three voters", func() bool {
+		st := first.ok("cluster", "status")
+		members, _ := st["Members"].([]any)
+		return len(members) == 3
+	})
+	k, err := c.client().CreateKey(context.Background(), &kmsv1.CreateKeyRequest{Description: "through a joined member"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		waitFor(t, "the key on "+d.grpcAddr, func() bool {
+			_, err := d.client().DescribeKey(context.Background(), &kmsv1.DescribeKeyRequest{KeyId: k.GetKeyMetadata().GetKeyId()})
+			return err == nil
+		})
+	}
+	// An outsider with another root key is refused.
+	otherKey := filepath.Join(base, "other.key")
+	runKmsd(t, "init", "--root-key-file", otherKey)
+	outsider := node("x", first.grpcAddr, otherKey)
+	outsider.launch()
+	time.Sleep(2 * time.Second)
+	if st := first.ok("cluster", "status"); strings.Contains(fmt.Sprint(st["Members"]), "NodeId:x") {
+		t.Fatalf("a node without the root key joined: %v", st)
+	}
+	if !strings.Contains(outsider.log.String(), "joining the cluster failed") {
+		t.Errorf("the outsider does not say it was refused:\n%s", outsider.log)
+	}
+	outsider.stop()
+	// Remove c through b (which may be a follower).
+	if r := b.ctl(nil, "cluster", "remove", "--node-id", "c"); r.code != 0 {
+		t.Fatalf("cluster remove: %d %s", r.code, r.stderr)
+	}
+	st := first.ok("cluster", "status")
+	if members, _ := st["Members"].([]any); len(members) != 2 || strings.Contains(fmt.Sprint(members), "NodeId:c") {
+		t.Fatalf("members after removing c: %v", members)
+	}
+	b.fails("NotFoundException", "cluster", "remove", "--node-id", "c")
+}

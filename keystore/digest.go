@@ -49,6 +49,15 @@ func (s *Store) Digest() [32]byte {
 		field([]byte(prefixImport + id))
 		field(b)
 	}
+	ids := make([]string, 0, len(s.v.members))
+	for id := range s.v.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		field([]byte(prefixMember + id))
+		field([]byte(s.v.members[id]))
+	}
 	h.Write(be64(s.v.logSize))
 	h.Write(be64(s.v.logPruned))
 	h.Write(be64(s.v.headCount))

@@ -166,6 +166,11 @@ func (v *view) load(key string, val []byte) error {
 		}
 		v.keys[k.ID] = k
 		v.keyIDs = append(v.keyIDs, k.ID)
+	case strings.HasPrefix(key, prefixMember):
+		if v.members == nil {
+			v.members = map[string]string{}
+		}
+		v.members[strings.TrimPrefix(key, prefixMember)] = string(val)
 	case strings.HasPrefix(key, prefixImport):
 		p := new(ImportParams)
 		if err := json.Unmarshal(val, p); err != nil {

@@ -25,6 +25,8 @@ type view struct {
 	logPruned uint64
 	headCount uint64
 	logKey    *LogKey
+	// members maps a joined member's node id to its API address.
+	members map[string]string
 }
 
 func newView() *view {

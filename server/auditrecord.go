@@ -35,7 +35,7 @@ var mutating = map[string]bool{
 	"TagResource": true, "UntagResource": true,
 	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
 	"ImportKeyMaterial": true, "DeleteImportedKeyMaterial": true,
-	"SignTreeHead": true,
+	"SignTreeHead": true, "RemoveMember": true,
 }
 
 // secretFields are never recorded, whatever their type. Every bytes field

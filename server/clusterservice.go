@@ -10,6 +10,7 @@ import (
 // ClusterInfo reports on the Raft cluster.
 type ClusterInfo interface {
 	Status() (cluster.Status, error)
+	RemoveMember(ctx context.Context, id string) error
 }
 
 // clusterService implements kms.v1.ClusterService.
@@ -34,4 +35,25 @@ func (c *clusterService) GetClusterStatus(ctx context.Context, _ *kmsv1.GetClust
 			Suffrage: suffrage, Leader: m.Leader})
 	}
 	return resp, nil
+}
+
+func (c *clusterService) RemoveMember(ctx context.Context, req *kmsv1.RemoveMemberRequest) (*kmsv1.RemoveMemberResponse, error) {
+	if req.GetNodeId() == "" {
+		return nil, validationError("NodeId is required.")
+	}
+	st, err := c.info.Status()
+	if err != nil {
+		return nil, err
+	}
+	known := false
+	for _, m := range st.Members {
+		known = known || m.ID == req.GetNodeId()
+	}
+	if !known {
+		return nil, notFound("No member has node id %q.", truncate(req.GetNodeId(), 256))
+	}
+	if err := c.info.RemoveMember(ctx, req.GetNodeId()); err != nil {
+		return nil, err
+	}
+	return &kmsv1.RemoveMemberResponse{}, nil
 }

@@ -11,7 +11,9 @@ import (
 
 func init() {
 	groups["cluster"] = clusterUsage
-	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus})
+	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus},
+		&command{name: "cluster remove", op: "RemoveMember", usage: clusterRemoveUsage, run: clusterRemove,
+			flags: []flagSpec{{"node-id", kindString, true}}})
 }
 
 const clusterUsage = `Usage: kmsctl cluster COMMAND [flags]
@@ -21,6 +23,11 @@ Shows the Raft cluster that replicates kmsd's keys and audit log.
 Commands:
   status       the members, which one leads, the term, and each member's log
                indexes and lag
+  remove       take a member out of the cluster
+
+A node enters a running cluster by itself: start it with
+"kmsd --join HOST:PORT" (the gRPC address of any member) and the cluster's
+root key file.
 
 Run "kmsctl help cluster COMMAND" for a command's flags and an example.
 `
@@ -38,6 +45,22 @@ Example:
   kmsctl cluster status --output json
   kmsctl cluster status --query 'Members[?Lag > ` + "`100`" + `].NodeId'
 `
+
+const clusterRemoveUsage = `Usage: kmsctl cluster remove --node-id NODE
+
+Takes member NODE out of the cluster: it no longer receives the log or
+votes. Stop its kmsd afterwards; to bring it back, wipe its data directory
+and start it with --join. Removing members can cost the cluster its
+majority: with three members, remove one at a time and only while the other
+two are up.
+
+Example:
+  kmsctl cluster remove --node-id kmsd-3
+`
+
+func clusterRemove(ctx context.Context, c *call) (any, error) {
+	return c.cluster.RemoveMember(ctx, &kmsv1.RemoveMemberRequest{NodeId: c.args.strings["node-id"]})
+}
 
 // memberStatus is one member in the output of cluster status.
 type memberStatus struct {

@@ -70,6 +70,10 @@ type Config struct {
 	// command line). Every member is started with the same list and the
 	// same root key. Empty: a cluster of one.
 	Peers PeerList `yaml:"peers" toml:"peers"`
+	// Join is the gRPC address of any member of a running cluster that
+	// this node, started with no Raft state, asks to be added to. Ignored
+	// once the node is a member (it rejoins by itself after a restart).
+	Join string `yaml:"join" toml:"join"`
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
@@ -187,6 +191,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	durationFlag(fs, &c.AuditSignInterval, "audit-sign-interval", "how often the audit log's tree head is signed when records were added (default 1m)")
 	durationFlag(fs, &c.AuditRetention, "audit-retention", "archive and remove audit records older than this (default 0: keep all)")
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
+	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of a member of the cluster to join (node without Raft state)")
 	fs.Var(&c.Peers, "peers", "members of a cluster started together: ID=RAFT_ADDR/GRPC_ADDR,... (this node included)")
 	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
 }
@@ -238,6 +243,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.AuditArchiveDir = src.AuditArchiveDir
 	case "peers":
 		dst.Peers = src.Peers
+	case "join":
+		dst.Join = src.Join
 	case "insecure-no-audit":
 		dst.InsecureNoAudit = src.InsecureNoAudit
 	}
@@ -299,12 +306,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: audit_sign_interval %v is below 1s", time.Duration(c.AuditSignInterval))
 	case c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < Duration(time.Hour)):
 		return fmt.Errorf("config: audit_retention %v must be 0 (keep all) or at least 1h", time.Duration(c.AuditRetention))
-	case c.Dev && len(c.Peers) > 0:
-		return errors.New("config: dev runs a single node; peers cannot be set with it")
+	case c.Dev && (len(c.Peers) > 0 || c.Join != ""):
+		return errors.New("config: dev runs a single node; peers and join cannot be set with it")
+	case c.Join != "" && len(c.Peers) > 0:
+		return errors.New("config: join and peers exclude each other: peers starts a cluster, join enters one")
 	case c.InsecureNoAudit && !c.Dev:
 		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:
 		return errors.New("config: snapshot_threshold must be at least 1")
+	}
+	if c.Join != "" {
+		if _, _, err := net.SplitHostPort(c.Join); err != nil {
+			return fmt.Errorf("config: join %q is not HOST:PORT", c.Join)
+		}
 	}
 	if len(c.Peers) > 0 {
 		self := false

@@ -61,7 +61,8 @@ func serve(ctx context.Context, c Config) error {
 	node, err := cluster.New(cluster.Config{
 		Peers: peers, AdvertiseAddr: advertise,
 		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
-		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: true,
+		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: c.Join == "",
+		APIAddr:           c.GRPCAddr,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
 		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),
 		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log,
@@ -110,6 +111,9 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	go func() { errc <- g.Serve(glis) }()
 	go func() { errc <- httpSrv.Serve(hlis) }()
 	go srv.RunScheduler(ctx)
+	if c.Join != "" && !node.Configured() {
+		go joinCluster(ctx, log, node, c.Join)
+	}
 	go ready.watch(ctx, hs)
 	log.Info("kmsd started", "grpc_addr", glis.Addr().String(), "http_addr", hlis.Addr().String(),
 		"raft_addr", c.RaftAddr, "node_id", c.NodeID, "data_dir", c.DataDir, "dev", c.Dev)
@@ -222,4 +226,22 @@ func clusterPeers(c Config) ([]cluster.Peer, string) {
 		}
 	}
 	return peers, advertise
+}
+
+// joinCluster asks the member at target to add this node, until it is
+// added or ctx ends.
+func joinCluster(ctx context.Context, log *slog.Logger, node *cluster.Node, target string) {
+	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		err := node.Join(ctx, target)
+		if err == nil {
+			log.Info("joined the cluster", "via", target)
+			return
+		}
+		log.Warn("joining the cluster failed; will retry", "via", target, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 }

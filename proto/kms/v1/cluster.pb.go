@@ -24,6 +24,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RemoveMemberRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
 type GetClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -32,7 +112,7 @@ type GetClusterStatusRequest struct {
 
 func (x *GetClusterStatusRequest) Reset() {
 	*x = GetClusterStatusRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +124,7 @@ func (x *GetClusterStatusRequest) String() string {
 func (*GetClusterStatusRequest) ProtoMessage() {}
 
 func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +137,7 @@ func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 type ClusterMember struct {
@@ -75,7 +155,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +167,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +180,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ClusterMember) GetNodeId() string {
@@ -156,7 +236,7 @@ type GetClusterStatusResponse struct {
 
 func (x *GetClusterStatusResponse) Reset() {
 	*x = GetClusterStatusResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +248,7 @@ func (x *GetClusterStatusResponse) String() string {
 func (*GetClusterStatusResponse) ProtoMessage() {}
 
 func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +261,7 @@ func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetClusterStatusResponse) GetNodeId() string {
@@ -244,7 +324,10 @@ var File_kms_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14kms/v1/cluster.proto\x12\x06kms.v1\"\x19\n" +
+	"\x14kms/v1/cluster.proto\x12\x06kms.v1\".\n" +
+	"\x13RemoveMemberRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06NodeId\"\x16\n" +
+	"\x14RemoveMemberResponse\"\x19\n" +
 	"\x17GetClusterStatusRequest\"\xa0\x01\n" +
 	"\rClusterMember\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06NodeId\x12!\n" +
@@ -261,9 +344,10 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\x05 \x01(\x04R\fLastLogIndex\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vCommitIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fAppliedIndex\x12/\n" +
-	"\amembers\x18\b \x03(\v2\x15.kms.v1.ClusterMemberR\aMembers2g\n" +
+	"\amembers\x18\b \x03(\v2\x15.kms.v1.ClusterMemberR\aMembers2\xb2\x01\n" +
 	"\x0eClusterService\x12U\n" +
-	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponse\x12I\n" +
+	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_cluster_proto_rawDescOnce sync.Once
@@ -277,18 +361,22 @@ func file_kms_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_kms_v1_cluster_proto_rawDescData
 }
 
-var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_kms_v1_cluster_proto_goTypes = []any{
-	(*GetClusterStatusRequest)(nil),  // 0: kms.v1.GetClusterStatusRequest
-	(*ClusterMember)(nil),            // 1: kms.v1.ClusterMember
-	(*GetClusterStatusResponse)(nil), // 2: kms.v1.GetClusterStatusResponse
+	(*RemoveMemberRequest)(nil),      // 0: kms.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 1: kms.v1.RemoveMemberResponse
+	(*GetClusterStatusRequest)(nil),  // 2: kms.v1.GetClusterStatusRequest
+	(*ClusterMember)(nil),            // 3: kms.v1.ClusterMember
+	(*GetClusterStatusResponse)(nil), // 4: kms.v1.GetClusterStatusResponse
 }
 var file_kms_v1_cluster_proto_depIdxs = []int32{
-	1, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
-	0, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
-	2, // 2: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	3, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
+	2, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
+	0, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
+	4, // 3: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
+	1, // 4: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -305,7 +393,7 @@ func file_kms_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_cluster_proto_rawDesc), len(file_kms_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,8 @@ const (
 	CommandType_COMMAND_TYPE_AUDIT_KEY CommandType = 4
 	// Removal of archived audit records; payload is an AuditPrune.
 	CommandType_COMMAND_TYPE_AUDIT_PRUNE CommandType = 5
+	// A member's API address; payload is a MemberInfo.
+	CommandType_COMMAND_TYPE_MEMBER CommandType = 6
 )
 
 // Enum value maps for CommandType.
@@ -49,6 +51,7 @@ var (
 		3: "COMMAND_TYPE_AUDIT_HEAD",
 		4: "COMMAND_TYPE_AUDIT_KEY",
 		5: "COMMAND_TYPE_AUDIT_PRUNE",
+		6: "COMMAND_TYPE_MEMBER",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":   0,
@@ -57,6 +60,7 @@ var (
 		"COMMAND_TYPE_AUDIT_HEAD":    3,
 		"COMMAND_TYPE_AUDIT_KEY":     4,
 		"COMMAND_TYPE_AUDIT_PRUNE":   5,
+		"COMMAND_TYPE_MEMBER":        6,
 	}
 )
 
@@ -381,6 +385,60 @@ func (x *AuditPrune) GetUpTo() uint64 {
 	return 0
 }
 
+// MemberInfo records the API address of a member that joined (or, empty,
+// forgets a member that was removed).
+type MemberInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ApiAddress    string                 `protobuf:"bytes,2,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberInfo) Reset() {
+	*x = MemberInfo{}
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberInfo) ProtoMessage() {}
+
+func (x *MemberInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_command_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberInfo.ProtoReflect.Descriptor instead.
+func (*MemberInfo) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_command_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MemberInfo) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetApiAddress() string {
+	if x != nil {
+		return x.ApiAddress
+	}
+	return ""
+}
+
 var File_kmsd_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
@@ -405,14 +463,20 @@ const file_kmsd_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"AuditPrune\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x13\n" +
-	"\x05up_to\x18\x02 \x01(\x04R\x04upTo*\xbd\x01\n" +
+	"\x05up_to\x18\x02 \x01(\x04R\x04upTo\"F\n" +
+	"\n" +
+	"MemberInfo\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1f\n" +
+	"\vapi_address\x18\x02 \x01(\tR\n" +
+	"apiAddress*\xd6\x01\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15COMMAND_TYPE_KEYSTORE\x10\x01\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_AUDIT_RECORDS\x10\x02\x12\x1b\n" +
 	"\x17COMMAND_TYPE_AUDIT_HEAD\x10\x03\x12\x1a\n" +
 	"\x16COMMAND_TYPE_AUDIT_KEY\x10\x04\x12\x1c\n" +
-	"\x18COMMAND_TYPE_AUDIT_PRUNE\x10\x05B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
+	"\x18COMMAND_TYPE_AUDIT_PRUNE\x10\x05\x12\x17\n" +
+	"\x13COMMAND_TYPE_MEMBER\x10\x06B6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_kmsd_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -427,7 +491,7 @@ func file_kmsd_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_kmsd_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kmsd_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_kmsd_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),        // 0: kmsd.cluster.v1.CommandType
 	(*Command)(nil),         // 1: kmsd.cluster.v1.Command
@@ -435,6 +499,7 @@ var file_kmsd_cluster_v1_command_proto_goTypes = []any{
 	(*AuditHead)(nil),       // 3: kmsd.cluster.v1.AuditHead
 	(*AuditSigningKey)(nil), // 4: kmsd.cluster.v1.AuditSigningKey
 	(*AuditPrune)(nil),      // 5: kmsd.cluster.v1.AuditPrune
+	(*MemberInfo)(nil),      // 6: kmsd.cluster.v1.MemberInfo
 }
 var file_kmsd_cluster_v1_command_proto_depIdxs = []int32{
 	0, // 0: kmsd.cluster.v1.Command.type:type_name -> kmsd.cluster.v1.CommandType
@@ -456,7 +521,7 @@ func file_kmsd_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kmsd_cluster_v1_command_proto_rawDesc), len(file_kmsd_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,159 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type MembershipRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Remove      bool                   `protobuf:"varint,1,opt,name=remove,proto3" json:"remove,omitempty"`
+	NodeId      string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	ApiAddress  string                 `protobuf:"bytes,4,opt,name=api_address,json=apiAddress,proto3" json:"api_address,omitempty"`
+	FromNode    string                 `protobuf:"bytes,5,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	TimestampMs int64                  `protobuf:"varint,6,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	Nonce       []byte                 `protobuf:"bytes,7,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// mac authenticates every field above, as for ForwardRequest.
+	Mac           []byte `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipRequest) Reset() {
+	*x = MembershipRequest{}
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipRequest) ProtoMessage() {}
+
+func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
+func (*MembershipRequest) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MembershipRequest) GetRemove() bool {
+	if x != nil {
+		return x.Remove
+	}
+	return false
+}
+
+func (x *MembershipRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *MembershipRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *MembershipRequest) GetApiAddress() string {
+	if x != nil {
+		return x.ApiAddress
+	}
+	return ""
+}
+
+func (x *MembershipRequest) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *MembershipRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *MembershipRequest) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *MembershipRequest) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+type MembershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ErrorKind     string                 `protobuf:"bytes,1,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	ErrorMessage  string                 `protobuf:"bytes,2,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipResponse) Reset() {
+	*x = MembershipResponse{}
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipResponse) ProtoMessage() {}
+
+func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
+func (*MembershipResponse) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MembershipResponse) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
+}
+
+func (x *MembershipResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 type ForwardRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// command is an encoded Command.
@@ -41,7 +194,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[0]
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +206,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[0]
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +219,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{0}
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ForwardRequest) GetCommand() []byte {
@@ -121,7 +274,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[1]
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +286,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[1]
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +299,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{1}
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ForwardResponse) GetIndex() uint64 {
@@ -181,7 +334,21 @@ var File_kmsd_cluster_v1_forward_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkmsd/cluster/v1/forward.proto\x12\x0fkmsd.cluster.v1\"\x92\x01\n" +
+	"\x1dkmsd/cluster/v1/forward.proto\x12\x0fkmsd.cluster.v1\"\xf0\x01\n" +
+	"\x11MembershipRequest\x12\x16\n" +
+	"\x06remove\x18\x01 \x01(\bR\x06remove\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12\x1f\n" +
+	"\vapi_address\x18\x04 \x01(\tR\n" +
+	"apiAddress\x12\x1b\n" +
+	"\tfrom_node\x18\x05 \x01(\tR\bfromNode\x12!\n" +
+	"\ftimestamp_ms\x18\x06 \x01(\x03R\vtimestampMs\x12\x14\n" +
+	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x10\n" +
+	"\x03mac\x18\b \x01(\fR\x03mac\"X\n" +
+	"\x12MembershipResponse\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\x01 \x01(\tR\terrorKind\x12#\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\x92\x01\n" +
 	"\x0eForwardRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12!\n" +
@@ -194,9 +361,10 @@ const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"auditFirst\x12\x1d\n" +
 	"\n" +
 	"error_kind\x18\x03 \x01(\tR\terrorKind\x12#\n" +
-	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage2\\\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage2\xb9\x01\n" +
 	"\x0eForwardService\x12J\n" +
-	"\x05Apply\x12\x1f.kmsd.cluster.v1.ForwardRequest\x1a .kmsd.cluster.v1.ForwardResponseB6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
+	"\x05Apply\x12\x1f.kmsd.cluster.v1.ForwardRequest\x1a .kmsd.cluster.v1.ForwardResponse\x12[\n" +
+	"\x10ChangeMembership\x12\".kmsd.cluster.v1.MembershipRequest\x1a#.kmsd.cluster.v1.MembershipResponseB6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_kmsd_cluster_v1_forward_proto_rawDescOnce sync.Once
@@ -210,16 +378,20 @@ func file_kmsd_cluster_v1_forward_proto_rawDescGZIP() []byte {
 	return file_kmsd_cluster_v1_forward_proto_rawDescData
 }
 
-var file_kmsd_cluster_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_kmsd_cluster_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_kmsd_cluster_v1_forward_proto_goTypes = []any{
-	(*ForwardRequest)(nil),  // 0: kmsd.cluster.v1.ForwardRequest
-	(*ForwardResponse)(nil), // 1: kmsd.cluster.v1.ForwardResponse
+	(*MembershipRequest)(nil),  // 0: kmsd.cluster.v1.MembershipRequest
+	(*MembershipResponse)(nil), // 1: kmsd.cluster.v1.MembershipResponse
+	(*ForwardRequest)(nil),     // 2: kmsd.cluster.v1.ForwardRequest
+	(*ForwardResponse)(nil),    // 3: kmsd.cluster.v1.ForwardResponse
 }
 var file_kmsd_cluster_v1_forward_proto_depIdxs = []int32{
-	0, // 0: kmsd.cluster.v1.ForwardService.Apply:input_type -> kmsd.cluster.v1.ForwardRequest
-	1, // 1: kmsd.cluster.v1.ForwardService.Apply:output_type -> kmsd.cluster.v1.ForwardResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	2, // 0: kmsd.cluster.v1.ForwardService.Apply:input_type -> kmsd.cluster.v1.ForwardRequest
+	0, // 1: kmsd.cluster.v1.ForwardService.ChangeMembership:input_type -> kmsd.cluster.v1.MembershipRequest
+	3, // 2: kmsd.cluster.v1.ForwardService.Apply:output_type -> kmsd.cluster.v1.ForwardResponse
+	1, // 3: kmsd.cluster.v1.ForwardService.ChangeMembership:output_type -> kmsd.cluster.v1.MembershipResponse
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -236,7 +408,7 @@ func file_kmsd_cluster_v1_forward_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kmsd_cluster_v1_forward_proto_rawDesc), len(file_kmsd_cluster_v1_forward_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ForwardService_Apply_FullMethodName = "/kmsd.cluster.v1.ForwardService/Apply"
+	ForwardService_Apply_FullMethodName            = "/kmsd.cluster.v1.ForwardService/Apply"
+	ForwardService_ChangeMembership_FullMethodName = "/kmsd.cluster.v1.ForwardService/ChangeMembership"
 )
 
 // ForwardServiceClient is the client API for ForwardService service.
@@ -36,6 +37,9 @@ const (
 // are accepted once.
 type ForwardServiceClient interface {
 	Apply(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
+	// ChangeMembership adds a voter (a node joining) or removes a member.
+	// A member that is not the leader relays the request to the leader.
+	ChangeMembership(ctx context.Context, in *MembershipRequest, opts ...grpc.CallOption) (*MembershipResponse, error)
 }
 
 type forwardServiceClient struct {
@@ -56,6 +60,16 @@ func (c *forwardServiceClient) Apply(ctx context.Context, in *ForwardRequest, op
 	return out, nil
 }
 
+func (c *forwardServiceClient) ChangeMembership(ctx context.Context, in *MembershipRequest, opts ...grpc.CallOption) (*MembershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MembershipResponse)
+	err := c.cc.Invoke(ctx, ForwardService_ChangeMembership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ForwardServiceServer is the server API for ForwardService service.
 // All implementations must embed UnimplementedForwardServiceServer
 // for forward compatibility.
@@ -67,6 +81,9 @@ func (c *forwardServiceClient) Apply(ctx context.Context, in *ForwardRequest, op
 // are accepted once.
 type ForwardServiceServer interface {
 	Apply(context.Context, *ForwardRequest) (*ForwardResponse, error)
+	// ChangeMembership adds a voter (a node joining) or removes a member.
+	// A member that is not the leader relays the request to the leader.
+	ChangeMembership(context.Context, *MembershipRequest) (*MembershipResponse, error)
 	mustEmbedUnimplementedForwardServiceServer()
 }
 
@@ -79,6 +96,9 @@ type UnimplementedForwardServiceServer struct{}
 
 func (UnimplementedForwardServiceServer) Apply(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
+}
+func (UnimplementedForwardServiceServer) ChangeMembership(context.Context, *MembershipRequest) (*MembershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeMembership not implemented")
 }
 func (UnimplementedForwardServiceServer) mustEmbedUnimplementedForwardServiceServer() {}
 func (UnimplementedForwardServiceServer) testEmbeddedByValue()                        {}
@@ -119,6 +139,24 @@ func _ForwardService_Apply_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ForwardService_ChangeMembership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MembershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ForwardServiceServer).ChangeMembership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ForwardService_ChangeMembership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ForwardServiceServer).ChangeMembership(ctx, req.(*MembershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ForwardService_ServiceDesc is the grpc.ServiceDesc for ForwardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -129,6 +167,10 @@ var ForwardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Apply",
 			Handler:    _ForwardService_Apply_Handler,
+		},
+		{
+			MethodName: "ChangeMembership",
+			Handler:    _ForwardService_ChangeMembership_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
