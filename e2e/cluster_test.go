@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,4 +378,78 @@ func TestJoinAndRemove(t *testing.T) {
 		t.Fatalf("members after removing c: %v", members)
 	}
 	b.fails("NotFoundException", "cluster", "remove", "--node-id", "c")
+}
+
+// TestLeaderPartition isolates the leader by stopping its process
+// (SIGSTOP): the two others elect a leader and go on; a mutation sent to
+// the isolated member meanwhile is not acknowledged; once it runs again
+// (SIGCONT) it steps down and the three converge on one history.
+func TestLeaderPartition(t *testing.T) {
+	ds := startCluster(t, 3)
+	ctx := context.Background()
+	old := leaderOf(t, ds)
+	rest := without(ds, old)
+	old.cmd.Process.Signal(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			old.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	// The isolated member does not acknowledge a mutation.
+	isolated := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := old.client().CreateKey(cctx, &kmsv1.CreateKeyRequest{Description: "to the isolated leader"})
+		isolated <- err
+	}()
+	if next := leaderOf(t, rest); next == old {
+		t.Fatal("the stopped member still leads")
+	}
+	var made []string
+	for range 20 {
+		k, err := rest[len(made)%2].client().CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "majority"})
+		if err != nil {
+			t.Fatalf("majority side: %v", err)
+		}
+		made = append(made, k.GetKeyMetadata().GetKeyId())
+	}
+	if err := <-isolated; err == nil {
+		t.Fatal("the isolated leader acknowledged a mutation")
+	}
+	old.cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	// One history: every member ends with the same keys and log.
+	for _, d := range ds {
+		c := d.client()
+		waitFor(t, "the majority's keys on "+d.grpcAddr, func() bool {
+			for _, id := range made {
+				if _, err := c.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	list := func(d *daemon) string {
+		var ids []string
+		marker := ""
+		for {
+			r, err := d.client().ListKeys(ctx, &kmsv1.ListKeysRequest{Marker: marker, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range r.GetKeys() {
+				ids = append(ids, k.GetKeyId())
+			}
+			if marker = r.GetNextMarker(); marker == "" {
+				return strings.Join(ids, ",")
+			}
+		}
+	}
+	waitFor(t, "identical key lists", func() bool {
+		a := list(ds[0])
+		return a == list(ds[1]) && a == list(ds[2])
+	})
 }
