@@ -148,7 +148,9 @@ type Status struct {
 	NodeID, State, LeaderID         string
 	Term, LastLogIndex, CommitIndex uint64
 	AppliedIndex                    uint64
-	Members                         []Member
+	// StateDigest is the key store's digest at AppliedIndex.
+	StateDigest [32]byte
+	Members     []Member
 }
 
 // Status reports this node's view of the cluster: its Raft state and
@@ -158,8 +160,8 @@ func (n *Node) Status() (Status, error) {
 	num := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
 	leaderID, _ := n.Leader()
 	st := Status{NodeID: n.cfg.NodeID, State: n.raft.State().String(), LeaderID: leaderID,
-		Term: num("term"), LastLogIndex: num("last_log_index"), CommitIndex: num("commit_index"),
-		AppliedIndex: n.store.AppliedIndex()}
+		Term: num("term"), LastLogIndex: num("last_log_index"), CommitIndex: num("commit_index")}
+	st.AppliedIndex, st.StateDigest = n.store.DigestAt()
 	f := n.raft.GetConfiguration()
 	if err := n.wait(context.Background(), f, n.cfg.applyTimeout()); err != nil {
 		return st, err

@@ -251,6 +251,7 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("member %d holds a different audit log (%d of %d records)", i, len(logs[i]), size)
 		}
 	}
+	checkInvariants(t, ds)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -346,6 +347,7 @@ func TestJoinAndRemove(t *testing.T) {
 		members, _ := st["Members"].([]any)
 		return len(members) == 3
 	})
+	checkInvariants(t, ds)
 	k, err := c.client().CreateKey(context.Background(), &kmsv1.CreateKeyRequest{Description: "through a joined member"})
 	if err != nil {
 		t.Fatal(err)
@@ -452,4 +454,58 @@ func TestLeaderPartition(t *testing.T) {
 		a := list(ds[0])
 		return a == list(ds[1]) && a == list(ds[2])
 	})
+	checkInvariants(t, ds)
+}
+
+// checkInvariants is the cluster tests' invariant checker: once the
+// members have applied the same log index they must hold identical state
+// (the same state digest), and members whose audit logs have the same
+// size must have the same Merkle root. It waits for a moment when all
+// members agree on the index, then compares.
+func checkInvariants(t *testing.T, ds []*daemon) {
+	t.Helper()
+	ctx := context.Background()
+	var clients []kmsv1.ClusterServiceClient
+	for _, d := range ds {
+		clients = append(clients, kmsv1.NewClusterServiceClient(d.grpcConn()))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	checkedAudit := false
+	for {
+		var sts []*kmsv1.GetClusterStatusResponse
+		for _, c := range clients {
+			st, err := c.GetClusterStatus(ctx, &kmsv1.GetClusterStatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sts = append(sts, st)
+		}
+		sameIndex, sameAudit := true, true
+		for _, st := range sts[1:] {
+			sameIndex = sameIndex && st.GetAppliedIndex() == sts[0].GetAppliedIndex()
+			sameAudit = sameAudit && st.GetAuditSize() == sts[0].GetAuditSize()
+		}
+		if sameAudit {
+			for i, st := range sts[1:] {
+				if !bytes.Equal(st.GetAuditRoot(), sts[0].GetAuditRoot()) {
+					t.Fatalf("members %s and %s hold different audit logs of %d records", sts[0].GetNodeId(), sts[i+1].GetNodeId(), st.GetAuditSize())
+				}
+			}
+			checkedAudit = true
+		}
+		if sameIndex {
+			for i, st := range sts[1:] {
+				if !bytes.Equal(st.GetStateDigest(), sts[0].GetStateDigest()) {
+					t.Fatalf("members %s and %s differ at index %d", sts[0].GetNodeId(), sts[i+1].GetNodeId(), st.GetAppliedIndex())
+				}
+			}
+			if checkedAudit {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members never agreed on an index to compare (audit compared: %v)", checkedAudit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

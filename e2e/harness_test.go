@@ -162,12 +162,19 @@ func (d *daemon) stop() {
 // client returns a gRPC client of the daemon.
 func (d *daemon) client() kmsv1.KeyManagementServiceClient {
 	d.t.Helper()
+	return kmsv1.NewKeyManagementServiceClient(d.grpcConn())
+}
+
+// grpcConn returns a new connection to the daemon, closed at the end of
+// the test.
+func (d *daemon) grpcConn() *grpc.ClientConn {
+	d.t.Helper()
 	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	d.t.Cleanup(func() { conn.Close() })
-	return kmsv1.NewKeyManagementServiceClient(conn)
+	return conn
 }
 
 // auditClient returns an AuditService client of the daemon.

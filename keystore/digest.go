@@ -12,8 +12,19 @@ import (
 // of the audit log (its contents are compared through its Merkle root). Two stores that applied the same log, or one
 // restored from the other's snapshot, have equal digests.
 func (s *Store) Digest() [32]byte {
+	_, d := s.DigestAt()
+	return d
+}
+
+// DigestAt returns the applied index and the digest of the state at it,
+// read together.
+func (s *Store) DigestAt() (uint64, [32]byte) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.v.applied, s.digestLocked()
+}
+
+func (s *Store) digestLocked() [32]byte {
 	h := sha256.New()
 	h.Write(binary.BigEndian.AppendUint64(nil, s.v.applied))
 	field := func(b []byte) {

@@ -26,6 +26,11 @@ const (
 // checks and reflection are not.
 var auditedServices = []string{"/kms.v1.KeyManagementService/", "/kms.v1.AuditService/", "/kms.v1.ClusterService/"}
 
+// unaudited are the calls of those services that are not recorded: the
+// cluster status, which monitoring polls like /readyz and which reveals no
+// key or record.
+var unaudited = map[string]bool{"/kms.v1.ClusterService/GetClusterStatus": true}
+
 // mutating lists the operations that change state: their records are
 // readOnly false and carry responseElements.
 var mutating = map[string]bool{

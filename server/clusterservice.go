@@ -16,7 +16,8 @@ type ClusterInfo interface {
 // clusterService implements kms.v1.ClusterService.
 type clusterService struct {
 	kmsv1.UnimplementedClusterServiceServer
-	info ClusterInfo
+	info  ClusterInfo
+	audit *AuditLog // nil when the audit log is off
 }
 
 func (c *clusterService) GetClusterStatus(ctx context.Context, _ *kmsv1.GetClusterStatusRequest) (*kmsv1.GetClusterStatusResponse, error) {
@@ -25,7 +26,13 @@ func (c *clusterService) GetClusterStatus(ctx context.Context, _ *kmsv1.GetClust
 		return nil, err
 	}
 	resp := &kmsv1.GetClusterStatusResponse{NodeId: st.NodeID, State: st.State, LeaderId: st.LeaderID, Term: st.Term,
-		LastLogIndex: st.LastLogIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
+		LastLogIndex: st.LastLogIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, StateDigest: st.StateDigest[:]}
+	if c.audit != nil {
+		size, _ := c.audit.Size()
+		if root, err := c.audit.Root(size); err == nil {
+			resp.AuditSize, resp.AuditRoot = size, root[:]
+		}
+	}
 	for _, m := range st.Members {
 		suffrage := "Nonvoter"
 		if m.Voter {

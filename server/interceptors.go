@@ -92,6 +92,9 @@ func (s *Server) finishAudit(ctx context.Context, ci callInfo, method string, re
 }
 
 func isAudited(method string) bool {
+	if unaudited[method] {
+		return false
+	}
 	for _, p := range auditedServices {
 		if strings.HasPrefix(method, p) {
 			return true

@@ -222,14 +222,21 @@ type GetClusterStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// NodeId and State ("Leader", "Follower", "Candidate", "Shutdown")
 	// describe the node that answered.
-	NodeId        string           `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
-	State         string           `protobuf:"bytes,2,opt,name=state,json=State,proto3" json:"state,omitempty"`
-	LeaderId      string           `protobuf:"bytes,3,opt,name=leader_id,json=LeaderId,proto3" json:"leader_id,omitempty"`
-	Term          uint64           `protobuf:"varint,4,opt,name=term,json=Term,proto3" json:"term,omitempty"`
-	LastLogIndex  uint64           `protobuf:"varint,5,opt,name=last_log_index,json=LastLogIndex,proto3" json:"last_log_index,omitempty"`
-	CommitIndex   uint64           `protobuf:"varint,6,opt,name=commit_index,json=CommitIndex,proto3" json:"commit_index,omitempty"`
-	AppliedIndex  uint64           `protobuf:"varint,7,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
-	Members       []*ClusterMember `protobuf:"bytes,8,rep,name=members,json=Members,proto3" json:"members,omitempty"`
+	NodeId       string           `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
+	State        string           `protobuf:"bytes,2,opt,name=state,json=State,proto3" json:"state,omitempty"`
+	LeaderId     string           `protobuf:"bytes,3,opt,name=leader_id,json=LeaderId,proto3" json:"leader_id,omitempty"`
+	Term         uint64           `protobuf:"varint,4,opt,name=term,json=Term,proto3" json:"term,omitempty"`
+	LastLogIndex uint64           `protobuf:"varint,5,opt,name=last_log_index,json=LastLogIndex,proto3" json:"last_log_index,omitempty"`
+	CommitIndex  uint64           `protobuf:"varint,6,opt,name=commit_index,json=CommitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64           `protobuf:"varint,7,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
+	Members      []*ClusterMember `protobuf:"bytes,8,rep,name=members,json=Members,proto3" json:"members,omitempty"`
+	// StateDigest is a SHA-256 over the node's whole replicated state at
+	// AppliedIndex (keys, aliases, usage, the audit log's size and signing
+	// key); AuditRoot is the root of its audit log's Merkle tree over
+	// AuditSize records. Members that applied the same index must agree.
+	StateDigest   []byte `protobuf:"bytes,9,opt,name=state_digest,json=StateDigest,proto3" json:"state_digest,omitempty"`
+	AuditRoot     []byte `protobuf:"bytes,10,opt,name=audit_root,json=AuditRoot,proto3" json:"audit_root,omitempty"`
+	AuditSize     int64  `protobuf:"varint,11,opt,name=audit_size,json=AuditSize,proto3" json:"audit_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +327,27 @@ func (x *GetClusterStatusResponse) GetMembers() []*ClusterMember {
 	return nil
 }
 
+func (x *GetClusterStatusResponse) GetStateDigest() []byte {
+	if x != nil {
+		return x.StateDigest
+	}
+	return nil
+}
+
+func (x *GetClusterStatusResponse) GetAuditRoot() []byte {
+	if x != nil {
+		return x.AuditRoot
+	}
+	return nil
+}
+
+func (x *GetClusterStatusResponse) GetAuditSize() int64 {
+	if x != nil {
+		return x.AuditSize
+	}
+	return 0
+}
+
 var File_kms_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_kms_v1_cluster_proto_rawDesc = "" +
@@ -335,7 +363,7 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\vapi_address\x18\x03 \x01(\tR\n" +
 	"ApiAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bSuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06Leader\"\x99\x02\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06Leader\"\xfa\x02\n" +
 	"\x18GetClusterStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06NodeId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05State\x12\x1b\n" +
@@ -344,7 +372,13 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\x05 \x01(\x04R\fLastLogIndex\x12!\n" +
 	"\fcommit_index\x18\x06 \x01(\x04R\vCommitIndex\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fAppliedIndex\x12/\n" +
-	"\amembers\x18\b \x03(\v2\x15.kms.v1.ClusterMemberR\aMembers2\xb2\x01\n" +
+	"\amembers\x18\b \x03(\v2\x15.kms.v1.ClusterMemberR\aMembers\x12!\n" +
+	"\fstate_digest\x18\t \x01(\fR\vStateDigest\x12\x1d\n" +
+	"\n" +
+	"audit_root\x18\n" +
+	" \x01(\fR\tAuditRoot\x12\x1d\n" +
+	"\n" +
+	"audit_size\x18\v \x01(\x03R\tAuditSize2\xb2\x01\n" +
 	"\x0eClusterService\x12U\n" +
 	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponse\x12I\n" +
 	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
