@@ -222,81 +222,6 @@ func logAppendBytes(e LogAppend) int {
 	return n
 }
 
-// AppendLogHead stores head as signed tree head number seq, the effect of
-// log entry index. A head whose seq is not the number of heads stored is
-// refused with ErrAlreadyExists (another head took its place) or
-// ErrInvalidMutation, and only the applied index advances.
-func (s *Store) AppendLogHead(index, seq uint64, head []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if index <= s.applied.Load() {
-		return nil
-	}
-	var domainErr error
-	switch n := s.v.headCount; {
-	case seq < n:
-		domainErr = fmt.Errorf("%w: tree head %d", ErrAlreadyExists, seq)
-	case seq > n:
-		domainErr = fmt.Errorf("%w: tree head %d of %d", ErrInvalidMutation, seq, n)
-	case len(head) == 0 || len(head) > MaxLogHead:
-		domainErr = fmt.Errorf("%w: tree head of %d bytes", ErrInvalidMutation, len(head))
-	}
-	err := s.commitWith(index, func(txn *badger.Txn) error {
-		if domainErr != nil {
-			return nil
-		}
-		return txn.Set(append([]byte(prefixLogHead), be64(seq)...), head)
-	})
-	if err != nil {
-		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
-	}
-	s.mu.Lock()
-	if domainErr == nil {
-		s.v.headCount++
-	}
-	s.v.applied = index
-	s.mu.Unlock()
-	s.applied.Store(index)
-	return domainErr
-}
-
-// SetLogKey stores the audit log's signing key, the effect of log entry
-// index. The first key stored stays: a later one gets ErrAlreadyExists.
-func (s *Store) SetLogKey(index uint64, k LogKey) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if index <= s.applied.Load() {
-		return nil
-	}
-	var domainErr error
-	if s.v.logKey != nil {
-		domainErr = fmt.Errorf("%w: audit signing key", ErrAlreadyExists)
-	} else if len(k.WrappedSeed) == 0 || len(k.PublicKey) == 0 {
-		domainErr = fmt.Errorf("%w: empty audit signing key", ErrInvalidMutation)
-	}
-	b, err := json.Marshal(k)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidMutation, err)
-	}
-	err = s.commitWith(index, func(txn *badger.Txn) error {
-		if domainErr != nil {
-			return nil
-		}
-		return txn.Set([]byte(keyLogKey), b)
-	})
-	if err != nil {
-		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
-	}
-	s.mu.Lock()
-	if domainErr == nil {
-		s.v.logKey = &k
-	}
-	s.v.applied = index
-	s.mu.Unlock()
-	s.applied.Store(index)
-	return domainErr
-}
-
 // commitWith runs write and records the applied index in one synced
 // transaction.
 func (s *Store) commitWith(index uint64, write func(*badger.Txn) error) error {
@@ -318,23 +243,6 @@ func (s *Store) LogSize() uint64 {
 	return s.v.logSize
 }
 
-// LogHeadCount returns the number of signed tree heads stored.
-func (s *Store) LogHeadCount() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.v.headCount
-}
-
-// GetLogKey returns the audit log's signing key, if one is stored.
-func (s *Store) GetLogKey() (LogKey, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.v.logKey == nil {
-		return LogKey{}, false
-	}
-	return *s.v.logKey, true
-}
-
 // LogRecords returns the records at positions [lo, hi), clamped to the log
 // and to the records not pruned (lo below LogPruned is an error). A record
 // missing from the database (removed behind the store's back) comes back
@@ -353,12 +261,6 @@ func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
 // clamped to the log; a record stored without one gets an empty MAC.
 func (s *Store) LogMACs(lo, hi uint64) ([][]byte, error) {
 	return s.rangeOf(prefixLogMAC, lo, hi, s.LogSize())
-}
-
-// LogHeads returns the signed tree heads with sequence numbers [lo, hi),
-// clamped to those stored.
-func (s *Store) LogHeads(lo, hi uint64) ([][]byte, error) {
-	return s.rangeOf(prefixLogHead, lo, hi, s.LogHeadCount())
 }
 
 // LogPosition returns the position of the record with event id id.
@@ -478,58 +380,4 @@ func seqOf(key, prefix string) (uint64, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64([]byte(k)), true
-}
-
-// LogPruned returns the position of the first record still held: the
-// records before it were removed by PruneLog.
-func (s *Store) LogPruned() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.v.logPruned
-}
-
-// PruneLog removes the records at positions [from, upTo), the effect of
-// log entry index. It applies only if from is the first record still held
-// and upTo is within the log, at most MaxPruneBatch records further;
-// otherwise it returns ErrInvalidState (pruned already) or
-// ErrInvalidMutation and only the applied index advances. The event-id
-// index entries stay, so a pruned record's position can still be found.
-func (s *Store) PruneLog(index, from, upTo uint64) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if index <= s.applied.Load() {
-		return nil
-	}
-	var domainErr error
-	switch {
-	case from != s.v.logPruned:
-		domainErr = fmt.Errorf("%w: records before %d are pruned, not %d", ErrInvalidState, s.v.logPruned, from)
-	case upTo <= from || upTo > s.v.logSize || upTo-from > MaxPruneBatch:
-		domainErr = fmt.Errorf("%w: prune %d..%d of a log of %d", ErrInvalidMutation, from, upTo, s.v.logSize)
-	}
-	err := s.commitWith(index, func(txn *badger.Txn) error {
-		if domainErr != nil {
-			return nil
-		}
-		for pos := from; pos < upTo; pos++ {
-			if err := txn.Delete(append([]byte(prefixLog), be64(pos)...)); err != nil {
-				return err
-			}
-			if err := txn.Delete(append([]byte(prefixLogMAC), be64(pos)...)); err != nil {
-				return err
-			}
-		}
-		return txn.Set([]byte(keyLogPruned), be64(upTo))
-	})
-	if err != nil {
-		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
-	}
-	s.mu.Lock()
-	if domainErr == nil {
-		s.v.logPruned = upTo
-	}
-	s.v.applied = index
-	s.mu.Unlock()
-	s.applied.Store(index)
-	return domainErr
 }
