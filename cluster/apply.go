@@ -162,7 +162,8 @@ func raftError(err error) error {
 	case errors.Is(err, raft.ErrNotLeader):
 		return ErrNotLeader
 	case errors.Is(err, raft.ErrLeadershipLost):
-		return fmt.Errorf("%w: leadership lost, outcome unknown", ErrNotLeader)
+		// The entry may still commit under the next leader.
+		return fmt.Errorf("%w: leadership lost, outcome unknown", ErrTimeout)
 	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%w: leadership transfer in progress", ErrNotLeader)
 	case errors.Is(err, raft.ErrRaftShutdown):

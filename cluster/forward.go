@@ -101,10 +101,11 @@ func kindError(kind, msg string) error {
 type forwarder struct {
 	cfg ForwardConfig
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn // by API address
-	seen  map[[nonceSize]byte]time.Time
-	swept time.Time
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn // by API address
+	closed bool
+	seen   map[[nonceSize]byte]time.Time
+	swept  time.Time
 }
 
 func newForwarder(cfg ForwardConfig) *forwarder {
@@ -120,19 +121,38 @@ func newForwarder(cfg ForwardConfig) *forwarder {
 	return &forwarder{cfg: cfg, conns: map[string]*grpc.ClientConn{}, seen: map[[nonceSize]byte]time.Time{}}
 }
 
-func forwardMessage(from string, ts int64, nonce, command []byte) []byte {
-	b := make([]byte, 0, len(forwardMagic)+4+len(from)+8+len(nonce)+len(command))
+func forwardMessage(from, to string, ts int64, nonce, command []byte) []byte {
+	b := make([]byte, 0, len(forwardMagic)+8+len(from)+len(to)+8+len(nonce)+len(command))
 	b = append(b, forwardMagic...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(from)))
-	b = append(b, from...)
+	for _, s := range []string{from, to} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(ts))
 	b = append(b, nonce...)
 	return append(b, command...)
 }
 
+// responseMessage is the text a leader's answer is authenticated with:
+// bound to the request's nonce, so it answers that request only.
+func responseMessage(nonce []byte, index, auditFirst uint64, kind, msg string) []byte {
+	b := []byte("kmsd forward response v1")
+	b = append(b, nonce...)
+	b = binary.BigEndian.AppendUint64(b, index)
+	b = binary.BigEndian.AppendUint64(b, auditFirst)
+	for _, s := range []string{kind, msg} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrShutdown
+	}
 	if c, ok := f.conns[addr]; ok {
 		return c, nil
 	}
@@ -152,7 +172,7 @@ func (f *forwarder) close() {
 	for _, c := range f.conns {
 		c.Close()
 	}
-	f.conns = nil
+	f.conns, f.closed = nil, true
 }
 
 // fresh records nonce and reports whether it is new and ts is within the
@@ -160,7 +180,7 @@ func (f *forwarder) close() {
 func (f *forwarder) fresh(nonce []byte, ts int64) bool {
 	now := f.cfg.Now()
 	t := time.UnixMilli(ts)
-	if t.Before(now.Add(-f.cfg.MaxSkew)) || t.After(now.Add(f.cfg.MaxSkew)) || len(nonce) != nonceSize {
+	if len(nonce) != nonceSize || t.Before(now.Add(-f.cfg.MaxSkew)) || t.After(now.Add(f.cfg.MaxSkew)) {
 		return false
 	}
 	var k [nonceSize]byte
@@ -186,21 +206,21 @@ func (f *forwarder) fresh(nonce []byte, ts int64) bool {
 // messages this large (kmsd's does, and limits its own requests itself).
 const MaxForwardBytes = 1 << 20
 
-// leaderAPIAddr returns the API address of the current leader.
-func (n *Node) leaderAPIAddr() (string, error) {
+// leaderAPIAddr returns the current leader's id and API address.
+func (n *Node) leaderAPIAddr() (string, string, error) {
 	_, id := n.raft.LeaderWithID()
 	if id == "" {
-		return "", fmt.Errorf("%w: no leader", ErrNotLeader)
+		return "", "", fmt.Errorf("%w: no leader", ErrNotLeader)
 	}
 	for _, p := range n.cfg.Peers {
 		if p.ID == string(id) && p.APIAddr != "" {
-			return p.APIAddr, nil
+			return string(id), p.APIAddr, nil
 		}
 	}
 	if a, ok := n.store.MemberAPIAddr(string(id)); ok {
-		return a, nil
+		return string(id), a, nil
 	}
-	return "", fmt.Errorf("%w: the API address of leader %s is unknown", ErrNotLeader, id)
+	return "", "", fmt.Errorf("%w: the API address of leader %s is unknown", ErrNotLeader, id)
 }
 
 // forward sends an encoded command to the leader and returns its outcome
@@ -208,7 +228,7 @@ func (n *Node) leaderAPIAddr() (string, error) {
 // it timed out: the outcome stands, but reads may lag).
 func (n *Node) forward(ctx context.Context, b []byte) (any, error) {
 	f := n.fwd
-	addr, err := n.leaderAPIAddr()
+	leader, addr, err := n.leaderAPIAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -227,12 +247,16 @@ func (n *Node) forward(ctx context.Context, b []byte) (any, error) {
 		return nil, err
 	}
 	ts := f.cfg.Now().UnixMilli()
-	req := &clusterv1.ForwardRequest{Command: b, FromNode: n.cfg.NodeID, TimestampMs: ts, Nonce: nonce,
-		Mac: f.cfg.Auth.MAC(forwardMessage(n.cfg.NodeID, ts, nonce, b))}
+	req := &clusterv1.ForwardRequest{Command: b, FromNode: n.cfg.NodeID, ToNode: leader, TimestampMs: ts, Nonce: nonce,
+		Mac: f.cfg.Auth.MAC(forwardMessage(n.cfg.NodeID, leader, ts, nonce, b))}
 	resp, err := clusterv1.NewForwardServiceClient(conn).Apply(ctx, req)
 	if err != nil {
 		// Sent but unanswered: the outcome is unknown.
 		return nil, fmt.Errorf("%w: forwarding to the leader at %s: %v", ErrTimeout, addr, status.Convert(err).Message())
+	}
+	if !f.cfg.Auth.Verify(responseMessage(nonce, resp.GetIndex(), resp.GetAuditFirst(), resp.GetErrorKind(), resp.GetErrorMessage()), resp.GetMac()) {
+		// Not the leader's answer: what happened to the command is unknown.
+		return nil, fmt.Errorf("%w: the answer from %s is not authenticated", ErrTimeout, addr)
 	}
 	if k := resp.GetErrorKind(); k != "" {
 		err := kindError(k, resp.GetErrorMessage())
@@ -280,14 +304,27 @@ type forwardServer struct {
 }
 
 func (s *forwardServer) Apply(ctx context.Context, req *clusterv1.ForwardRequest) (*clusterv1.ForwardResponse, error) {
+	resp, err := s.apply(ctx, req)
+	if resp != nil {
+		resp.Mac = s.n.fwd.cfg.Auth.MAC(responseMessage(req.GetNonce(), resp.GetIndex(), resp.GetAuditFirst(),
+			resp.GetErrorKind(), resp.GetErrorMessage()))
+	}
+	return resp, err
+}
+
+func (s *forwardServer) apply(ctx context.Context, req *clusterv1.ForwardRequest) (*clusterv1.ForwardResponse, error) {
 	n := s.n
 	if n.fwd == nil {
 		return nil, status.Error(codes.Unimplemented, "forwarding is not configured on this node")
 	}
-	msg := forwardMessage(req.GetFromNode(), req.GetTimestampMs(), req.GetNonce(), req.GetCommand())
+	msg := forwardMessage(req.GetFromNode(), req.GetToNode(), req.GetTimestampMs(), req.GetNonce(), req.GetCommand())
 	if !n.fwd.cfg.Auth.Verify(msg, req.GetMac()) {
 		n.log.Warn("forwarded command refused: bad MAC", "from_node", req.GetFromNode())
 		return nil, status.Error(codes.PermissionDenied, "forwarded command not authenticated")
+	}
+	if req.GetToNode() != n.cfg.NodeID {
+		n.log.Warn("forwarded command refused: meant for another node", "from_node", req.GetFromNode(), "to_node", req.GetToNode())
+		return nil, status.Error(codes.PermissionDenied, "forwarded command meant for another node")
 	}
 	if !n.fwd.fresh(req.GetNonce(), req.GetTimestampMs()) {
 		n.log.Warn("forwarded command refused: stale or replayed", "from_node", req.GetFromNode())

@@ -78,7 +78,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if err := n.signMembership(r); err != nil {
 		return err
 	}
-	addr, err := n.leaderAPIAddr()
+	_, addr, err := n.leaderAPIAddr()
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,9 @@ func (n *Node) sendMembership(ctx context.Context, addr string, r *clusterv1.Mem
 	resp, err := clusterv1.NewForwardServiceClient(conn).ChangeMembership(ctx, r)
 	if err != nil {
 		return fmt.Errorf("%w: membership change at %s: %v", ErrTimeout, addr, status.Convert(err).Message())
+	}
+	if !n.fwd.cfg.Auth.Verify(responseMessage(r.GetNonce(), 0, 0, resp.GetErrorKind(), resp.GetErrorMessage()), resp.GetMac()) {
+		return fmt.Errorf("%w: the answer from %s is not authenticated", ErrTimeout, addr)
 	}
 	if k := resp.GetErrorKind(); k != "" {
 		return kindError(k, resp.GetErrorMessage())
@@ -149,6 +152,14 @@ func (f *fsm) applyMember(index uint64, cmd *clusterv1.Command) any {
 }
 
 func (s *forwardServer) ChangeMembership(ctx context.Context, req *clusterv1.MembershipRequest) (*clusterv1.MembershipResponse, error) {
+	resp, err := s.changeMembership(ctx, req)
+	if resp != nil {
+		resp.Mac = s.n.fwd.cfg.Auth.MAC(responseMessage(req.GetNonce(), 0, 0, resp.GetErrorKind(), resp.GetErrorMessage()))
+	}
+	return resp, err
+}
+
+func (s *forwardServer) changeMembership(ctx context.Context, req *clusterv1.MembershipRequest) (*clusterv1.MembershipResponse, error) {
 	n := s.n
 	if n.fwd == nil {
 		return nil, status.Error(codes.Unimplemented, "membership changes are not configured on this node")
@@ -163,7 +174,7 @@ func (s *forwardServer) ChangeMembership(ctx context.Context, req *clusterv1.Mem
 	var err error
 	if n.IsLeader() {
 		err = n.changeMembership(ctx, req)
-	} else if addr, aerr := n.leaderAPIAddr(); aerr != nil {
+	} else if _, addr, aerr := n.leaderAPIAddr(); aerr != nil {
 		err = aerr
 	} else {
 		err = n.sendMembership(ctx, addr, req) // relayed as signed by its sender

@@ -61,7 +61,7 @@ func TestRaftErrorMapping(t *testing.T) {
 	}{
 		{nil, nil},
 		{raft.ErrNotLeader, ErrNotLeader},
-		{raft.ErrLeadershipLost, ErrNotLeader},
+		{raft.ErrLeadershipLost, ErrTimeout}, // the entry may still commit: outcome unknown
 		{raft.ErrLeadershipTransferInProgress, ErrNotLeader},
 		{raft.ErrRaftShutdown, ErrShutdown},
 		{raft.ErrEnqueueTimeout, ErrTimeout},

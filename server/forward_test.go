@@ -175,10 +175,11 @@ func TestForwardRequiresTheClusterKey(t *testing.T) {
 	wrongKey, _ := NewForwardAuth(otherRoot)
 	nonce := bytes.Repeat([]byte{7}, 16)
 	ts := time.Now().UnixMilli()
+	to, _ := l.node.Leader()
 	before := l.store.LogSize()
 	for name, req := range map[string]*clusterv1.ForwardRequest{
-		"no MAC":    {Command: cmd, FromNode: "n9", TimestampMs: ts, Nonce: nonce},
-		"wrong key": {Command: cmd, FromNode: "n9", TimestampMs: ts, Nonce: nonce, Mac: wrongKey.MAC(forwardMsg("n9", ts, nonce, cmd))},
+		"no MAC":    {Command: cmd, FromNode: "n9", ToNode: to, TimestampMs: ts, Nonce: nonce},
+		"wrong key": {Command: cmd, FromNode: "n9", ToNode: to, TimestampMs: ts, Nonce: nonce, Mac: wrongKey.MAC(forwardMsg("n9", to, ts, nonce, cmd))},
 	} {
 		_, err := fwd.Apply(ctx, req)
 		if status.Code(err) != codes.PermissionDenied {
@@ -188,16 +189,23 @@ func TestForwardRequiresTheClusterKey(t *testing.T) {
 	// A correctly authenticated request is accepted once; its replay and
 	// a stale one are refused.
 	auth, _ := NewForwardAuth(l.root)
-	good := &clusterv1.ForwardRequest{Command: cmd, FromNode: "n9", TimestampMs: ts, Nonce: nonce, Mac: auth.MAC(forwardMsg("n9", ts, nonce, cmd))}
-	if _, err := fwd.Apply(ctx, good); err != nil {
-		t.Fatal(err)
+	// Meant for another node: refused even with the right key.
+	elsewhere := &clusterv1.ForwardRequest{Command: cmd, FromNode: "n9", ToNode: "n8", TimestampMs: ts, Nonce: bytes.Repeat([]byte{9}, 16)}
+	elsewhere.Mac = auth.MAC(forwardMsg("n9", "n8", ts, elsewhere.Nonce, cmd))
+	if _, err := fwd.Apply(ctx, elsewhere); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("request for another node: %v", err)
+	}
+	good := &clusterv1.ForwardRequest{Command: cmd, FromNode: "n9", ToNode: to, TimestampMs: ts, Nonce: nonce, Mac: auth.MAC(forwardMsg("n9", to, ts, nonce, cmd))}
+	resp, err := fwd.Apply(ctx, good)
+	if err != nil || len(resp.GetMac()) == 0 {
+		t.Fatalf("authenticated request: %v, answer MAC %x", err, resp.GetMac())
 	}
 	if _, err := fwd.Apply(ctx, good); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("replay: %v", err)
 	}
 	old := time.Now().Add(-time.Hour).UnixMilli()
-	stale := &clusterv1.ForwardRequest{Command: cmd, FromNode: "n9", TimestampMs: old, Nonce: bytes.Repeat([]byte{8}, 16)}
-	stale.Mac = auth.MAC(forwardMsg("n9", old, stale.Nonce, cmd))
+	stale := &clusterv1.ForwardRequest{Command: cmd, FromNode: "n9", ToNode: to, TimestampMs: old, Nonce: bytes.Repeat([]byte{8}, 16)}
+	stale.Mac = auth.MAC(forwardMsg("n9", to, old, stale.Nonce, cmd))
 	if _, err := fwd.Apply(ctx, stale); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("stale: %v", err)
 	}
@@ -219,10 +227,12 @@ func mustProto(t *testing.T, m proto.Message) []byte {
 
 // forwardMsg is the authenticated text of a forwarded command, as the
 // cluster package documents it.
-func forwardMsg(from string, ts int64, nonce, cmd []byte) []byte {
+func forwardMsg(from, to string, ts int64, nonce, cmd []byte) []byte {
 	b := []byte("kmsd forward v1")
-	b = binary.BigEndian.AppendUint32(b, uint32(len(from)))
-	b = append(b, from...)
+	for _, s := range []string{from, to} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(ts))
 	b = append(b, nonce...)
 	return append(b, cmd...)

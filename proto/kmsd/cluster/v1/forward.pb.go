@@ -126,9 +126,11 @@ func (x *MembershipRequest) GetMac() []byte {
 }
 
 type MembershipResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ErrorKind     string                 `protobuf:"bytes,1,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
-	ErrorMessage  string                 `protobuf:"bytes,2,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ErrorKind    string                 `protobuf:"bytes,1,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	ErrorMessage string                 `protobuf:"bytes,2,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// mac authenticates the answer, bound to the request's nonce.
+	Mac           []byte `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,6 +179,13 @@ func (x *MembershipResponse) GetErrorMessage() string {
 	return ""
 }
 
+func (x *MembershipResponse) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 type ForwardRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// command is an encoded Command.
@@ -186,8 +195,12 @@ type ForwardRequest struct {
 	FromNode    string `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
 	TimestampMs int64  `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 	Nonce       []byte `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	// mac authenticates every field above (see the cluster package).
-	Mac           []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	// mac authenticates every field above and to_node (see the cluster
+	// package).
+	Mac []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	// to_node names the leader the request is meant for; another node
+	// refuses it, so a captured request cannot be replayed to a later leader.
+	ToNode        string `protobuf:"bytes,6,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +270,13 @@ func (x *ForwardRequest) GetMac() []byte {
 	return nil
 }
 
+func (x *ForwardRequest) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// index is the log index of the applied entry, so the follower can wait
@@ -266,8 +286,11 @@ type ForwardResponse struct {
 	AuditFirst uint64 `protobuf:"varint,2,opt,name=audit_first,json=auditFirst,proto3" json:"audit_first,omitempty"`
 	// A domain error the state machine returned, by kind (see the cluster
 	// package), and its message. Empty when the command succeeded.
-	ErrorKind     string `protobuf:"bytes,3,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
-	ErrorMessage  string `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ErrorKind    string `protobuf:"bytes,3,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	ErrorMessage string `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// mac authenticates the answer and binds it to the request's nonce, so
+	// nobody between the members can forge an outcome.
+	Mac           []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +353,13 @@ func (x *ForwardResponse) GetErrorMessage() string {
 	return ""
 }
 
+func (x *ForwardResponse) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 var File_kmsd_cluster_v1_forward_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
@@ -344,24 +374,27 @@ const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"\tfrom_node\x18\x05 \x01(\tR\bfromNode\x12!\n" +
 	"\ftimestamp_ms\x18\x06 \x01(\x03R\vtimestampMs\x12\x14\n" +
 	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x10\n" +
-	"\x03mac\x18\b \x01(\fR\x03mac\"X\n" +
+	"\x03mac\x18\b \x01(\fR\x03mac\"j\n" +
 	"\x12MembershipResponse\x12\x1d\n" +
 	"\n" +
 	"error_kind\x18\x01 \x01(\tR\terrorKind\x12#\n" +
-	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\x92\x01\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\x12\x10\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"\xab\x01\n" +
 	"\x0eForwardRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12!\n" +
 	"\ftimestamp_ms\x18\x03 \x01(\x03R\vtimestampMs\x12\x14\n" +
 	"\x05nonce\x18\x04 \x01(\fR\x05nonce\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\fR\x03mac\"\x8c\x01\n" +
+	"\x03mac\x18\x05 \x01(\fR\x03mac\x12\x17\n" +
+	"\ato_node\x18\x06 \x01(\tR\x06toNode\"\x9e\x01\n" +
 	"\x0fForwardResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1f\n" +
 	"\vaudit_first\x18\x02 \x01(\x04R\n" +
 	"auditFirst\x12\x1d\n" +
 	"\n" +
 	"error_kind\x18\x03 \x01(\tR\terrorKind\x12#\n" +
-	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage2\xb9\x01\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12\x10\n" +
+	"\x03mac\x18\x05 \x01(\fR\x03mac2\xb9\x01\n" +
 	"\x0eForwardService\x12J\n" +
 	"\x05Apply\x12\x1f.kmsd.cluster.v1.ForwardRequest\x1a .kmsd.cluster.v1.ForwardResponse\x12[\n" +
 	"\x10ChangeMembership\x12\".kmsd.cluster.v1.MembershipRequest\x1a#.kmsd.cluster.v1.MembershipResponseB6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
