@@ -27,18 +27,46 @@ import (
 // sent to the leader instead, and Apply returns once this node has applied
 // it too; ErrNotLeader then means there is no leader to forward to.
 func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
-	if n.fwd != nil && !n.IsLeader() {
-		if err := n.checkCommand(cmd); err != nil {
-			return nil, err
-		}
-		b, err := proto.Marshal(cmd)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: encode command: %w", err)
-		}
-		return n.forward(ctx, b)
+	if n.fwd == nil || n.IsLeader() {
+		resp, _, err := n.applyLocal(ctx, cmd)
+		return resp, err
 	}
-	resp, _, err := n.applyLocal(ctx, cmd)
-	return resp, err
+	if err := n.checkCommand(cmd); err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode command: %w", err)
+	}
+	// A follower may not know the leader yet: just after it started, or
+	// during an election. Nothing has been sent, so wait for one (an
+	// election's worth of time at most) before answering "no leader".
+	var give <-chan time.Time
+	var tick *time.Ticker
+	for {
+		if n.IsLeader() {
+			resp, _, err := n.applyLocal(ctx, cmd)
+			return resp, err
+		}
+		leader, addr, err := n.leaderAPIAddr()
+		if err == nil {
+			return n.forward(ctx, b, leader, addr)
+		}
+		if tick == nil {
+			give = time.After(n.leaderWait)
+			tick = time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-give:
+			return nil, err
+		case <-ctx.Done():
+			return nil, err
+		case <-n.shutdownCh:
+			return nil, ErrShutdown
+		case <-tick.C:
+		}
+	}
 }
 
 func (n *Node) checkCommand(cmd *clusterv1.Command) error {

@@ -226,12 +226,8 @@ func (n *Node) leaderAPIAddr() (string, string, error) {
 // forward sends an encoded command to the leader and returns its outcome
 // as Apply would, once this node has applied the entry (or the wait for
 // it timed out: the outcome stands, but reads may lag).
-func (n *Node) forward(ctx context.Context, b []byte) (any, error) {
+func (n *Node) forward(ctx context.Context, b []byte, leader, addr string) (any, error) {
 	f := n.fwd
-	leader, addr, err := n.leaderAPIAddr()
-	if err != nil {
-		return nil, err
-	}
 	timeout, err := n.timeout(ctx)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -36,6 +37,9 @@ type Node struct {
 	waiters atomic.Int64
 	// fwd forwards commands to the leader; nil without Config.Forward.
 	fwd *forwarder
+	// leaderWait is how long a follower waits to learn of a leader before
+	// it answers ErrNotLeader: about two elections.
+	leaderWait time.Duration
 }
 
 // New starts a node that applies committed entries to store. The store
@@ -61,6 +65,8 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 	if cfg.Forward != nil {
 		n.fwd = newForwarder(*cfg.Forward)
 	}
+	rc := cfg.raftConfig(log)
+	n.leaderWait = min(2*(rc.ElectionTimeout+rc.HeartbeatTimeout), cfg.applyTimeout())
 	if err := n.start(); err != nil {
 		logs.Close()
 		return nil, err

@@ -110,6 +110,50 @@ func TestFollowerForwardsMutations(t *testing.T) {
 	}
 }
 
+// TestFollowerWaitsForALeader: a member that does not know a leader yet
+// (the cluster is starting or electing) waits for one instead of failing
+// the call at once; with no quorum at all it answers Unavailable with a
+// retry hint, and nothing was changed.
+func TestFollowerWaitsForALeader(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	ms := newMembers(t, 3, clock)
+	leaderOf(t, ms)
+	for _, m := range ms {
+		m.stop()
+	}
+	ctx := context.Background()
+
+	// One member of three: no leader can be elected.
+	ms[0].boot()
+	_, err := ms[0].kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "no quorum"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("CreateKey without a quorum: %v, want Unavailable", err)
+	}
+
+	// A call made before a leader exists completes once one is elected.
+	done := make(chan error, 1)
+	var created *kmsv1.CreateKeyResponse
+	go func() {
+		var err error
+		created, err = ms[0].kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: "before the election"})
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	ms[1].boot()
+	if err := <-done; err != nil {
+		t.Fatalf("CreateKey made while the cluster elected: %v", err)
+	}
+	ms[2].boot()
+	waitApplied(t, ms)
+	keys, err := ms[2].kms.ListKeys(ctx, &kmsv1.ListKeysRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.GetKeys()) != 1 || keys.GetKeys()[0].GetKeyId() != created.GetKeyMetadata().GetKeyId() {
+		t.Fatalf("keys after the election: %v, want only %s (the call without a quorum changed nothing)", keys.GetKeys(), created.GetKeyMetadata().GetKeyId())
+	}
+}
+
 // TestFollowerCompletesImport: the leader hands out the import parameters;
 // a follower completes the import with them (the wrapping key, stored
 // wrapped under the root key, is in every member's state).
