@@ -37,6 +37,10 @@ type Config struct {
 	// apply to the leader (see forward.go); Peers must then give every
 	// member's APIAddr. Nil: a follower answers ErrNotLeader.
 	Forward *ForwardConfig
+	// TLS, when set, secures the Raft transport (only members' certificates
+	// are accepted) and forwarding (see TLSConfig). Nil: plain TCP, for
+	// loopback and trusted networks only.
+	TLS *TLSConfig
 	// APIAddr is this node's gRPC API address, which a node that joins
 	// (Node.Join) announces to the others.
 	APIAddr string

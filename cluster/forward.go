@@ -46,7 +46,8 @@ type Authenticator interface {
 type ForwardConfig struct {
 	Auth Authenticator
 	// DialOptions configure the connections to other members' API ports;
-	// default: plaintext (for loopback and tests).
+	// default: TLS with Config.TLS if set, else plaintext (for loopback
+	// and tests).
 	DialOptions []grpc.DialOption
 	// MaxSkew bounds the difference between a sender's and the leader's
 	// clocks; default 30 s.
@@ -312,6 +313,10 @@ func (s *forwardServer) apply(ctx context.Context, req *clusterv1.ForwardRequest
 	n := s.n
 	if n.fwd == nil {
 		return nil, status.Error(codes.Unimplemented, "forwarding is not configured on this node")
+	}
+	if err := n.checkPeerCall(ctx); err != nil {
+		n.log.Warn("forwarded command refused: not from a member certificate", "from_node", req.GetFromNode())
+		return nil, status.Error(codes.PermissionDenied, err.Error())
 	}
 	msg := forwardMessage(req.GetFromNode(), req.GetToNode(), req.GetTimestampMs(), req.GetNonce(), req.GetCommand())
 	if !n.fwd.cfg.Auth.Verify(msg, req.GetMac()) {

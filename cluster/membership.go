@@ -164,6 +164,10 @@ func (s *forwardServer) changeMembership(ctx context.Context, req *clusterv1.Mem
 	if n.fwd == nil {
 		return nil, status.Error(codes.Unimplemented, "membership changes are not configured on this node")
 	}
+	if err := n.checkPeerCall(ctx); err != nil {
+		n.log.Warn("membership change refused: not from a member certificate", "node_id", req.GetNodeId())
+		return nil, status.Error(codes.PermissionDenied, err.Error())
+	}
 	if !n.fwd.cfg.Auth.Verify(membershipMessage(req), req.GetMac()) || !n.fwd.fresh(req.GetNonce(), req.GetTimestampMs()) {
 		n.log.Warn("membership change refused: not authenticated, stale or replayed", "node_id", req.GetNodeId(), "from_node", req.GetFromNode())
 		return nil, status.Error(codes.PermissionDenied, "membership change not authenticated")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/kmsd/kmsd/keystore"
 )
@@ -25,8 +26,10 @@ type Node struct {
 	raft  *raft.Raft
 	logs  *LogStore
 	trans *raft.NetworkTransport
-	fsm   *fsm
-	store *keystore.Store
+	// peerTLS is the Raft port's TLS listener; nil without Config.TLS.
+	peerTLS *tlsStreamLayer
+	fsm     *fsm
+	store   *keystore.Store
 
 	shutdownCh   chan struct{} // closed when Shutdown starts
 	shutdownOnce sync.Once
@@ -63,7 +66,11 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, logs: logs, store: store, shutdownCh: make(chan struct{})}
 	if cfg.Forward != nil {
-		n.fwd = newForwarder(*cfg.Forward)
+		fc := *cfg.Forward
+		if fc.DialOptions == nil && cfg.TLS != nil {
+			fc.DialOptions = []grpc.DialOption{cfg.TLS.DialOption()}
+		}
+		n.fwd = newForwarder(fc)
 	}
 	rc := cfg.raftConfig(log)
 	n.leaderWait = min(2*(rc.ElectionTimeout+rc.HeartbeatTimeout), cfg.applyTimeout())
@@ -86,7 +93,7 @@ func (n *Node) start() error {
 	if rc.NoSnapshotRestoreOnStart, err = n.checkStoreIndex(snaps); err != nil {
 		return err
 	}
-	trans, err := newTransport(n.cfg, hlog.Named("transport"))
+	trans, peerTLS, err := newTransport(n.cfg, hlog.Named("transport"))
 	if err != nil {
 		return err
 	}
@@ -103,7 +110,7 @@ func (n *Node) start() error {
 		trans.Close()
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
-	n.trans = trans
+	n.trans, n.peerTLS = trans, peerTLS
 	return nil
 }
 
@@ -131,20 +138,27 @@ func (n *Node) checkStoreIndex(snaps raft.SnapshotStore) (skipRestore bool, err 
 	return skip, nil
 }
 
-func newTransport(cfg Config, log hclog.Logger) (*raft.NetworkTransport, error) {
+func newTransport(cfg Config, log hclog.Logger) (*raft.NetworkTransport, *tlsStreamLayer, error) {
 	var advertise net.Addr
 	if cfg.AdvertiseAddr != "" {
 		addr, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
 		if err != nil {
-			return nil, fmt.Errorf("cluster: AdvertiseAddr: %w", err)
+			return nil, nil, fmt.Errorf("cluster: AdvertiseAddr: %w", err)
 		}
 		advertise = addr
 	}
+	if cfg.TLS != nil {
+		stream, err := newTLSStreamLayer(cfg.BindAddr, advertise, cfg.TLS)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
+		}
+		return raft.NewNetworkTransportWithLogger(stream, 3, cfg.applyTimeout(), log), stream, nil
+	}
 	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, 3, cfg.applyTimeout(), log)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
+		return nil, nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
 	}
-	return trans, nil
+	return trans, nil, nil
 }
 
 // bootstrap makes a cluster of one if asked to and there is no raft state.

@@ -26,7 +26,13 @@ func startCluster(t *testing.T, n int) []*daemon {
 
 func startClusterTB(t testing.TB, n int) []*daemon {
 	t.Helper()
-	base := t.TempDir()
+	return startClusterWith(t, t.TempDir(), n, nil)
+}
+
+// startClusterWith starts n members with their data under base; extra, if
+// set, adds each member's own flags.
+func startClusterWith(t testing.TB, base string, n int, extra func(d *daemon, id string) []string) []*daemon {
+	t.Helper()
 	rootKey := filepath.Join(base, "root.key")
 	if out, code := runKmsd(t, "init", "--root-key-file", rootKey); code != 0 {
 		t.Fatalf("kmsd init: %d %s", code, out)
@@ -38,6 +44,9 @@ func startClusterTB(t testing.TB, n int) []*daemon {
 		raftAddr := freeAddr(t)
 		d.args = []string{"--node-id", fmt.Sprintf("n%d", i), "--data-dir", d.dataDir, "--root-key-file", rootKey,
 			"--grpc-addr", d.grpcAddr, "--http-addr", d.httpAddr, "--raft-addr", raftAddr, "--raft-timeout", "300ms"}
+		if extra != nil {
+			d.args = append(d.args, extra(d, fmt.Sprintf("n%d", i))...)
+		}
 		peers = append(peers, fmt.Sprintf("n%d=%s/%s", i, raftAddr, d.grpcAddr))
 		ds = append(ds, d)
 	}

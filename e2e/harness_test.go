@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
@@ -58,6 +59,10 @@ type daemon struct {
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	exited   chan struct{}
+	// creds, if set, secure the test's gRPC connections (TLS), and ctlEnv
+	// is added to kmsctl's environment.
+	creds  credentials.TransportCredentials
+	ctlEnv []string
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -169,7 +174,11 @@ func (d *daemon) client() kmsv1.KeyManagementServiceClient {
 // the test.
 func (d *daemon) grpcConn() *grpc.ClientConn {
 	d.t.Helper()
-	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := d.creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -180,12 +189,7 @@ func (d *daemon) grpcConn() *grpc.ClientConn {
 // auditClient returns an AuditService client of the daemon.
 func (d *daemon) auditClient() kmsv1.AuditServiceClient {
 	d.t.Helper()
-	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { conn.Close() })
-	return kmsv1.NewAuditServiceClient(conn)
+	return kmsv1.NewAuditServiceClient(d.grpcConn())
 }
 
 // auditRecords reads the daemon's whole audit log.
@@ -217,7 +221,7 @@ func (d *daemon) ctl(stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kmsctlBin, args...)
-	cmd.Env = append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr)
+	cmd.Env = append(append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr), d.ctlEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {

@@ -72,6 +72,8 @@ type call struct {
 	audit   kmsv1.AuditServiceClient
 	cluster kmsv1.ClusterServiceClient
 	args    *parsedArgs
+	// transport reaches kmsd (and, for cluster status, the other members).
+	transport *transport
 	// stdout and stderr are for commands that print as they go
 	// (audit tail) or add notes to their result.
 	stdout, stderr io.Writer
@@ -94,6 +96,7 @@ var globalFlags = []flagSpec{
 	{"endpoint", kindString, false}, {"output", kindString, false}, {"query", kindString, false},
 	{"timeout", kindString, false}, {"outfile", kindString, false}, {"max-items", kindInt, false},
 	{"starting-token", kindString, false}, {"help", kindBool, false}, {"show-event-id", kindBool, false},
+	{"ca-bundle", kindString, false},
 }
 
 const mainUsage = `Usage: kmsctl [global flags] COMMAND [flags]
@@ -103,7 +106,11 @@ kmsctl is the command line of kmsd, shaped like "aws kms".
 Commands:
 %s
 Global flags:
-  --endpoint HOST:PORT   kmsd's gRPC address (env KMS_ENDPOINT; default 127.0.0.1:7400)
+  --endpoint HOST:PORT   kmsd's gRPC address (env KMS_ENDPOINT; default 127.0.0.1:7400);
+                         https://HOST:PORT for TLS
+  --ca-bundle PATH       verify kmsd's TLS certificate against these PEM certificates (the
+                         cluster CA; env KMS_CA_BUNDLE); implies TLS. With https:// and no
+                         bundle, AWS_CA_BUNDLE or else the system's roots
   --output json|text     output format (default json)
   --query PATH           print only this value: KeyMetadata.KeyId, Keys[0].KeyId, Keys[].KeyId
   --timeout DURATION     per-request timeout (default 10s)
@@ -286,7 +293,13 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		if pa.bools["show-event-id"] {
 			interceptors = append(interceptors, showEventID(stderr))
 		}
-		conn, err := dial(endpoint(pa), grpc.WithChainUnaryInterceptor(interceptors...))
+		tr, err := newTransport(pa)
+		if err != nil {
+			fmt.Fprintf(stderr, "kmsctl %s: %v\n", cmd.name, err)
+			return exitUsage
+		}
+		c.transport = tr
+		conn, err := tr.dial(tr.target, grpc.WithChainUnaryInterceptor(interceptors...))
 		if err != nil {
 			fmt.Fprintf(stderr, "kmsctl: %v\n", err)
 			return exitOther

@@ -98,7 +98,7 @@ func clusterStatus(ctx context.Context, c *call) (any, error) {
 		if m.GetNodeId() == resp.GetNodeId() || m.GetApiAddress() == "" {
 			continue
 		}
-		v, err := memberView(ctx, m.GetApiAddress())
+		v, err := memberView(ctx, c.transport, m.GetApiAddress())
 		if err != nil {
 			errs[m.GetNodeId()] = err.Error()
 			continue
@@ -122,8 +122,8 @@ func clusterStatus(ctx context.Context, c *call) (any, error) {
 }
 
 // memberView asks one member for its status.
-func memberView(ctx context.Context, addr string) (*kmsv1.GetClusterStatusResponse, error) {
-	conn, err := dial(addr)
+func memberView(ctx context.Context, t *transport, addr string) (*kmsv1.GetClusterStatusResponse, error) {
+	conn, err := t.dial(addr)
 	if err != nil {
 		return nil, err
 	}

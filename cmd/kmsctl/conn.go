@@ -2,26 +2,85 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
-// dial connects to kmsd. Transport security is added here when kmsd
-// serves TLS.
-func dial(endpoint string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
-	conn, err := grpc.NewClient(endpoint, opts...)
+// transport is how kmsctl reaches kmsd: the gRPC target and its transport
+// credentials.
+type transport struct {
+	target string
+	creds  credentials.TransportCredentials
+}
+
+// newTransport reads the endpoint and TLS flags. An endpoint https://HOST:PORT,
+// or HOST:PORT with --ca-bundle (or KMS_CA_BUNDLE), is reached over TLS,
+// verified against the bundle (else AWS_CA_BUNDLE, else the system's roots);
+// http://HOST:PORT and HOST:PORT without a bundle in the clear.
+func newTransport(pa *parsedArgs) (*transport, error) {
+	ep := endpoint(pa)
+	bundle := pa.strings["ca-bundle"]
+	if bundle == "" {
+		bundle = os.Getenv("KMS_CA_BUNDLE")
+	}
+	useTLS := bundle != ""
+	switch {
+	case strings.HasPrefix(ep, "https://"):
+		ep, useTLS = strings.TrimPrefix(ep, "https://"), true
+	case strings.HasPrefix(ep, "http://"):
+		if bundle != "" {
+			return nil, usagef("--ca-bundle is for TLS, and the endpoint %s is http://", ep)
+		}
+		ep = strings.TrimPrefix(ep, "http://")
+	}
+	if useTLS && bundle == "" {
+		// As the AWS CLI: its bundle variable, used only for TLS.
+		bundle = os.Getenv("AWS_CA_BUNDLE")
+	}
+	host, _, err := net.SplitHostPort(strings.TrimSuffix(ep, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("bad endpoint %q: %v", endpoint, err)
+		return nil, usagef("--endpoint %q is not [https://]HOST:PORT", endpoint(pa))
+	}
+	t := &transport{target: strings.TrimSuffix(ep, "/"), creds: insecure.NewCredentials()}
+	if !useTLS {
+		return t, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if bundle != "" {
+		pem, err := os.ReadFile(bundle)
+		if err != nil {
+			return nil, usagef("--ca-bundle: %v", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca-bundle %s holds no PEM certificate", bundle)
+		}
+	}
+	t.creds = credentials.NewTLS(cfg)
+	return t, nil
+}
+
+// dial connects to the kmsd at addr (the endpoint, or another member's
+// address) with t's transport security.
+func (t *transport) dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(t.creds)}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bad endpoint %q: %v", addr, err)
 	}
 	return conn, nil
 }

@@ -74,6 +74,15 @@ type Config struct {
 	// this node, started with no Raft state, asks to be added to. Ignored
 	// once the node is a member (it rejoins by itself after a restart).
 	Join string `yaml:"join" toml:"join"`
+	// TLSCertFile and TLSKeyFile hold this member's certificate and key
+	// (PEM; the key file owner-only), TLSCAFile the cluster CA (see kmsd
+	// tls). With them, the Raft port accepts only other members (mutual
+	// TLS), followers forward commands over TLS, and the gRPC API serves
+	// TLS (a client certificate, if one is presented, must come from the
+	// CA). All three or none. Default: none (plain TCP; loopback only).
+	TLSCertFile string `yaml:"tls_cert_file" toml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file" toml:"tls_key_file"`
+	TLSCAFile   string `yaml:"tls_ca_file" toml:"tls_ca_file"`
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
@@ -134,12 +143,14 @@ func defaultConfig() Config {
 
 const usage = `Usage: kmsd [flags]
        kmsd init --root-key-file PATH
+       kmsd tls ca|node|client --dir DIR ...
 
 Runs the kmsd key management service.
 
 Examples:
   kmsd --dev
   kmsd init --root-key-file /etc/kmsd/root.key
+  kmsd tls ca --dir /etc/kmsd/tls
   kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd
 
 Flags:
@@ -193,6 +204,9 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
 	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of a member of the cluster to join (node without Raft state)")
 	fs.Var(&c.Peers, "peers", "members of a cluster started together: ID=RAFT_ADDR/GRPC_ADDR,... (this node included)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "this member's TLS certificate (PEM; see 'kmsd tls')")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "this member's TLS key (PEM, mode 0600)")
+	fs.StringVar(&c.TLSCAFile, "tls-ca-file", c.TLSCAFile, "the cluster CA certificate (PEM)")
 	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
 }
 
@@ -245,6 +259,12 @@ func copyFlag(name string, src, dst *Config) {
 		dst.Peers = src.Peers
 	case "join":
 		dst.Join = src.Join
+	case "tls-cert-file":
+		dst.TLSCertFile = src.TLSCertFile
+	case "tls-key-file":
+		dst.TLSKeyFile = src.TLSKeyFile
+	case "tls-ca-file":
+		dst.TLSCAFile = src.TLSCAFile
 	case "insecure-no-audit":
 		dst.InsecureNoAudit = src.InsecureNoAudit
 	}
@@ -314,6 +334,8 @@ func (c Config) Validate() error {
 		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:
 		return errors.New("config: snapshot_threshold must be at least 1")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == "") || (c.TLSCertFile == "") != (c.TLSCAFile == ""):
+		return errors.New("config: tls_cert_file, tls_key_file and tls_ca_file go together: set all three or none")
 	}
 	if c.Join != "" {
 		if _, _, err := net.SplitHostPort(c.Join); err != nil {

@@ -6,6 +6,7 @@
 //
 //	kmsd --dev                                  # development: one node, ./kmsd-data, generated root key
 //	kmsd init --root-key-file /etc/kmsd/root.key
+//	kmsd tls ca --dir /etc/kmsd/tls               # a CA and member certificates for a cluster
 //	kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd [--config kmsd.yaml]
 //
 // Run kmsd --help for every flag. Each flag can also be set in a YAML or
@@ -37,6 +38,9 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "init" {
 		return runInit(args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "tls" {
+		return runTLS(args[1:], os.Stdout)
 	}
 	cfg, err := loadConfig(args, os.Stderr)
 	if err != nil {

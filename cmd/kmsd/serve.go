@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -57,9 +58,13 @@ func serve(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	peerTLS, err := loadTLS(c)
+	if err != nil {
+		return err
+	}
 	peers, advertise := clusterPeers(c)
 	node, err := cluster.New(cluster.Config{
-		Peers: peers, AdvertiseAddr: advertise,
+		Peers: peers, AdvertiseAddr: advertise, TLS: peerTLS,
 		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
 		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: c.Join == "",
 		APIAddr:           c.GRPCAddr,
@@ -83,12 +88,27 @@ func serve(ctx context.Context, c Config) error {
 		return err
 	}
 	defer srv.Close()
-	return listenAndServe(ctx, c, log, srv, node)
+	return listenAndServe(ctx, c, log, srv, node, peerTLS)
+}
+
+// loadTLS reads the TLS settings; nil when there are none.
+func loadTLS(c Config) (*cluster.TLSConfig, error) {
+	if c.TLSCertFile == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls_key_file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("tls_key_file %s is readable by others (mode %v); run: chmod 600 %s", c.TLSKeyFile, fi.Mode().Perm(), c.TLSKeyFile)
+	}
+	return cluster.LoadTLS(c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile)
 }
 
 // listenAndServe opens the listeners and serves until ctx is done, then
 // stops gracefully.
-func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node) error {
+func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node, tlsConf *cluster.TLSConfig) error {
 	glis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
@@ -98,7 +118,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 		glis.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	g := newGRPCServer(srv)
+	g := newGRPCServer(srv, tlsConf)
 	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -116,7 +136,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	}
 	go ready.watch(ctx, hs)
 	log.Info("kmsd started", "grpc_addr", glis.Addr().String(), "http_addr", hlis.Addr().String(),
-		"raft_addr", c.RaftAddr, "node_id", c.NodeID, "data_dir", c.DataDir, "dev", c.Dev)
+		"raft_addr", c.RaftAddr, "node_id", c.NodeID, "data_dir", c.DataDir, "dev", c.Dev, "tls", tlsConf != nil)
 
 	var serveErr error
 	select {
@@ -135,8 +155,12 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	return serveErr
 }
 
-func newGRPCServer(srv *server.Server) *grpc.Server {
-	opts := append(srv.ServerOptions(),
+func newGRPCServer(srv *server.Server, tlsConf *cluster.TLSConfig) *grpc.Server {
+	opts := srv.ServerOptions()
+	if tlsConf != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf.APIConfig())))
+	}
+	opts = append(opts,
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
 		grpc.ConnectionTimeout(10*time.Second),
