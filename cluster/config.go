@@ -41,6 +41,11 @@ type Config struct {
 	// are accepted) and forwarding (see TLSConfig). Nil: plain TCP, for
 	// loopback and trusted networks only.
 	TLS *TLSConfig
+	// NonVoter makes Join add this node as a non-voter: it receives the
+	// log and serves calls from its copy of the state, but does not vote
+	// or count towards a commit, so it adds capacity (or a replica in a
+	// distant zone) without slowing writes or weakening the quorum.
+	NonVoter bool
 	// APIAddr is this node's gRPC API address, which a node that joins
 	// (Node.Join) announces to the others.
 	APIAddr string

@@ -191,3 +191,20 @@ func (n *Node) Configured() bool {
 	}
 	return len(f.Configuration().Servers) > 0
 }
+
+// NeedsJoin reports whether this node should ask the cluster to add it:
+// it is in no configuration yet, or it is in one with another suffrage
+// than Config.NonVoter asks for (a non-voter to be promoted, or a voter
+// that asks to become a non-voter).
+func (n *Node) NeedsJoin() bool {
+	f := n.raft.GetConfiguration()
+	if n.wait(context.Background(), f, n.cfg.applyTimeout()) != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.NodeID) {
+			return (s.Suffrage == raft.Nonvoter) != n.cfg.NonVoter
+		}
+	}
+	return true
+}

@@ -19,7 +19,7 @@ import (
 // running cluster by asking any member (Join): the request carries the
 // node's id and addresses and is authenticated like a forwarded command,
 // so only a holder of the root key can join. The leader adds the node as
-// a voter and records its API address in the replicated state, where every
+// a voter (or a non-voter, if it asks to be one) and records its API address in the replicated state, where every
 // member finds it when it must forward to that node as leader. RemoveMember
 // takes a member out of the configuration.
 
@@ -27,10 +27,12 @@ const membershipMagic = "kmsd membership v1"
 
 func membershipMessage(r *clusterv1.MembershipRequest) []byte {
 	b := []byte(membershipMagic)
-	if r.GetRemove() {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+	for _, flag := range []bool{r.GetRemove(), r.GetNonVoter()} {
+		if flag {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
 	}
 	for _, s := range []string{r.GetNodeId(), r.GetRaftAddress(), r.GetApiAddress(), r.GetFromNode()} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
@@ -54,11 +56,12 @@ func (n *Node) signMembership(r *clusterv1.MembershipRequest) error {
 }
 
 // Join asks the member whose API address is target to add this node to
-// its cluster as a voter. It is for a node that has no Raft state yet;
+// its cluster, as a voter or, with Config.NonVoter, a non-voter. It is for a node that has no Raft state yet;
 // Config.APIAddr and the Raft address others reach this node at must be
 // set.
 func (n *Node) Join(ctx context.Context, target string) error {
-	r := &clusterv1.MembershipRequest{NodeId: n.cfg.NodeID, RaftAddress: string(n.trans.LocalAddr()), ApiAddress: n.cfg.APIAddr}
+	r := &clusterv1.MembershipRequest{NodeId: n.cfg.NodeID, RaftAddress: string(n.trans.LocalAddr()), ApiAddress: n.cfg.APIAddr,
+		NonVoter: n.cfg.NonVoter}
 	if n.cfg.AdvertiseAddr != "" {
 		r.RaftAddress = n.cfg.AdvertiseAddr
 	}
@@ -126,7 +129,12 @@ func (n *Node) changeMembership(ctx context.Context, r *clusterv1.MembershipRequ
 	var f raft.Future
 	if r.GetRemove() {
 		f = n.raft.RemoveServer(raft.ServerID(r.GetNodeId()), 0, timeout)
+	} else if r.GetNonVoter() && n.isVoter(ctx, r.GetNodeId()) {
+		f = n.raft.DemoteVoter(raft.ServerID(r.GetNodeId()), 0, timeout)
+	} else if r.GetNonVoter() {
+		f = n.raft.AddNonvoter(raft.ServerID(r.GetNodeId()), raft.ServerAddress(r.GetRaftAddress()), 0, timeout)
 	} else {
+		// Also promotes a non-voter that joins again as a voter.
 		f = n.raft.AddVoter(raft.ServerID(r.GetNodeId()), raft.ServerAddress(r.GetRaftAddress()), 0, timeout)
 	}
 	if err := n.wait(ctx, f, timeout); err != nil {
@@ -138,9 +146,23 @@ func (n *Node) changeMembership(ctx context.Context, r *clusterv1.MembershipRequ
 	}
 	err = n.recordMember(ctx, r.GetNodeId(), api)
 	if err == nil {
-		n.log.Info("cluster membership changed", "node_id", r.GetNodeId(), "removed", r.GetRemove(), "raft_addr", r.GetRaftAddress())
+		n.log.Info("cluster membership changed", "node_id", r.GetNodeId(), "removed", r.GetRemove(), "non_voter", r.GetNonVoter(), "raft_addr", r.GetRaftAddress())
 	}
 	return err
+}
+
+// isVoter reports whether id is a voter of the current configuration.
+func (n *Node) isVoter(ctx context.Context, id string) bool {
+	f := n.raft.GetConfiguration()
+	if n.wait(ctx, f, n.cfg.applyTimeout()) != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(id) {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
 }
 
 func (f *fsm) applyMember(index uint64, cmd *clusterv1.Command) any {

@@ -20,8 +20,8 @@ import (
 // version material copied into its place does not unwrap.
 var auditKeyAAD = []byte("kmsd audit signing key v1")
 
-// errNoSigningKey: the log has no signing key yet and only the leader can
-// create one.
+// errNoSigningKey: the log has no signing key yet and none could be
+// committed.
 var errNoSigningKey = &apiError{code: codes.Unavailable, name: excDependency,
 	message: "The audit log has no signing key yet; retry once the cluster has a leader."}
 
@@ -106,11 +106,9 @@ func (s *Server) signingKeyLocked(ctx context.Context) (ed25519.PrivateKey, erro
 }
 
 // createSigningKey makes a new Ed25519 key, wraps its seed under the root
-// key and commits it. Only the leader can; the first key committed stays.
+// key and commits it (from a follower, through the leader); the first key
+// committed stays.
 func (s *Server) createSigningKey(ctx context.Context) error {
-	if !s.proposer.IsLeader() {
-		return errNoSigningKey
-	}
 	seed, err := envelope.GenerateKey(s.rand)
 	if err != nil {
 		return err

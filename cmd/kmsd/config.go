@@ -47,6 +47,10 @@ type Config struct {
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold" toml:"snapshot_threshold"`
 	// SnapshotInterval is how often the threshold is checked. Default 2m.
 	SnapshotInterval Duration `yaml:"snapshot_interval" toml:"snapshot_interval"`
+	// TrailingLogs is how many log entries are kept after a snapshot, so
+	// that a member that fell behind by fewer catches up from the log
+	// rather than from a whole snapshot. Default 10240.
+	TrailingLogs uint64 `yaml:"trailing_logs" toml:"trailing_logs"`
 	// RaftTimeout is the Raft heartbeat and election timeout. Default 500ms.
 	RaftTimeout Duration `yaml:"raft_timeout" toml:"raft_timeout"`
 	// SchedulerInterval is how often the leader carries out due key
@@ -83,6 +87,11 @@ type Config struct {
 	TLSCertFile string `yaml:"tls_cert_file" toml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file" toml:"tls_key_file"`
 	TLSCAFile   string `yaml:"tls_ca_file" toml:"tls_ca_file"`
+	// NonVoter, with Join, makes this node a non-voter: it replicates the
+	// log and serves every call, but takes no part in elections or commit
+	// quorums. Restarting it with join and without non_voter promotes it
+	// to a voter (and the other way round demotes a voter).
+	NonVoter bool `yaml:"non_voter" toml:"non_voter"`
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
@@ -134,7 +143,7 @@ func defaultConfig() Config {
 	return Config{
 		DataDir: "./kmsd-data", GRPCAddr: "127.0.0.1:7400", RaftAddr: "127.0.0.1:7401",
 		HTTPAddr: "127.0.0.1:7480", NodeID: "kmsd-1", Region: "us-east-1", AccountID: "111122223333",
-		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192,
+		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192, TrailingLogs: 10240,
 		SnapshotInterval: Duration(2 * time.Minute), RaftTimeout: Duration(500 * time.Millisecond),
 		SchedulerInterval: Duration(time.Minute),
 		AuditSignInterval: Duration(time.Minute),
@@ -195,6 +204,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "Raft log entries between snapshots")
+	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "Raft log entries kept after a snapshot")
 	durationFlag(fs, &c.SnapshotInterval, "snapshot-interval", "how often the snapshot threshold is checked (default 2m)")
 	durationFlag(fs, &c.RaftTimeout, "raft-timeout", "Raft heartbeat and election timeout (default 500ms)")
 	fs.Uint64Var(&c.RotateAfterEncryptions, "rotate-after-encryptions", c.RotateAfterEncryptions, "rotate a key after its material made this many encryptions (0: off)")
@@ -204,6 +214,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
 	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of a member of the cluster to join (node without Raft state)")
 	fs.Var(&c.Peers, "peers", "members of a cluster started together: ID=RAFT_ADDR/GRPC_ADDR,... (this node included)")
+	fs.BoolVar(&c.NonVoter, "non-voter", c.NonVoter, "with --join: join as a non-voter (replicates and serves, does not vote)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "this member's TLS certificate (PEM; see 'kmsd tls')")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "this member's TLS key (PEM, mode 0600)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", c.TLSCAFile, "the cluster CA certificate (PEM)")
@@ -241,6 +252,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.LogFormat = src.LogFormat
 	case "snapshot-threshold":
 		dst.SnapshotThreshold = src.SnapshotThreshold
+	case "trailing-logs":
+		dst.TrailingLogs = src.TrailingLogs
 	case "scheduler-interval":
 		dst.SchedulerInterval = src.SchedulerInterval
 	case "snapshot-interval":
@@ -259,6 +272,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.Peers = src.Peers
 	case "join":
 		dst.Join = src.Join
+	case "non-voter":
+		dst.NonVoter = src.NonVoter
 	case "tls-cert-file":
 		dst.TLSCertFile = src.TLSCertFile
 	case "tls-key-file":
@@ -330,10 +345,14 @@ func (c Config) Validate() error {
 		return errors.New("config: dev runs a single node; peers and join cannot be set with it")
 	case c.Join != "" && len(c.Peers) > 0:
 		return errors.New("config: join and peers exclude each other: peers starts a cluster, join enters one")
+	case c.NonVoter && c.Join == "":
+		return errors.New("config: non_voter applies to a node that joins a cluster: set join too")
 	case c.InsecureNoAudit && !c.Dev:
 		return errors.New("config: insecure_no_audit is accepted only with dev")
 	case c.SnapshotThreshold == 0:
 		return errors.New("config: snapshot_threshold must be at least 1")
+	case c.TrailingLogs == 0:
+		return errors.New("config: trailing_logs must be at least 1")
 	case (c.TLSCertFile == "") != (c.TLSKeyFile == "") || (c.TLSCertFile == "") != (c.TLSCAFile == ""):
 		return errors.New("config: tls_cert_file, tls_key_file and tls_ca_file go together: set all three or none")
 	}

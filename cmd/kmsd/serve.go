@@ -67,8 +67,8 @@ func serve(ctx context.Context, c Config) error {
 		Peers: peers, AdvertiseAddr: advertise, TLS: peerTLS,
 		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
 		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: c.Join == "",
-		APIAddr:           c.GRPCAddr,
-		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval),
+		APIAddr: c.GRPCAddr, NonVoter: c.NonVoter,
+		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval), TrailingLogs: c.TrailingLogs,
 		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),
 		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log,
 	}, store)
@@ -131,7 +131,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	go func() { errc <- g.Serve(glis) }()
 	go func() { errc <- httpSrv.Serve(hlis) }()
 	go srv.RunScheduler(ctx)
-	if c.Join != "" && !node.Configured() {
+	if c.Join != "" && node.NeedsJoin() {
 		go joinCluster(ctx, log, node, c.Join)
 	}
 	go ready.watch(ctx, hs)

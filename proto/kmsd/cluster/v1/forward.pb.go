@@ -33,8 +33,11 @@ type MembershipRequest struct {
 	FromNode    string                 `protobuf:"bytes,5,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
 	TimestampMs int64                  `protobuf:"varint,6,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 	Nonce       []byte                 `protobuf:"bytes,7,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	// mac authenticates every field above, as for ForwardRequest.
-	Mac           []byte `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"`
+	// mac authenticates every other field, as for ForwardRequest.
+	Mac []byte `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"`
+	// non_voter adds the node as a non-voter: it receives the log and serves
+	// calls but takes no part in elections or commit quorums.
+	NonVoter      bool `protobuf:"varint,9,opt,name=non_voter,json=nonVoter,proto3" json:"non_voter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -123,6 +126,13 @@ func (x *MembershipRequest) GetMac() []byte {
 		return x.Mac
 	}
 	return nil
+}
+
+func (x *MembershipRequest) GetNonVoter() bool {
+	if x != nil {
+		return x.NonVoter
+	}
+	return false
 }
 
 type MembershipResponse struct {
@@ -364,7 +374,7 @@ var File_kmsd_cluster_v1_forward_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkmsd/cluster/v1/forward.proto\x12\x0fkmsd.cluster.v1\"\xf0\x01\n" +
+	"\x1dkmsd/cluster/v1/forward.proto\x12\x0fkmsd.cluster.v1\"\x8d\x02\n" +
 	"\x11MembershipRequest\x12\x16\n" +
 	"\x06remove\x18\x01 \x01(\bR\x06remove\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
@@ -374,7 +384,8 @@ const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"\tfrom_node\x18\x05 \x01(\tR\bfromNode\x12!\n" +
 	"\ftimestamp_ms\x18\x06 \x01(\x03R\vtimestampMs\x12\x14\n" +
 	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x10\n" +
-	"\x03mac\x18\b \x01(\fR\x03mac\"j\n" +
+	"\x03mac\x18\b \x01(\fR\x03mac\x12\x1b\n" +
+	"\tnon_voter\x18\t \x01(\bR\bnonVoter\"j\n" +
 	"\x12MembershipResponse\x12\x1d\n" +
 	"\n" +
 	"error_kind\x18\x01 \x01(\tR\terrorKind\x12#\n" +
