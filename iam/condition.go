@@ -142,7 +142,7 @@ func (c *condition) addValue(path, v string, vars bool) error {
 		}
 		c.strs = append(c.strs, p)
 	case opArn:
-		if v != "*" && !looksLikeARN(v) {
+		if v != "*" && !looksLikeARN(v) && !(vars && strings.Contains(v, "${")) {
 			return invalidf(path, "%q is not an ARN (arn:partition:service:region:account:resource)", v)
 		}
 		p, err := newValuePattern(path, v, true, false, vars)
