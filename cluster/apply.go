@@ -38,19 +38,34 @@ func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode command: %w", err)
 	}
-	// A follower may not know the leader yet: just after it started, or
-	// during an election. Nothing has been sent, so wait for one (an
-	// election's worth of time at most) before answering "no leader".
+	leader, addr, err := n.findLeader(ctx)
+	if errors.Is(err, errSelf) {
+		resp, _, err := n.applyLocal(ctx, cmd)
+		return resp, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n.forward(ctx, b, leader, addr)
+}
+
+// errSelf: findLeader found that this node leads.
+var errSelf = errors.New("cluster: this node is the leader")
+
+// findLeader returns the leader's id and API address, or errSelf if this
+// node leads. A follower may not know the leader yet: just after it
+// started, or during an election; it waits for one (about two elections
+// at most) before answering ErrNotLeader.
+func (n *Node) findLeader(ctx context.Context) (id, apiAddr string, err error) {
 	var give <-chan time.Time
 	var tick *time.Ticker
 	for {
 		if n.IsLeader() {
-			resp, _, err := n.applyLocal(ctx, cmd)
-			return resp, err
+			return "", "", errSelf
 		}
-		leader, addr, err := n.leaderAPIAddr()
+		id, addr, err := n.leaderAPIAddr()
 		if err == nil {
-			return n.forward(ctx, b, leader, addr)
+			return id, addr, nil
 		}
 		if tick == nil {
 			give = time.After(n.leaderWait)
@@ -59,11 +74,11 @@ func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
 		}
 		select {
 		case <-give:
-			return nil, err
+			return "", "", err
 		case <-ctx.Done():
-			return nil, err
+			return "", "", err
 		case <-n.shutdownCh:
-			return nil, ErrShutdown
+			return "", "", ErrShutdown
 		case <-tick.C:
 		}
 	}

@@ -135,6 +135,7 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 // so a burst of them costs one fsync; every other entry is applied as
 // Apply would.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	defer f.notifyApplied()
 	out := make([]any, len(logs))
 	var run []int // positions in logs of the audit batches being collected
 	var appends []keystore.LogAppend

@@ -260,7 +260,7 @@ func (n *Node) forward(ctx context.Context, b []byte, leader, addr string) (any,
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
 			return nil, err
 		}
-		n.waitApplied(ctx, resp.GetIndex())
+		n.waitAppliedAfterForward(ctx, resp.GetIndex())
 		return err, nil
 	}
 	var cmd clusterv1.Command
@@ -269,23 +269,15 @@ func (n *Node) forward(ctx context.Context, b []byte, leader, addr string) (any,
 		// as soon as the leader has committed it.
 		return auditAppended{resp.GetAuditFirst()}, nil
 	}
-	n.waitApplied(ctx, resp.GetIndex())
+	n.waitAppliedAfterForward(ctx, resp.GetIndex())
 	return nil, nil
 }
 
-// waitApplied waits until this node's store has applied index, or ctx ends.
-func (n *Node) waitApplied(ctx context.Context, index uint64) {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for n.store.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			n.log.Warn("forwarded entry not applied here in time; reads may lag", "index", index)
-			return
-		case <-n.shutdownCh:
-			return
-		case <-t.C:
-		}
+// waitAppliedAfterForward waits until this node has applied a forwarded
+// entry; if that takes too long the outcome stands, but reads may lag.
+func (n *Node) waitAppliedAfterForward(ctx context.Context, index uint64) {
+	if err := n.waitApplied(ctx, index); err != nil && !errors.Is(err, ErrShutdown) {
+		n.log.Warn("forwarded entry not applied here in time; reads may lag", "index", index, "err", err)
 	}
 }
 

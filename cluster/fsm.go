@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -23,12 +25,21 @@ type fsm struct {
 	store    *keystore.Store
 	log      *slog.Logger
 	handlers map[clusterv1.CommandType]applyFunc
+
+	// stateIndex is the index of the last entry applied that changed
+	// something other than the audit log: what a read must have seen (see
+	// readindex.go).
+	stateIndex atomic.Uint64
+	// applied is closed and replaced after every apply, to wake waiters.
+	appliedMu sync.Mutex
+	applied   chan struct{}
 }
 
 var _ raft.FSM = (*fsm)(nil)
 
 func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
-	f := &fsm{store: store, log: log}
+	f := &fsm{store: store, log: log, applied: make(chan struct{})}
+	f.stateIndex.Store(store.AppliedIndex())
 	f.handlers = map[clusterv1.CommandType]applyFunc{
 		clusterv1.CommandType_COMMAND_TYPE_KEYSTORE:      f.applyKeystore,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS: f.applyAuditRecords,
@@ -48,7 +59,23 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 		panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
 	}
+	defer f.notifyApplied()
 	return f.dispatch(l.Index, &cmd)
+}
+
+// notifyApplied wakes those waiting for an index to be applied.
+func (f *fsm) notifyApplied() {
+	f.appliedMu.Lock()
+	close(f.applied)
+	f.applied = make(chan struct{})
+	f.appliedMu.Unlock()
+}
+
+// appliedSignal returns a channel closed at the next apply.
+func (f *fsm) appliedSignal() <-chan struct{} {
+	f.appliedMu.Lock()
+	defer f.appliedMu.Unlock()
+	return f.applied
 }
 
 // dispatch applies one decoded command.
@@ -61,7 +88,11 @@ func (f *fsm) dispatch(index uint64, cmd *clusterv1.Command) any {
 		}
 		panic(fmt.Sprintf("cluster: unknown command type %v at index %d", cmd.Type, index))
 	}
-	return apply(index, cmd)
+	out := apply(index, cmd)
+	if cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		f.stateIndex.Store(index)
+	}
+	return out
 }
 
 // handles reports whether f knows commands of type t.
@@ -97,7 +128,10 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // Restore replaces the store's state with a snapshot.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.store.Restore(rc)
+	defer f.notifyApplied()
+	err := f.store.Restore(rc)
+	f.stateIndex.Store(f.store.AppliedIndex())
+	return err
 }
 
 type fsmSnapshot struct {

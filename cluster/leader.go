@@ -17,9 +17,13 @@ type leadership struct {
 
 	mu       sync.Mutex
 	isLeader bool
-	subs     []chan bool
-	changed  chan struct{} // closed and replaced on every leader change
-	stopped  bool
+	// since is the last log index when this node last became leader: it
+	// has applied everything its predecessors committed once it has
+	// applied up to since.
+	since   uint64
+	subs    []chan bool
+	changed chan struct{} // closed and replaced on every leader change
+	stopped bool
 }
 
 func (l *leadership) start(r *raft.Raft, shutdown <-chan struct{}) {

@@ -40,6 +40,12 @@ type Node struct {
 	waiters atomic.Int64
 	// fwd forwards commands to the leader; nil without Config.Forward.
 	fwd *forwarder
+	// reads shares read index requests to the leader; ready is closed once
+	// this leader has applied its predecessors' entries, nil when it does
+	// not lead (readindex.go).
+	reads   readIndexer
+	readyMu sync.Mutex
+	ready   chan struct{}
 	// leaderWait is how long a follower waits to learn of a leader before
 	// it answers ErrNotLeader: about two elections.
 	leaderWait time.Duration
@@ -79,6 +85,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		return nil, err
 	}
 	n.leader.start(n.raft, n.shutdownCh)
+	go n.followLeadership()
 	return n, nil
 }
 
@@ -199,6 +206,10 @@ func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.shutdownCh)
 		err := n.raft.Shutdown().Error()
+		// Raft's transport keeps its connections to the other members
+		// open after Shutdown: close them, so that neither side's
+		// goroutines serving them outlive the node.
+		n.trans.CloseStreams()
 		n.leader.stop()
 		if n.fwd != nil {
 			n.fwd.close()

@@ -116,9 +116,25 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := k.GetKeyMetadata().GetKeyId()
-	// The follower reads its own write at once.
-	if _, err := fc.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
-		t.Fatal(err)
+	// The follower reads its own write at once, and so does every other
+	// member: a disable acknowledged by one is seen by all.
+	for _, d := range ds {
+		if _, err := d.client().DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		if _, err := ds[i%3].client().DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: id}); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if _, err := d.client().Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")}); err == nil {
+				t.Fatalf("round %d: %s encrypted with a key whose DisableKey was acknowledged", i, d.grpcAddr)
+			}
+		}
+		if _, err := ds[(i+1)%3].client().EnableKey(ctx, &kmsv1.EnableKeyRequest{KeyId: id}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	enc, err := fc.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("replicated")})
 	if err != nil {

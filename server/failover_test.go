@@ -95,7 +95,7 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 				t.Fatal(err)
 			}
 			cfg := Config{Store: store, Proposer: node, RootKey: root, Now: clocks[i], NodeID: p.ID,
-				AuditLog: al, AuditProposer: node}
+				AuditLog: al, AuditProposer: node, Reads: node}
 			for _, f := range configure {
 				f(&cfg)
 			}

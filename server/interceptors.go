@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kmsd/kmsd/audit"
+	"github.com/kmsd/kmsd/cluster"
 )
 
 // unaryInterceptor converts handler errors through the error table, turns a
@@ -51,7 +53,24 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 				"event_id", ci.eventID, "duration", time.Since(start))
 		}
 	}()
+	if s.reads != nil && strings.HasPrefix(info.FullMethod, kmsMethodPrefix) {
+		if err := s.reads.ReadBarrier(ctx); err != nil {
+			return nil, readBarrierError(err)
+		}
+	}
 	return handler(ctx, req)
+}
+
+const kmsMethodPrefix = "/kms.v1.KeyManagementService/"
+
+// readBarrierError reports a call refused because this member could not
+// make sure it holds the latest state; nothing was done.
+func readBarrierError(err error) error {
+	if errors.Is(err, cluster.ErrShutdown) {
+		return err
+	}
+	return &apiError{code: codes.Unavailable, name: excDependency,
+		message: "This member could not reach the cluster's leader to make sure it holds the latest state; nothing was done. Retry the request."}
 }
 
 // startAudit prepares the record of a call to an audited method and sends

@@ -42,6 +42,12 @@ type Store interface {
 	DueForExpiry(now time.Time) []keystore.ExpiryDue
 }
 
+// ReadBarrier waits until this member holds every mutation acknowledged
+// before the call, by any member (cluster.Node.ReadBarrier).
+type ReadBarrier interface {
+	ReadBarrier(ctx context.Context) error
+}
+
 // Proposer replicates mutations of the key store.
 type Proposer interface {
 	// ApplyMutation commits m and returns its outcome: nil, a keystore
@@ -99,6 +105,11 @@ type Config struct {
 	AuditArchiveDir string
 	// Cluster, if set, answers kms.v1.ClusterService.
 	Cluster ClusterInfo
+	// Reads, if set, runs before every KeyManagementService call, so that
+	// the call sees every mutation acknowledged before it by any member
+	// (read-your-writes across members). Nil: calls read this member's
+	// state as it is (a cluster of one, or tests).
+	Reads ReadBarrier
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -148,6 +159,7 @@ type Server struct {
 	// macKey authenticates the records this node writes (auditmac.go).
 	macKey  []byte
 	cluster ClusterInfo
+	reads   ReadBarrier
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -211,7 +223,7 @@ func New(cfg Config) (*Server, error) {
 		s.macKey = k
 	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
-	s.cluster = cfg.Cluster
+	s.cluster, s.reads = cfg.Cluster, cfg.Reads
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)

@@ -80,7 +80,7 @@ func serve(ctx context.Context, c Config) error {
 		Store: store, Proposer: node, RootKey: root, Region: c.Region, AccountID: c.AccountID,
 		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
 		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
-		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit, Cluster: node,
+		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit, Cluster: node, Reads: node,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
 		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),
 	})

@@ -370,6 +370,153 @@ func (x *ForwardResponse) GetMac() []byte {
 	return nil
 }
 
+type ReadIndexRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FromNode    string                 `protobuf:"bytes,1,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	ToNode      string                 `protobuf:"bytes,2,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	TimestampMs int64                  `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	Nonce       []byte                 `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// mac authenticates every field above.
+	Mac           []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReadIndexRequest) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *ReadIndexRequest) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *ReadIndexRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *ReadIndexRequest) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *ReadIndexRequest) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+type ReadIndexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Why there is no index: "not_leader", "timeout", "shutdown".
+	ErrorKind    string `protobuf:"bytes,2,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// mac authenticates the answer, bound to the request's nonce.
+	Mac           []byte `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kmsd_cluster_v1_forward_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_kmsd_cluster_v1_forward_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReadIndexResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ReadIndexResponse) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
+}
+
+func (x *ReadIndexResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *ReadIndexResponse) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 var File_kmsd_cluster_v1_forward_proto protoreflect.FileDescriptor
 
 const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
@@ -405,10 +552,23 @@ const file_kmsd_cluster_v1_forward_proto_rawDesc = "" +
 	"\n" +
 	"error_kind\x18\x03 \x01(\tR\terrorKind\x12#\n" +
 	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\fR\x03mac2\xb9\x01\n" +
+	"\x03mac\x18\x05 \x01(\fR\x03mac\"\x93\x01\n" +
+	"\x10ReadIndexRequest\x12\x1b\n" +
+	"\tfrom_node\x18\x01 \x01(\tR\bfromNode\x12\x17\n" +
+	"\ato_node\x18\x02 \x01(\tR\x06toNode\x12!\n" +
+	"\ftimestamp_ms\x18\x03 \x01(\x03R\vtimestampMs\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\fR\x05nonce\x12\x10\n" +
+	"\x03mac\x18\x05 \x01(\fR\x03mac\"\x7f\n" +
+	"\x11ReadIndexResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\x02 \x01(\tR\terrorKind\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12\x10\n" +
+	"\x03mac\x18\x04 \x01(\fR\x03mac2\x8d\x02\n" +
 	"\x0eForwardService\x12J\n" +
 	"\x05Apply\x12\x1f.kmsd.cluster.v1.ForwardRequest\x1a .kmsd.cluster.v1.ForwardResponse\x12[\n" +
-	"\x10ChangeMembership\x12\".kmsd.cluster.v1.MembershipRequest\x1a#.kmsd.cluster.v1.MembershipResponseB6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
+	"\x10ChangeMembership\x12\".kmsd.cluster.v1.MembershipRequest\x1a#.kmsd.cluster.v1.MembershipResponse\x12R\n" +
+	"\tReadIndex\x12!.kmsd.cluster.v1.ReadIndexRequest\x1a\".kmsd.cluster.v1.ReadIndexResponseB6Z4github.com/kmsd/kmsd/proto/kmsd/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_kmsd_cluster_v1_forward_proto_rawDescOnce sync.Once
@@ -422,20 +582,24 @@ func file_kmsd_cluster_v1_forward_proto_rawDescGZIP() []byte {
 	return file_kmsd_cluster_v1_forward_proto_rawDescData
 }
 
-var file_kmsd_cluster_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_kmsd_cluster_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_kmsd_cluster_v1_forward_proto_goTypes = []any{
 	(*MembershipRequest)(nil),  // 0: kmsd.cluster.v1.MembershipRequest
 	(*MembershipResponse)(nil), // 1: kmsd.cluster.v1.MembershipResponse
 	(*ForwardRequest)(nil),     // 2: kmsd.cluster.v1.ForwardRequest
 	(*ForwardResponse)(nil),    // 3: kmsd.cluster.v1.ForwardResponse
+	(*ReadIndexRequest)(nil),   // 4: kmsd.cluster.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),  // 5: kmsd.cluster.v1.ReadIndexResponse
 }
 var file_kmsd_cluster_v1_forward_proto_depIdxs = []int32{
 	2, // 0: kmsd.cluster.v1.ForwardService.Apply:input_type -> kmsd.cluster.v1.ForwardRequest
 	0, // 1: kmsd.cluster.v1.ForwardService.ChangeMembership:input_type -> kmsd.cluster.v1.MembershipRequest
-	3, // 2: kmsd.cluster.v1.ForwardService.Apply:output_type -> kmsd.cluster.v1.ForwardResponse
-	1, // 3: kmsd.cluster.v1.ForwardService.ChangeMembership:output_type -> kmsd.cluster.v1.MembershipResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
+	4, // 2: kmsd.cluster.v1.ForwardService.ReadIndex:input_type -> kmsd.cluster.v1.ReadIndexRequest
+	3, // 3: kmsd.cluster.v1.ForwardService.Apply:output_type -> kmsd.cluster.v1.ForwardResponse
+	1, // 4: kmsd.cluster.v1.ForwardService.ChangeMembership:output_type -> kmsd.cluster.v1.MembershipResponse
+	5, // 5: kmsd.cluster.v1.ForwardService.ReadIndex:output_type -> kmsd.cluster.v1.ReadIndexResponse
+	3, // [3:6] is the sub-list for method output_type
+	0, // [0:3] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -452,7 +616,7 @@ func file_kmsd_cluster_v1_forward_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kmsd_cluster_v1_forward_proto_rawDesc), len(file_kmsd_cluster_v1_forward_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ForwardService_Apply_FullMethodName            = "/kmsd.cluster.v1.ForwardService/Apply"
 	ForwardService_ChangeMembership_FullMethodName = "/kmsd.cluster.v1.ForwardService/ChangeMembership"
+	ForwardService_ReadIndex_FullMethodName        = "/kmsd.cluster.v1.ForwardService/ReadIndex"
 )
 
 // ForwardServiceClient is the client API for ForwardService service.
@@ -40,6 +41,10 @@ type ForwardServiceClient interface {
 	// ChangeMembership adds a voter (a node joining) or removes a member.
 	// A member that is not the leader relays the request to the leader.
 	ChangeMembership(ctx context.Context, in *MembershipRequest, opts ...grpc.CallOption) (*MembershipResponse, error)
+	// ReadIndex answers the index up to which a member must have applied the
+	// log to hold every mutation acknowledged so far (see the cluster
+	// package). Only the leader answers.
+	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 }
 
 type forwardServiceClient struct {
@@ -70,6 +75,16 @@ func (c *forwardServiceClient) ChangeMembership(ctx context.Context, in *Members
 	return out, nil
 }
 
+func (c *forwardServiceClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadIndexResponse)
+	err := c.cc.Invoke(ctx, ForwardService_ReadIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ForwardServiceServer is the server API for ForwardService service.
 // All implementations must embed UnimplementedForwardServiceServer
 // for forward compatibility.
@@ -84,6 +99,10 @@ type ForwardServiceServer interface {
 	// ChangeMembership adds a voter (a node joining) or removes a member.
 	// A member that is not the leader relays the request to the leader.
 	ChangeMembership(context.Context, *MembershipRequest) (*MembershipResponse, error)
+	// ReadIndex answers the index up to which a member must have applied the
+	// log to hold every mutation acknowledged so far (see the cluster
+	// package). Only the leader answers.
+	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	mustEmbedUnimplementedForwardServiceServer()
 }
 
@@ -99,6 +118,9 @@ func (UnimplementedForwardServiceServer) Apply(context.Context, *ForwardRequest)
 }
 func (UnimplementedForwardServiceServer) ChangeMembership(context.Context, *MembershipRequest) (*MembershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeMembership not implemented")
+}
+func (UnimplementedForwardServiceServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
 }
 func (UnimplementedForwardServiceServer) mustEmbedUnimplementedForwardServiceServer() {}
 func (UnimplementedForwardServiceServer) testEmbeddedByValue()                        {}
@@ -157,6 +179,24 @@ func _ForwardService_ChangeMembership_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ForwardService_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ForwardServiceServer).ReadIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ForwardService_ReadIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ForwardServiceServer).ReadIndex(ctx, req.(*ReadIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ForwardService_ServiceDesc is the grpc.ServiceDesc for ForwardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -171,6 +211,10 @@ var ForwardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeMembership",
 			Handler:    _ForwardService_ChangeMembership_Handler,
+		},
+		{
+			MethodName: "ReadIndex",
+			Handler:    _ForwardService_ReadIndex_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
