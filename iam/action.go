@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -85,30 +86,31 @@ func Actions() []string {
 
 // compileAction checks one Action or NotAction value and returns its
 // pattern. allowed lists the services the policy kind admits (nil: all).
-func compileAction(path, v string, allowed []string) (pattern, error) {
+// The error is a plain message; the caller adds the path.
+func compileAction(v string, allowed []string) (pattern, error) {
 	if v == "*" {
 		return newPattern(v, true, true), nil
 	}
 	svc, name, ok := strings.Cut(v, ":")
 	if !ok || svc == "" || name == "" {
-		return pattern{}, invalidf(path, "%q is not \"*\" or service:action", v)
+		return pattern{}, fmt.Errorf("%q is not \"*\" or service:action", v)
 	}
 	lsvc := toLowerASCII(svc)
 	if _, known := services[lsvc]; !known || !isToken(lsvc, false) {
-		return pattern{}, invalidf(path, "%q names unknown service %q (known: iam, kms, kmsd, sts)", v, svc)
+		return pattern{}, fmt.Errorf("%q names unknown service %q (known: iam, kms, kmsd, sts)", v, svc)
 	}
 	if allowed != nil && !contains(allowed, lsvc) {
-		return pattern{}, invalidf(path, "%q: this kind of policy admits only %s actions", v, strings.Join(allowed, ", "))
+		return pattern{}, fmt.Errorf("%q: this kind of policy admits only %s actions", v, strings.Join(allowed, ", "))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '*' || c == '?') {
-			return pattern{}, invalidf(path, "%q: action names are letters and digits, with * and ? as wildcards", v)
+			return pattern{}, fmt.Errorf("%q: action names are letters and digits, with * and ? as wildcards", v)
 		}
 	}
 	if !hasWildcard(name) {
 		if _, known := actions[toLowerASCII(v)]; !known {
-			return pattern{}, invalidf(path, "%q is not a %s action", v, lsvc)
+			return pattern{}, fmt.Errorf("%q is not a %s action", v, lsvc)
 		}
 	}
 	return newPattern(v, true, true), nil

@@ -124,16 +124,24 @@ func compileCondition(path string, info opInfo, set setQual, ifExists bool, key 
 		return condition{}, invalidf(path, "%q is not a condition key (service:name)", key)
 	}
 	c := condition{opInfo: info, ifExists: ifExists, set: set, key: ck, derived: derivedKeys[ck]}
+	switch info.kind {
+	case opString, opStringFold, opStringLike, opArn:
+		c.strs = make([]pattern, 0, len(vals))
+	}
 	for i, v := range vals {
-		vp := path + "[" + strconv.Itoa(i) + "]"
-		if err := c.addValue(vp, v, vars); err != nil {
+		if err := c.addValue(path, i, v, vars); err != nil {
 			return condition{}, err
 		}
 	}
 	return c, nil
 }
 
-func (c *condition) addValue(path, v string, vars bool) error {
+// addValue adds value i; the path of the value is built only for an error.
+func (c *condition) addValue(keyPath string, i int, v string, vars bool) error {
+	path := keyPath
+	if strings.Contains(v, "${") || !c.valid(v) {
+		path = keyPath + "[" + strconv.Itoa(i) + "]"
+	}
 	switch c.kind {
 	case opString, opStringFold, opStringLike:
 		p, err := newValuePattern(path, v, c.kind == opStringLike, c.kind == opStringFold, vars)
@@ -176,6 +184,28 @@ func (c *condition) addValue(path, v string, vars bool) error {
 		c.nets = append(c.nets, p)
 	}
 	return nil
+}
+
+// valid is a quick check of a value, so that paths are built only for bad
+// values (addValue reports the error).
+func (c *condition) valid(v string) bool {
+	switch c.kind {
+	case opString, opStringFold, opStringLike:
+		return true
+	case opArn:
+		return v == "*" || looksLikeARN(v)
+	case opNumeric:
+		_, ok := parseNumber(v)
+		return ok
+	case opDate:
+		_, ok := parseDate(v)
+		return ok
+	case opBool, opNull:
+		_, ok := parseBool(v)
+		return ok
+	}
+	_, ok := parsePrefix(v)
+	return ok
 }
 
 func looksLikeARN(s string) bool {

@@ -159,7 +159,7 @@ func matchARN(p *pattern, s string, r *Request) bool {
 		return true
 	case patVars:
 		var ok bool
-		if text, ok = expandVars(p.vars, true, r); !ok {
+		if text, ok = expandVars(*p.vars, true, r); !ok {
 			return false
 		}
 		escaped = true

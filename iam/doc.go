@@ -62,11 +62,15 @@
 // # Limits
 //
 // Parse refuses, before decoding anything, a document over MaxPolicySize
-// bytes (32 KiB, AWS's limit for key policies), nested deeper than MaxDepth
-// or holding more than MaxElements JSON values; it refuses more than
-// MaxStatements statements while decoding. The scan that enforces the
-// first three allocates nothing, so a JSON bomb costs one pass over at most
-// 32 KiB; the decoder then allocates in proportion to MaxElements at most.
+// bytes (32 KiB, AWS's limit for key policies), nested deeper than MaxDepth,
+// holding more than MaxElements JSON values, or denser than 64 values plus
+// one per 8 bytes (the shapes that expand most when decoded, such as long
+// lists of one-character strings); it refuses more than MaxStatements
+// statements while decoding. The scan that enforces these allocates
+// nothing, so a JSON bomb costs one pass over at most 32 KiB. The decoder
+// is a small hand-written one: strings are slices of the document and
+// lists are allocated once, so an accepted document costs less than ten
+// times its size in memory.
 //
 // # Conditions
 //

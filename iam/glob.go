@@ -112,7 +112,7 @@ type pattern struct {
 	kind patternKind
 	fold bool
 	glob bool
-	vars []varPart
+	vars *[]varPart
 }
 
 type patternKind uint8
@@ -148,7 +148,7 @@ func (p *pattern) match(s string, r *Request) bool {
 	case patGlob:
 		return matchGlob(p.text, s, p.fold, false)
 	}
-	expanded, ok := expandVars(p.vars, p.glob, r)
+	expanded, ok := expandVars(*p.vars, p.glob, r)
 	if !ok {
 		return false
 	}

@@ -16,6 +16,12 @@ const (
 	MaxElements = 2048
 	// MaxStatements is the most statements a document may hold.
 	MaxStatements = 256
+
+	// minBytesPerElement bounds the density of values: a document may
+	// hold 64 values plus one per 8 bytes. Denser documents (long lists of
+	// one-character strings, empty objects) are the shapes that expand
+	// most when decoded; no policy a person writes is that dense.
+	minBytesPerElement = 8
 )
 
 // prescan enforces the size, depth and element limits. It reads strings
@@ -53,6 +59,9 @@ func prescan(doc []byte) error {
 		if elems > MaxElements {
 			return limitf("", "more than %d JSON values", MaxElements)
 		}
+	}
+	if elems > 64+len(doc)/minBytesPerElement {
+		return limitf("", "%d JSON values in %d bytes: more than 64 plus one per %d bytes", elems, len(doc), minBytesPerElement)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package iam
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,7 +23,7 @@ func Parse(doc []byte, kind Kind) (*Policy, error) {
 		return nil, invalidf("", "document is not valid UTF-8")
 	}
 	p := &Policy{kind: kind, version: Version2008, doc: string(doc)}
-	r := newReader(doc)
+	r := newReader(p.doc)
 	var stmts []rawStatement
 	var haveStatement bool
 	err := r.object("", func(name, path string) error {
@@ -46,8 +46,8 @@ func Parse(doc []byte, kind Kind) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.dec.Token(); err == nil {
-		return nil, invalidf("", "data after the policy object")
+	if err := r.end(); err != nil {
+		return nil, err
 	}
 	if !haveStatement {
 		return nil, invalidf("Statement", "missing")
@@ -104,10 +104,7 @@ func readStatements(r *reader, path string) ([]rawStatement, error) {
 		return nil, err
 	}
 	var out []rawStatement
-	one := func(d json.Delim, p string) error {
-		if d != '{' {
-			return invalidf(p, "a statement must be an object")
-		}
+	one := func(p string) error {
 		if len(out) == MaxStatements {
 			return limitf(path, "more than %d statements", MaxStatements)
 		}
@@ -118,22 +115,27 @@ func readStatements(r *reader, path string) ([]rawStatement, error) {
 		out = append(out, s)
 		return nil
 	}
-	switch d, _ := t.(json.Delim); d {
+	switch t.kind {
 	case '{':
-		return out, one(d, path)
+		return out, one(path)
 	case '[':
-		for r.dec.More() {
-			t, err := r.token(path)
+		for first := true; ; first = false {
+			ok, err := r.more(path, ']', first)
 			if err != nil {
 				return nil, err
 			}
-			d, _ := t.(json.Delim)
-			if err := one(d, fmt.Sprintf("%s[%d]", path, len(out))); err != nil {
+			if !ok {
+				break
+			}
+			p := fmt.Sprintf("%s[%d]", path, len(out))
+			if t, err := r.token(p); err != nil {
+				return nil, err
+			} else if t.kind != '{' {
+				return nil, invalidf(p, "a statement must be an object")
+			}
+			if err := one(p); err != nil {
 				return nil, err
 			}
-		}
-		if _, err := r.token(path); err != nil {
-			return nil, err
 		}
 		if len(out) == 0 {
 			return nil, invalidf(path, "must hold at least one statement")
@@ -182,14 +184,14 @@ func readPrincipal(r *reader, path string, ps *principalSet) error {
 	if err != nil {
 		return err
 	}
-	if s, ok := t.(string); ok {
-		if s != "*" {
+	if t.kind == '"' {
+		if t.text != "*" {
 			return invalidf(path, "a string principal must be \"*\"; name others as {\"AWS\": ...}")
 		}
 		ps.any = true
 		return nil
 	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
+	if t.kind != '{' {
 		return invalidf(path, "must be \"*\" or an object, not %s", describe(t))
 	}
 	n := 0
@@ -272,29 +274,36 @@ func (s *rawStatement) compile(kind Kind, vars bool) (statement, error) {
 }
 
 func (s *rawStatement) compileLists(out *statement, kind Kind, vars bool) error {
-	name := func(base string, not bool) string {
+	// Paths are built only for errors: a list may be long.
+	at := func(base string, not bool, i int) string {
 		if not {
 			base = "Not" + base
 		}
-		return join(s.path, base)
+		return fmt.Sprintf("%s[%d]", join(s.path, base), i)
 	}
+	out.actions = make([]pattern, 0, len(s.actions))
 	for i, a := range s.actions {
-		p, err := compileAction(fmt.Sprintf("%s[%d]", name("Action", s.notAction), i), a, kind.services())
+		p, err := compileAction(a, kind.services())
 		if err != nil {
-			return err
+			return invalidf(at("Action", s.notAction, i), "%s", err)
 		}
 		out.actions = append(out.actions, p)
 	}
+	out.resources = make([]pattern, 0, len(s.resources))
 	for i, res := range s.resources {
-		path := fmt.Sprintf("%s[%d]", name("Resource", s.notResource), i)
 		if res != "*" && (!looksLikeARN(res) || !validPattern(res)) {
-			return invalidf(path, "%q is not \"*\" or an ARN of printable ASCII without spaces", res)
+			return invalidf(at("Resource", s.notResource, i), "%q is not \"*\" or an ARN of printable ASCII without spaces", res)
 		}
-		p, err := newValuePattern(path, res, true, false, vars)
+		p, err := newValuePattern("", res, true, false, vars)
 		if err != nil {
-			return err
+			var pe *PolicyError
+			errors.As(err, &pe)
+			return invalidf(at("Resource", s.notResource, i), "%s", pe.Msg)
 		}
 		out.resources = append(out.resources, p)
+	}
+	if len(s.resources) == 0 {
+		out.resources = nil
 	}
 	for _, c := range s.conds {
 		info, set, ifExists, err := parseOperator(c.path, c.op)

@@ -90,14 +90,12 @@ func escape(b *strings.Builder, s string, wild bool) {
 // newValuePattern compiles a Resource or condition string that may hold
 // policy variables (vars enables them: Version 2012-10-17 only).
 func newValuePattern(path, text string, glob, fold, vars bool) (pattern, error) {
-	if vars {
+	if vars && strings.Contains(text, "${") {
 		parts, err := parseVars(path, text)
 		if err != nil {
 			return pattern{}, err
 		}
-		if parts != nil {
-			return pattern{text: text, kind: patVars, fold: fold, glob: glob, vars: parts}, nil
-		}
+		return pattern{text: text, kind: patVars, fold: fold, glob: glob, vars: &parts}, nil
 	}
 	return newPattern(text, glob, fold), nil
 }
