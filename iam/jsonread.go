@@ -188,7 +188,8 @@ func (r *reader) object(path string, field func(name, path string) error) error 
 
 // members reads the members of an object whose '{' has been read.
 func (r *reader) members(path string, field func(name, path string) error) error {
-	var seen []string
+	var names [12]string
+	seen := names[:0]
 	for first := true; ; first = false {
 		ok, err := r.more(path, '}', first)
 		if err != nil || !ok {
@@ -255,16 +256,23 @@ func (r *reader) scalars(path string, allowNonString bool) ([]string, error) {
 }
 
 // countList returns an upper bound of the number of elements of the list
-// whose '[' has been read, so that it is allocated once: the commas before
-// the first ']' outside strings, plus one.
+// whose '[' has been read, so that it is allocated once: the commas at the
+// list's own level before its ']', plus one.
 func (r *reader) countList() int {
-	n := 1
+	n, depth := 1, 0
 	for i := r.pos; i < len(r.s); i++ {
 		switch r.s[i] {
 		case ',':
-			n++
-		case ']':
-			return n
+			if depth == 0 {
+				n++
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth == 0 {
+				return n
+			}
+			depth--
 		case '"':
 			for i++; i < len(r.s) && r.s[i] != '"'; i++ {
 				if r.s[i] == '\\' {

@@ -54,6 +54,7 @@ func Parse(doc []byte, kind Kind) (*Policy, error) {
 	}
 	vars := p.version == Version2012
 	var sids []string
+	p.statements = make([]statement, 0, len(stmts))
 	for i := range stmts {
 		if sid := stmts[i].sid; sid != "" {
 			if contains(sids, sid) {
@@ -84,14 +85,17 @@ func MustParse(doc string, kind Kind) *Policy {
 type rawStatement struct {
 	path                   string
 	index                  int
-	fields                 []string
+	fields                 uint16 // bit i: statementFields[i] is present
 	sid, effect            string
-	principal              principalSet
+	principal              *principalSet
 	actions, resources     []string
 	conds                  []rawCondition
 	notAction, notResource bool
 	notPrincipal           bool
 }
+
+// statementFields are the members a statement may have.
+var statementFields = []string{"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 
 type rawCondition struct {
 	path, op, key string
@@ -104,6 +108,9 @@ func readStatements(r *reader, path string) ([]rawStatement, error) {
 		return nil, err
 	}
 	var out []rawStatement
+	if t.kind == '[' {
+		out = make([]rawStatement, 0, min(r.countList(), MaxStatements))
+	}
 	one := func(p string) error {
 		if len(out) == MaxStatements {
 			return limitf(path, "more than %d statements", MaxStatements)
@@ -148,7 +155,9 @@ func readStatements(r *reader, path string) ([]rawStatement, error) {
 // field returns the member reader of a statement.
 func (s *rawStatement) field(r *reader) func(name, path string) error {
 	return func(name, path string) error {
-		s.fields = append(s.fields, name)
+		if i := slices.Index(statementFields, name); i >= 0 {
+			s.fields |= 1 << i
+		}
 		var err error
 		switch name {
 		case "Sid":
@@ -163,7 +172,8 @@ func (s *rawStatement) field(r *reader) func(name, path string) error {
 			s.resources, err = r.scalars(path, false)
 		case "Principal", "NotPrincipal":
 			s.notPrincipal = name == "NotPrincipal"
-			err = readPrincipal(r, path, &s.principal)
+			s.principal = new(principalSet)
+			err = readPrincipal(r, path, s.principal)
 		case "Condition":
 			err = r.object(path, func(op, opPath string) error {
 				return r.object(opPath, func(key, keyPath string) error {
@@ -225,7 +235,7 @@ func readPrincipal(r *reader, path string, ps *principalSet) error {
 
 // compile checks the statement's elements against the policy kind.
 func (s *rawStatement) compile(kind Kind, vars bool) (statement, error) {
-	has := func(name string) bool { return slices.Contains(s.fields, name) }
+	has := func(name string) bool { return s.fields&(1<<slices.Index(statementFields, name)) != 0 }
 	both := func(a, b string) error {
 		switch {
 		case has(a) && has(b):
@@ -257,8 +267,7 @@ func (s *rawStatement) compile(kind Kind, vars bool) (statement, error) {
 		if err := both("Principal", "NotPrincipal"); err != nil {
 			return out, err
 		}
-		ps := s.principal
-		out.principals, out.notPrincipal = &ps, s.notPrincipal
+		out.principals, out.notPrincipal = s.principal, s.notPrincipal
 	}
 	if kind == TrustPolicy {
 		if has("Resource") || has("NotResource") {
