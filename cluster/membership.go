@@ -74,7 +74,20 @@ func (n *Node) Join(ctx context.Context, target string) error {
 // RemoveMember takes member id out of the cluster. On a follower the
 // request goes to the leader.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
-	r := &clusterv1.MembershipRequest{Remove: true, NodeId: id}
+	return n.changeAnywhere(ctx, &clusterv1.MembershipRequest{Remove: true, NodeId: id})
+}
+
+// AddMember adds node id, reachable at raftAddr (Raft) and apiAddr (gRPC
+// API), to the cluster as a voter or a non-voter. On a follower the
+// request goes to the leader.
+func (n *Node) AddMember(ctx context.Context, id, raftAddr, apiAddr string, nonVoter bool) error {
+	r := &clusterv1.MembershipRequest{NodeId: id, RaftAddress: raftAddr, ApiAddress: apiAddr, NonVoter: nonVoter}
+	return n.changeAnywhere(ctx, r)
+}
+
+// changeAnywhere carries out r here if this node leads, else sends it to
+// the leader.
+func (n *Node) changeAnywhere(ctx context.Context, r *clusterv1.MembershipRequest) error {
 	if n.IsLeader() || n.fwd == nil {
 		return n.changeMembership(ctx, r)
 	}

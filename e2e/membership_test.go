@@ -148,3 +148,53 @@ func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// TestClusterJoinCommand: nodes started with --bootstrap=false wait, not
+// serving, until an operator adds them with "kmsctl cluster join"; then they
+// catch up and serve, as a voter or a non-voter.
+func TestClusterJoinCommand(t *testing.T) {
+	base := t.TempDir()
+	ds := startClusterWith(t, base, 1, nil)
+	a := ds[0]
+	k := str(a.ok("create-key", "--description", "before the join"), "KeyMetadata.KeyId")
+	rootKey := filepath.Join(base, "root.key")
+	waiting := func(id string) (*daemon, string) {
+		d := &daemon{t: t, dataDir: filepath.Join(base, id), grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+		raftAddr := freeAddr(t)
+		d.args = []string{"--node-id", id, "--data-dir", d.dataDir, "--root-key-file", rootKey, "--grpc-addr", d.grpcAddr,
+			"--http-addr", d.httpAddr, "--raft-addr", raftAddr, "--raft-timeout", "300ms", "--bootstrap=false"}
+		d.launch()
+		return d, raftAddr
+	}
+	b, bRaft := waiting("b")
+	c, cRaft := waiting("c")
+	if err := b.waitReady(time.Second); err == nil {
+		t.Fatal("a node started with --bootstrap=false is ready before it was added")
+	}
+	a.fails("ValidationException", "cluster", "join", "--node-id", "b", "--raft-address", "nowhere", "--api-address", b.grpcAddr)
+	if r := a.ctl(nil, "cluster", "join", "--node-id", "b", "--raft-address", bRaft, "--api-address", b.grpcAddr); r.code != 0 {
+		t.Fatalf("cluster join b: %d %s", r.code, r.stderr)
+	}
+	if r := b.ctl(nil, "cluster", "join", "--node-id", "c", "--raft-address", cRaft, "--api-address", c.grpcAddr, "--non-voter"); r.code != 0 {
+		t.Fatalf("cluster join c through b: %d %s", r.code, r.stderr)
+	}
+	for _, d := range []*daemon{b, c} {
+		if err := d.waitReady(30 * time.Second); err != nil {
+			t.Fatalf("added node not ready: %v\n%s", err, d.log)
+		}
+		waitFor(t, "the key on the added node", func() bool {
+			_, err := d.client().DescribeKey(context.Background(), &kmsv1.DescribeKeyRequest{KeyId: k})
+			return err == nil
+		})
+	}
+	st := a.ok("cluster", "status")
+	got := map[string]string{}
+	for _, m := range field(st, "Members").([]any) {
+		m := m.(map[string]any)
+		got[fmt.Sprint(m["NodeId"])] = fmt.Sprint(m["Suffrage"])
+	}
+	if got["n0"] != "Voter" || got["b"] != "Voter" || got["c"] != "Nonvoter" || len(got) != 3 {
+		t.Fatalf("members after the joins: %v", got)
+	}
+	checkInvariants(t, []*daemon{a, b, c})
+}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"net"
+	"strings"
 
 	"github.com/kmsd/kmsd/cluster"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
@@ -11,6 +13,7 @@ import (
 type ClusterInfo interface {
 	Status() (cluster.Status, error)
 	RemoveMember(ctx context.Context, id string) error
+	AddMember(ctx context.Context, id, raftAddr, apiAddr string, nonVoter bool) error
 }
 
 // clusterService implements kms.v1.ClusterService.
@@ -63,4 +66,21 @@ func (c *clusterService) RemoveMember(ctx context.Context, req *kmsv1.RemoveMemb
 		return nil, err
 	}
 	return &kmsv1.RemoveMemberResponse{}, nil
+}
+
+func (c *clusterService) AddMember(ctx context.Context, req *kmsv1.AddMemberRequest) (*kmsv1.AddMemberResponse, error) {
+	id := req.GetNodeId()
+	if id == "" || len(id) > 128 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+		return nil, validationError("NodeId must be 1 to 128 letters, digits, '-', '_' or '.'.")
+	}
+	for _, a := range []struct{ name, addr string }{{"RaftAddress", req.GetRaftAddress()}, {"ApiAddress", req.GetApiAddress()}} {
+		host, port, err := net.SplitHostPort(a.addr)
+		if err != nil || host == "" || port == "" || len(a.addr) > 256 {
+			return nil, validationError("%s must be HOST:PORT.", a.name)
+		}
+	}
+	if err := c.info.AddMember(ctx, id, req.GetRaftAddress(), req.GetApiAddress(), req.GetNonVoter()); err != nil {
+		return nil, err
+	}
+	return &kmsv1.AddMemberResponse{}, nil
 }

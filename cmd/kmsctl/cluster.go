@@ -13,7 +13,10 @@ func init() {
 	groups["cluster"] = clusterUsage
 	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus},
 		&command{name: "cluster remove", op: "RemoveMember", usage: clusterRemoveUsage, run: clusterRemove,
-			flags: []flagSpec{{"node-id", kindString, true}}})
+			flags: []flagSpec{{"node-id", kindString, true}}},
+		&command{name: "cluster join", op: "AddMember", usage: clusterJoinUsage, run: clusterJoin,
+			flags: []flagSpec{{"node-id", kindString, true}, {"raft-address", kindString, true},
+				{"api-address", kindString, true}, {"non-voter", kindBool, false}}})
 }
 
 const clusterUsage = `Usage: kmsctl cluster COMMAND [flags]
@@ -23,11 +26,13 @@ Shows the Raft cluster that replicates kmsd's keys and audit log.
 Commands:
   status       the members, which one leads, the term, and each member's log
                indexes and lag
+  join         add a node (started with --bootstrap=false) as a member
   remove       take a member out of the cluster
 
-A node enters a running cluster by itself: start it with
+A node enters a running cluster by itself when started with
 "kmsd --join HOST:PORT" (the gRPC address of any member) and the cluster's
-root key file.
+root key file; or start it with --bootstrap=false and add it with
+"kmsctl cluster join".
 
 Run "kmsctl help cluster COMMAND" for a command's flags and an example.
 `
@@ -57,6 +62,24 @@ two are up.
 Example:
   kmsctl cluster remove --node-id kmsd-3
 `
+
+const clusterJoinUsage = `Usage: kmsctl cluster join --node-id NODE --raft-address HOST:PORT --api-address HOST:PORT [--non-voter]
+
+Adds node NODE to the cluster, as a voter or, with --non-voter, a non-voter
+(it receives the log and serves calls but does not vote). Start the node
+first with the cluster's root key file, no Raft state and --bootstrap=false;
+it catches up from the leader (a snapshot if the log has been compacted).
+Joining a non-voter again without --non-voter promotes it; joining a voter
+with --non-voter demotes it.
+
+Example:
+  kmsctl cluster join --node-id kmsd-4 --raft-address 10.0.0.4:7401 --api-address 10.0.0.4:7400
+`
+
+func clusterJoin(ctx context.Context, c *call) (any, error) {
+	return c.cluster.AddMember(ctx, &kmsv1.AddMemberRequest{NodeId: c.args.strings["node-id"],
+		RaftAddress: c.args.strings["raft-address"], ApiAddress: c.args.strings["api-address"], NonVoter: c.args.bools["non-voter"]})
+}
 
 func clusterRemove(ctx context.Context, c *call) (any, error) {
 	return c.cluster.RemoveMember(ctx, &kmsv1.RemoveMemberRequest{NodeId: c.args.strings["node-id"]})

@@ -74,6 +74,10 @@ type Config struct {
 	// command line). Every member is started with the same list and the
 	// same root key. Empty: a cluster of one.
 	Peers PeerList `yaml:"peers" toml:"peers"`
+	// Bootstrap lets a node with no Raft state, no peers and no join start
+	// a cluster of one. With it off, such a node waits until a member adds
+	// it ("kmsctl cluster join"). Default true.
+	Bootstrap bool `yaml:"bootstrap" toml:"bootstrap"`
 	// Join is the gRPC address of any member of a running cluster that
 	// this node, started with no Raft state, asks to be added to. Ignored
 	// once the node is a member (it rejoins by itself after a restart).
@@ -143,7 +147,7 @@ func defaultConfig() Config {
 	return Config{
 		DataDir: "./kmsd-data", GRPCAddr: "127.0.0.1:7400", RaftAddr: "127.0.0.1:7401",
 		HTTPAddr: "127.0.0.1:7480", NodeID: "kmsd-1", Region: "us-east-1", AccountID: "111122223333",
-		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192, TrailingLogs: 10240,
+		LogLevel: "info", LogFormat: "text", SnapshotThreshold: 8192, TrailingLogs: 10240, Bootstrap: true,
 		SnapshotInterval: Duration(2 * time.Minute), RaftTimeout: Duration(500 * time.Millisecond),
 		SchedulerInterval: Duration(time.Minute),
 		AuditSignInterval: Duration(time.Minute),
@@ -212,6 +216,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	durationFlag(fs, &c.AuditSignInterval, "audit-sign-interval", "how often the audit log's tree head is signed when records were added (default 1m)")
 	durationFlag(fs, &c.AuditRetention, "audit-retention", "archive and remove audit records older than this (default 0: keep all)")
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", c.AuditArchiveDir, "where archived audit records go (default <data-dir>/audit-archive)")
+	fs.BoolVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "a node with no Raft state, peers or join starts a cluster of one; --bootstrap=false waits to be added with 'kmsctl cluster join'")
 	fs.StringVar(&c.Join, "join", c.Join, "gRPC address of a member of the cluster to join (node without Raft state)")
 	fs.Var(&c.Peers, "peers", "members of a cluster started together: ID=RAFT_ADDR/GRPC_ADDR,... (this node included)")
 	fs.BoolVar(&c.NonVoter, "non-voter", c.NonVoter, "with --join: join as a non-voter (replicates and serves, does not vote)")
@@ -270,6 +275,8 @@ func copyFlag(name string, src, dst *Config) {
 		dst.AuditArchiveDir = src.AuditArchiveDir
 	case "peers":
 		dst.Peers = src.Peers
+	case "bootstrap":
+		dst.Bootstrap = src.Bootstrap
 	case "join":
 		dst.Join = src.Join
 	case "non-voter":
@@ -345,6 +352,8 @@ func (c Config) Validate() error {
 		return errors.New("config: dev runs a single node; peers and join cannot be set with it")
 	case c.Join != "" && len(c.Peers) > 0:
 		return errors.New("config: join and peers exclude each other: peers starts a cluster, join enters one")
+	case !c.Bootstrap && (c.Dev || len(c.Peers) > 0):
+		return errors.New("config: bootstrap=false makes a node wait to be added; dev and peers start a cluster: choose one")
 	case c.NonVoter && c.Join == "":
 		return errors.New("config: non_voter applies to a node that joins a cluster: set join too")
 	case c.InsecureNoAudit && !c.Dev:

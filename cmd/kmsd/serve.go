@@ -66,7 +66,7 @@ func serve(ctx context.Context, c Config) error {
 	node, err := cluster.New(cluster.Config{
 		Peers: peers, AdvertiseAddr: advertise, TLS: peerTLS,
 		Forward: &cluster.ForwardConfig{Auth: fwdAuth},
-		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: c.Join == "",
+		NodeID:  c.NodeID, BindAddr: c.RaftAddr, Dir: filepath.Join(c.DataDir, "raft"), Bootstrap: c.Join == "" && c.Bootstrap,
 		APIAddr: c.GRPCAddr, NonVoter: c.NonVoter,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval), TrailingLogs: c.TrailingLogs,
 		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),

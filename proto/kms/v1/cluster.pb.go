@@ -24,6 +24,112 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AddMemberRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
+	// raft_address and api_address are where the other members reach the
+	// node's Raft transport and gRPC API (HOST:PORT).
+	RaftAddress   string `protobuf:"bytes,2,opt,name=raft_address,json=RaftAddress,proto3" json:"raft_address,omitempty"`
+	ApiAddress    string `protobuf:"bytes,3,opt,name=api_address,json=ApiAddress,proto3" json:"api_address,omitempty"`
+	NonVoter      bool   `protobuf:"varint,4,opt,name=non_voter,json=NonVoter,proto3" json:"non_voter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AddMemberRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetApiAddress() string {
+	if x != nil {
+		return x.ApiAddress
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetNonVoter() bool {
+	if x != nil {
+		return x.NonVoter
+	}
+	return false
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
 type RemoveMemberRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
@@ -33,7 +139,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +151,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +164,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RemoveMemberRequest) GetNodeId() string {
@@ -76,7 +182,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -88,7 +194,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -101,7 +207,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 type GetClusterStatusRequest struct {
@@ -112,7 +218,7 @@ type GetClusterStatusRequest struct {
 
 func (x *GetClusterStatusRequest) Reset() {
 	*x = GetClusterStatusRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +230,7 @@ func (x *GetClusterStatusRequest) String() string {
 func (*GetClusterStatusRequest) ProtoMessage() {}
 
 func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +243,7 @@ func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 type ClusterMember struct {
@@ -155,7 +261,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +273,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +286,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClusterMember) GetNodeId() string {
@@ -243,7 +349,7 @@ type GetClusterStatusResponse struct {
 
 func (x *GetClusterStatusResponse) Reset() {
 	*x = GetClusterStatusResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +361,7 @@ func (x *GetClusterStatusResponse) String() string {
 func (*GetClusterStatusResponse) ProtoMessage() {}
 
 func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +374,7 @@ func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetClusterStatusResponse) GetNodeId() string {
@@ -352,7 +458,14 @@ var File_kms_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14kms/v1/cluster.proto\x12\x06kms.v1\".\n" +
+	"\x14kms/v1/cluster.proto\x12\x06kms.v1\"\x8c\x01\n" +
+	"\x10AddMemberRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06NodeId\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vRaftAddress\x12\x1f\n" +
+	"\vapi_address\x18\x03 \x01(\tR\n" +
+	"ApiAddress\x12\x1b\n" +
+	"\tnon_voter\x18\x04 \x01(\bR\bNonVoter\"\x13\n" +
+	"\x11AddMemberResponse\".\n" +
 	"\x13RemoveMemberRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06NodeId\"\x16\n" +
 	"\x14RemoveMemberResponse\"\x19\n" +
@@ -378,10 +491,11 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"audit_root\x18\n" +
 	" \x01(\fR\tAuditRoot\x12\x1d\n" +
 	"\n" +
-	"audit_size\x18\v \x01(\x03R\tAuditSize2\xb2\x01\n" +
+	"audit_size\x18\v \x01(\x03R\tAuditSize2\xf4\x01\n" +
 	"\x0eClusterService\x12U\n" +
 	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponse\x12I\n" +
-	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponse\x12@\n" +
+	"\tAddMember\x12\x18.kms.v1.AddMemberRequest\x1a\x19.kms.v1.AddMemberResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_cluster_proto_rawDescOnce sync.Once
@@ -395,22 +509,26 @@ func file_kms_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_kms_v1_cluster_proto_rawDescData
 }
 
-var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_kms_v1_cluster_proto_goTypes = []any{
-	(*RemoveMemberRequest)(nil),      // 0: kms.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 1: kms.v1.RemoveMemberResponse
-	(*GetClusterStatusRequest)(nil),  // 2: kms.v1.GetClusterStatusRequest
-	(*ClusterMember)(nil),            // 3: kms.v1.ClusterMember
-	(*GetClusterStatusResponse)(nil), // 4: kms.v1.GetClusterStatusResponse
+	(*AddMemberRequest)(nil),         // 0: kms.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),        // 1: kms.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),      // 2: kms.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 3: kms.v1.RemoveMemberResponse
+	(*GetClusterStatusRequest)(nil),  // 4: kms.v1.GetClusterStatusRequest
+	(*ClusterMember)(nil),            // 5: kms.v1.ClusterMember
+	(*GetClusterStatusResponse)(nil), // 6: kms.v1.GetClusterStatusResponse
 }
 var file_kms_v1_cluster_proto_depIdxs = []int32{
-	3, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
-	2, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
-	0, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
-	4, // 3: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
-	1, // 4: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
+	5, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
+	4, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
+	2, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
+	0, // 3: kms.v1.ClusterService.AddMember:input_type -> kms.v1.AddMemberRequest
+	6, // 4: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
+	3, // 5: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
+	1, // 6: kms.v1.ClusterService.AddMember:output_type -> kms.v1.AddMemberResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -427,7 +545,7 @@ func file_kms_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_cluster_proto_rawDesc), len(file_kms_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
