@@ -169,12 +169,22 @@ func (s *Server) eventsAt(lo, hi int64) ([]*kmsv1.AuditEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*kmsv1.AuditEvent, len(recs))
+	out := make([]*kmsv1.AuditEvent, 0, len(recs))
+	bytes := 0
 	for i, r := range recs {
-		out[i] = &kmsv1.AuditEvent{Index: lo + int64(i), EventId: eventIDOf(r), Record: r}
+		// A page stays well inside a client's default 4 MiB message
+		// limit: it ends early, and the caller asks again from there.
+		if bytes += len(r) + 128; bytes > maxEventsBytes && i > 0 {
+			break
+		}
+		out = append(out, &kmsv1.AuditEvent{Index: lo + int64(i), EventId: eventIDOf(r), Record: r})
 	}
 	return out, nil
 }
+
+// maxEventsBytes bounds the records of one GetEvents page or TailEvents
+// message.
+const maxEventsBytes = 2 << 20
 
 // eventIDOf reads a record's eventID without decoding the rest.
 func eventIDOf(rec []byte) string {

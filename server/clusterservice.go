@@ -21,6 +21,7 @@ type clusterService struct {
 	kmsv1.UnimplementedClusterServiceServer
 	info  ClusterInfo
 	audit *AuditLog // nil when the audit log is off
+	srv   *Server
 }
 
 func (c *clusterService) GetClusterStatus(ctx context.Context, _ *kmsv1.GetClusterStatusRequest) (*kmsv1.GetClusterStatusResponse, error) {

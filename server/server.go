@@ -248,7 +248,7 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 		kmsv1.RegisterAuditServiceServer(g, &auditService{s: s})
 	}
 	if s.cluster != nil {
-		kmsv1.RegisterClusterServiceServer(g, &clusterService{info: s.cluster, audit: s.audit})
+		kmsv1.RegisterClusterServiceServer(g, &clusterService{info: s.cluster, audit: s.audit, srv: s})
 	}
 }
 

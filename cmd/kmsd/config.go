@@ -157,6 +157,7 @@ func defaultConfig() Config {
 const usage = `Usage: kmsd [flags]
        kmsd init --root-key-file PATH
        kmsd tls ca|node|client --dir DIR ...
+       kmsd restore --backup FILE --root-key-file PATH --data-dir DIR
 
 Runs the kmsd key management service.
 

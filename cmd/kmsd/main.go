@@ -7,6 +7,7 @@
 //	kmsd --dev                                  # development: one node, ./kmsd-data, generated root key
 //	kmsd init --root-key-file /etc/kmsd/root.key
 //	kmsd tls ca --dir /etc/kmsd/tls               # a CA and member certificates for a cluster
+//	kmsd restore --backup FILE --root-key-file K --data-dir DIR   # a new cluster from "kmsctl cluster backup"
 //	kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd [--config kmsd.yaml]
 //
 // Run kmsd --help for every flag. Each flag can also be set in a YAML or
@@ -41,6 +42,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if len(args) > 0 && args[0] == "tls" {
 		return runTLS(args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "restore" {
+		return runRestore(args[1:], os.Stdout)
 	}
 	cfg, err := loadConfig(args, os.Stderr)
 	if err != nil {

@@ -24,6 +24,87 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+// BackupChunk is the next piece of the backup file.
+type BackupChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,json=Data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 type AddMemberRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=NodeId,proto3" json:"node_id,omitempty"`
@@ -38,7 +119,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +131,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +144,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AddMemberRequest) GetNodeId() string {
@@ -102,7 +183,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +195,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +208,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 type RemoveMemberRequest struct {
@@ -139,7 +220,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +232,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +245,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RemoveMemberRequest) GetNodeId() string {
@@ -182,7 +263,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +275,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +288,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 type GetClusterStatusRequest struct {
@@ -218,7 +299,7 @@ type GetClusterStatusRequest struct {
 
 func (x *GetClusterStatusRequest) Reset() {
 	*x = GetClusterStatusRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +311,7 @@ func (x *GetClusterStatusRequest) String() string {
 func (*GetClusterStatusRequest) ProtoMessage() {}
 
 func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +324,7 @@ func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 type ClusterMember struct {
@@ -261,7 +342,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[5]
+	mi := &file_kms_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +354,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[5]
+	mi := &file_kms_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +367,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ClusterMember) GetNodeId() string {
@@ -349,7 +430,7 @@ type GetClusterStatusResponse struct {
 
 func (x *GetClusterStatusResponse) Reset() {
 	*x = GetClusterStatusResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[6]
+	mi := &file_kms_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +442,7 @@ func (x *GetClusterStatusResponse) String() string {
 func (*GetClusterStatusResponse) ProtoMessage() {}
 
 func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[6]
+	mi := &file_kms_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +455,7 @@ func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetClusterStatusResponse) GetNodeId() string {
@@ -458,7 +539,10 @@ var File_kms_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14kms/v1/cluster.proto\x12\x06kms.v1\"\x8c\x01\n" +
+	"\x14kms/v1/cluster.proto\x12\x06kms.v1\"\x0f\n" +
+	"\rBackupRequest\"!\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04Data\"\x8c\x01\n" +
 	"\x10AddMemberRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06NodeId\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vRaftAddress\x12\x1f\n" +
@@ -491,11 +575,12 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"audit_root\x18\n" +
 	" \x01(\fR\tAuditRoot\x12\x1d\n" +
 	"\n" +
-	"audit_size\x18\v \x01(\x03R\tAuditSize2\xf4\x01\n" +
+	"audit_size\x18\v \x01(\x03R\tAuditSize2\xac\x02\n" +
 	"\x0eClusterService\x12U\n" +
 	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponse\x12I\n" +
 	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponse\x12@\n" +
-	"\tAddMember\x12\x18.kms.v1.AddMemberRequest\x1a\x19.kms.v1.AddMemberResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\tAddMember\x12\x18.kms.v1.AddMemberRequest\x1a\x19.kms.v1.AddMemberResponse\x126\n" +
+	"\x06Backup\x12\x15.kms.v1.BackupRequest\x1a\x13.kms.v1.BackupChunk0\x01B)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_cluster_proto_rawDescOnce sync.Once
@@ -509,26 +594,30 @@ func file_kms_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_kms_v1_cluster_proto_rawDescData
 }
 
-var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_kms_v1_cluster_proto_goTypes = []any{
-	(*AddMemberRequest)(nil),         // 0: kms.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 1: kms.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),      // 2: kms.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 3: kms.v1.RemoveMemberResponse
-	(*GetClusterStatusRequest)(nil),  // 4: kms.v1.GetClusterStatusRequest
-	(*ClusterMember)(nil),            // 5: kms.v1.ClusterMember
-	(*GetClusterStatusResponse)(nil), // 6: kms.v1.GetClusterStatusResponse
+	(*BackupRequest)(nil),            // 0: kms.v1.BackupRequest
+	(*BackupChunk)(nil),              // 1: kms.v1.BackupChunk
+	(*AddMemberRequest)(nil),         // 2: kms.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),        // 3: kms.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),      // 4: kms.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 5: kms.v1.RemoveMemberResponse
+	(*GetClusterStatusRequest)(nil),  // 6: kms.v1.GetClusterStatusRequest
+	(*ClusterMember)(nil),            // 7: kms.v1.ClusterMember
+	(*GetClusterStatusResponse)(nil), // 8: kms.v1.GetClusterStatusResponse
 }
 var file_kms_v1_cluster_proto_depIdxs = []int32{
-	5, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
-	4, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
-	2, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
-	0, // 3: kms.v1.ClusterService.AddMember:input_type -> kms.v1.AddMemberRequest
-	6, // 4: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
-	3, // 5: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
-	1, // 6: kms.v1.ClusterService.AddMember:output_type -> kms.v1.AddMemberResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
+	7, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
+	6, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
+	4, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
+	2, // 3: kms.v1.ClusterService.AddMember:input_type -> kms.v1.AddMemberRequest
+	0, // 4: kms.v1.ClusterService.Backup:input_type -> kms.v1.BackupRequest
+	8, // 5: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
+	5, // 6: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
+	3, // 7: kms.v1.ClusterService.AddMember:output_type -> kms.v1.AddMemberResponse
+	1, // 8: kms.v1.ClusterService.Backup:output_type -> kms.v1.BackupChunk
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -545,7 +634,7 @@ func file_kms_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_cluster_proto_rawDesc), len(file_kms_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

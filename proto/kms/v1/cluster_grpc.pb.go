@@ -25,6 +25,7 @@ const (
 	ClusterService_GetClusterStatus_FullMethodName = "/kms.v1.ClusterService/GetClusterStatus"
 	ClusterService_RemoveMember_FullMethodName     = "/kms.v1.ClusterService/RemoveMember"
 	ClusterService_AddMember_FullMethodName        = "/kms.v1.ClusterService/AddMember"
+	ClusterService_Backup_FullMethodName           = "/kms.v1.ClusterService/Backup"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -41,6 +42,11 @@ type ClusterServiceClient interface {
 	// as a voter or a non-voter; adding a non-voter again as a voter
 	// promotes it. A member that is not the leader passes the request on.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	// Backup streams a point-in-time copy of the replicated state (keys
+	// wrapped under the root key, aliases, the audit log), authenticated
+	// with a key derived from the root key; "kmsd restore" starts a new
+	// cluster from it. See the server package.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type clusterServiceClient struct {
@@ -81,6 +87,25 @@ func (c *clusterServiceClient) AddMember(ctx context.Context, in *AddMemberReque
 	return out, nil
 }
 
+func (c *clusterServiceClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -95,6 +120,11 @@ type ClusterServiceServer interface {
 	// as a voter or a non-voter; adding a non-voter again as a voter
 	// promotes it. A member that is not the leader passes the request on.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	// Backup streams a point-in-time copy of the replicated state (keys
+	// wrapped under the root key, aliases, the audit log), authenticated
+	// with a key derived from the root key; "kmsd restore" starts a new
+	// cluster from it. See the server package.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -113,6 +143,9 @@ func (UnimplementedClusterServiceServer) RemoveMember(context.Context, *RemoveMe
 }
 func (UnimplementedClusterServiceServer) AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddMember not implemented")
+}
+func (UnimplementedClusterServiceServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -189,6 +222,17 @@ func _ClusterService_AddMember_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -209,6 +253,12 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ClusterService_AddMember_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _ClusterService_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "kms/v1/cluster.proto",
 }
