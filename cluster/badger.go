@@ -22,6 +22,10 @@ func badgerOptions(dir string, log *slog.Logger) badger.Options {
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(64 << 20).
+		// Check every table and block against its checksum when read, so
+		// a damaged file is found (and kmsd refuses to start on it) rather
+		// than served.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(0).

@@ -88,6 +88,10 @@ func badgerOptions(dir string, inMemory bool, log *slog.Logger) badger.Options {
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(64 << 20).
+		// Check every table and block against its checksum when read, so
+		// a damaged file is found (and kmsd refuses to start on it) rather
+		// than served.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
 		WithCompression(options.None). // so a scan of the files finds exactly what was written
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(0).
