@@ -27,7 +27,9 @@ type Context struct {
 
 // Set sets key to values, replacing earlier values. A key without values
 // is present but empty: Null reports it as absent, ForAllValues is true on
-// it and ForAnyValue false. Set panics on a key that is not "service:name".
+// it and ForAnyValue false. Set panics on a key that is not "service:name"
+// (keys are the server's constants; encryption context keys, which come
+// from callers, go through SetEncryptionContext, which accepts any).
 func (c *Context) Set(key string, values ...string) {
 	k, ok := canonicalKey(key)
 	if !ok {
@@ -55,12 +57,18 @@ func (c *Context) Get(key string) ([]string, bool) {
 // this call has an empty encryption context). The map must not be
 // modified afterwards.
 func (c *Context) SetEncryptionContext(ec map[string]string) {
+	if c.vals == nil {
+		c.vals = make(map[string][]string, len(ec)+1)
+	}
 	keys := make([]string, 0, len(ec))
 	for k, v := range ec {
-		c.Set(ecPrefix+k, v)
+		// Any key is stored as given: encryption context keys come from
+		// the caller, and one that no policy could name (empty, with
+		// control characters) simply matches nothing.
+		c.vals[ecPrefixLower+k] = []string{v}
 		keys = append(keys, k)
 	}
-	c.Set("kms:EncryptionContextKeys", keys...)
+	c.vals["kms:encryptioncontextkeys"] = keys
 	c.ec = ec
 }
 
