@@ -38,19 +38,50 @@ func (n *Node) Apply(ctx context.Context, cmd *clusterv1.Command) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode command: %w", err)
 	}
-	leader, addr, err := n.findLeader(ctx)
-	if errors.Is(err, errSelf) {
-		resp, _, err := n.applyLocal(ctx, cmd)
-		return resp, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	return n.forward(ctx, b, leader, addr)
+	var resp any
+	err = n.retryStaleLeader(ctx, func() error {
+		leader, addr, err := n.findLeader(ctx)
+		if errors.Is(err, errSelf) {
+			resp, _, err = n.applyLocal(ctx, cmd)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		resp, err = n.forward(ctx, b, leader, addr)
+		return err
+	})
+	return resp, err
 }
 
-// errSelf: findLeader found that this node leads.
-var errSelf = errors.New("cluster: this node is the leader")
+var (
+	// errSelf: findLeader found that this node leads.
+	errSelf = errors.New("cluster: this node is the leader")
+	// errStaleLeader: the node a request was sent to answered that it does
+	// not lead (any more), so nothing was done and it can be sent again.
+	errStaleLeader = errors.New("cluster: the node asked is not the leader")
+)
+
+// retryStaleLeader runs f again while it fails with errStaleLeader, until
+// this node learns of another leader, for about two elections at most:
+// the leader this node knew has stepped down or was removed, and the
+// cluster is electing or has elected another.
+func (n *Node) retryStaleLeader(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(n.leaderWait)
+	for {
+		err := f()
+		if !errors.Is(err, errStaleLeader) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-n.shutdownCh:
+			return ErrShutdown
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // findLeader returns the leader's id and API address, or errSelf if this
 // node leads. A follower may not know the leader yet: just after it

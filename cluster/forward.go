@@ -257,7 +257,11 @@ func (n *Node) forward(ctx context.Context, b []byte, leader, addr string) (any,
 	}
 	if k := resp.GetErrorKind(); k != "" {
 		err := kindError(k, resp.GetErrorMessage())
-		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
+		if errors.Is(err, ErrNotLeader) {
+			// The node asked no longer leads and proposed nothing.
+			return nil, fmt.Errorf("%w: %w", errStaleLeader, err)
+		}
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrShutdown) {
 			return nil, err
 		}
 		n.waitAppliedAfterForward(ctx, resp.GetIndex())

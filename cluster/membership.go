@@ -132,11 +132,40 @@ func (n *Node) changeMembership(ctx context.Context, r *clusterv1.MembershipRequ
 	if err != nil {
 		return err
 	}
-	// The members must be able to reach this leader too: a node that
-	// started the cluster alone has no record yet.
-	if _, ok := n.store.MemberAPIAddr(n.cfg.NodeID); !ok && n.cfg.APIAddr != "" && !r.GetRemove() {
-		if err := n.recordMember(ctx, n.cfg.NodeID, n.cfg.APIAddr); err != nil {
+	if r.GetRemove() && r.GetNodeId() == n.cfg.NodeID && n.fwd != nil {
+		// A leader asked to remove itself hands leadership to another
+		// voter first, and the new leader removes it: so the removal,
+		// and the record of it, are committed by a leader that stays.
+		if err := n.wait(ctx, n.raft.LeadershipTransfer(), timeout); err != nil {
+			return fmt.Errorf("cluster: hand leadership over before leaving: %w", err)
+		}
+		_, addr, err := n.findLeader(ctx)
+		if errors.Is(err, errSelf) {
+			return fmt.Errorf("%w: leadership stayed here", ErrTimeout)
+		}
+		if err != nil {
 			return err
+		}
+		// A new request of this node's own; r's nonce still binds the
+		// answer to the request this one came from.
+		own := proto.Clone(r).(*clusterv1.MembershipRequest)
+		if err := n.signMembership(own); err != nil {
+			return err
+		}
+		return n.sendMembership(ctx, addr, own)
+	}
+	// A node that joins knows the others' API addresses only from the
+	// replicated records, and any member may lead later: record this
+	// leader's and those of the members started together (Config.Peers)
+	// that have none yet.
+	if !r.GetRemove() {
+		known := append([]Peer{{ID: n.cfg.NodeID, APIAddr: n.cfg.APIAddr}}, n.cfg.Peers...)
+		for _, p := range known {
+			if _, ok := n.store.MemberAPIAddr(p.ID); !ok && p.APIAddr != "" && p.ID != r.GetNodeId() {
+				if err := n.recordMember(ctx, p.ID, p.APIAddr); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	var f raft.Future

@@ -231,7 +231,11 @@ func (r *readIndexer) run(n *Node) {
 		}
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.applyTimeout())
-		index, err := n.fetchReadIndex(ctx)
+		var index uint64
+		err := n.retryStaleLeader(ctx, func() (err error) {
+			index, err = n.fetchReadIndex(ctx)
+			return err
+		})
 		cancel()
 		for _, ch := range batch {
 			ch <- readIndexResult{index, err}
@@ -267,7 +271,11 @@ func (n *Node) fetchReadIndex(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("%w: the read index from %s is not authenticated", ErrNotLeader, addr)
 	}
 	if k := resp.GetErrorKind(); k != "" {
-		return 0, kindError(k, resp.GetErrorMessage())
+		err := kindError(k, resp.GetErrorMessage())
+		if errors.Is(err, ErrNotLeader) {
+			return 0, fmt.Errorf("%w: %w", errStaleLeader, err)
+		}
+		return 0, err
 	}
 	return resp.GetIndex(), nil
 }
