@@ -176,6 +176,12 @@
 // service control policies and cross-account access are not modelled: kmsd
 // serves one account.
 //
+// Evaluate allocates nothing in the common case (policy variables and
+// times formatted for String operators excepted) and takes well under two
+// microseconds for a typical key user's request. Wildcard matching backtracks
+// only to the last '*', so a request costs at most the policy size times the
+// length of the longest request value; the server bounds request values.
+//
 // The Decision says which statement (policy Name, Sid and index) or grant
 // decided, and why (Reason); for an identity allow on a key, Via names the
 // key policy statement that enabled it. The effect does not depend on the
