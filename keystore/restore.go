@@ -1,8 +1,10 @@
 package keystore
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Restore replaces the whole state with the snapshot read from r, applied
@@ -10,35 +12,44 @@ import (
 // checksum, every record decodes) before anything changes: a bad snapshot
 // returns ErrInvalidSnapshot and leaves the store as it was.
 //
-// The new records are written first and the applied index last, so a crash
-// part-way leaves applied index 0 and the snapshot is restored again.
+// Memory stays bounded however large the snapshot (the audit log can make
+// it large): while it is verified the stream is copied to a file next to
+// the store, and the records are written from that file, in batches.
+// Only the keys and aliases, which the store holds in memory anyway, are
+// decoded. The new records are written first and the applied index last,
+// so a crash part-way leaves applied index 0 and the snapshot is restored
+// again.
 func (s *Store) Restore(r io.Reader) error {
-	recs, err := readSnapshot(r)
+	spool, err := os.CreateTemp(s.dir, "restore-*.snap")
+	if err != nil {
+		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+
+	v := newView()
+	var applied []byte
+	err = scanSnapshot(io.TeeReader(r, spool), func(key, val []byte) error {
+		if string(key) == keyApplied {
+			applied = bytes.Clone(val)
+		}
+		isLog, err := v.loadLog(string(key), func() ([]byte, error) { return val, nil })
+		if err != nil || isLog {
+			return err
+		}
+		return v.load(string(key), val)
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
 	}
-	v := newView()
-	var applied []byte
-	for _, rec := range recs {
-		if string(rec.key) == keyApplied {
-			applied = rec.val
-		}
-		isLog, err := v.loadLog(string(rec.key), func() ([]byte, error) { return rec.val, nil })
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
-		}
-		if isLog {
-			continue
-		}
-		if err := v.load(string(rec.key), rec.val); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
-		}
-	}
 	v.index()
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
+	}
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.replace(recs, applied); err != nil {
+	if err := s.replace(spool, applied); err != nil {
 		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
 	}
 	s.mu.Lock()
@@ -51,20 +62,22 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// replace drops every record and writes recs, the applied index last.
-func (s *Store) replace(recs []record, applied []byte) error {
+// replace drops every record and writes those of the verified snapshot in
+// spool, the applied index last.
+func (s *Store) replace(spool io.Reader, applied []byte) error {
 	if err := s.db.DropAll(); err != nil {
 		return err
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, rec := range recs {
-		if string(rec.key) == keyApplied {
-			continue
+	err := scanSnapshot(spool, func(key, val []byte) error {
+		if string(key) == keyApplied {
+			return nil
 		}
-		if err := wb.Set(rec.key, rec.val); err != nil {
-			return err
-		}
+		return wb.Set(key, val)
+	})
+	if err != nil {
+		return err
 	}
 	if err := wb.Flush(); err != nil {
 		return err

@@ -112,46 +112,41 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-type record struct{ key, val []byte }
-
-// readSnapshot reads and verifies a whole snapshot stream.
-func readSnapshot(r io.Reader) ([]record, error) {
+// scanSnapshot reads a snapshot stream, calling fn with each record in
+// order, and verifies the checksum at the end: fn may have seen records of
+// a bad stream, so act on them only once scanSnapshot returned nil. The
+// slices passed to fn are fn's to keep.
+func scanSnapshot(r io.Reader, fn func(key, val []byte) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	h := sha256.New()
 	tr := io.TeeReader(br, h)
 	head := make([]byte, len(snapMagic)+4)
 	if _, err := io.ReadFull(tr, head); err != nil {
-		return nil, err
+		return err
 	}
 	if string(head[:len(snapMagic)]) != snapMagic {
-		return nil, errors.New("bad magic")
+		return errors.New("bad magic")
 	}
 	if v := binary.BigEndian.Uint32(head[len(snapMagic):]); v != snapVersion {
-		return nil, fmt.Errorf("unknown version %d", v)
+		return fmt.Errorf("unknown version %d", v)
 	}
-	recs, err := readRecords(tr)
-	if err != nil {
-		return nil, err
-	}
-	return recs, verifySum(br, h)
-}
-
-func readRecords(r io.Reader) ([]record, error) {
-	var recs []record
 	for {
-		key, err := readField(r, maxSnapKey)
+		key, err := readField(tr, maxSnapKey)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(key) == 0 {
-			return recs, nil
+			break
 		}
-		val, err := readField(r, maxSnapValue)
+		val, err := readField(tr, maxSnapValue)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		recs = append(recs, record{key, val})
+		if err := fn(key, val); err != nil {
+			return err
+		}
 	}
+	return verifySum(br, h)
 }
 
 func readField(r io.Reader, max uint32) ([]byte, error) {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,9 @@ type Options struct {
 type Store struct {
 	db  *badger.DB
 	log *slog.Logger
+	// dir holds the store's files; "" for an in-memory store. Restore
+	// spools a snapshot there.
+	dir string
 
 	// wmu serializes writers (Apply, Restore). A writer reads the view
 	// without mu, since only writers change it.
@@ -57,11 +62,22 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if !opts.InMemory {
+		// A restore cut short by a crash leaves its spool behind.
+		if spools, _ := filepath.Glob(filepath.Join(dir, "restore-*.snap")); len(spools) > 0 {
+			for _, f := range spools {
+				os.Remove(f)
+			}
+		}
+	}
 	db, err := badger.Open(badgerOptions(dir, opts.InMemory, log))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log}
+	if !opts.InMemory {
+		s.dir = dir
+	}
 	v, err := loadView(db)
 	if err != nil {
 		db.Close()
