@@ -26,6 +26,27 @@ type LogStore struct {
 	// wmu serializes StoreLogs and DeleteRange, which update first and last.
 	wmu         sync.Mutex
 	first, last atomic.Uint64
+	// cmu lets Close wait for the operations in progress; after it, see
+	// use.
+	cmu    sync.RWMutex
+	closed bool
+}
+
+// errStoreClosed is returned by operations after Close.
+var errStoreClosed = errors.New("cluster: log store closed")
+
+// use holds off Close until release is called; ok is false once the store
+// is closed. Raft's transport can still hand a heartbeat to a node that is
+// shutting down, and raft panics if it cannot record a newer term: after
+// Close, Set does nothing (the node no longer takes part, and a heartbeat
+// never grants a vote), reads find nothing and log writes fail.
+func (s *LogStore) use() (release func(), ok bool) {
+	s.cmu.RLock()
+	if s.closed {
+		s.cmu.RUnlock()
+		return nil, false
+	}
+	return s.cmu.RUnlock, true
 }
 
 var (
@@ -54,8 +75,16 @@ func OpenLogStore(dir string, log *slog.Logger) (*LogStore, error) {
 // (always true; it exists so tests can check).
 func (s *LogStore) SyncWrites() bool { return s.db.Opts().SyncWrites }
 
-// Close closes the database.
-func (s *LogStore) Close() error { return s.db.Close() }
+// Close waits for the operations in progress and closes the database.
+func (s *LogStore) Close() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 // FirstIndex returns the first index written, 0 for no entries.
 func (s *LogStore) FirstIndex() (uint64, error) { return s.first.Load(), nil }
@@ -65,6 +94,11 @@ func (s *LogStore) LastIndex() (uint64, error) { return s.last.Load(), nil }
 
 // GetLog gets the entry at index, or raft.ErrLogNotFound.
 func (s *LogStore) GetLog(index uint64, out *raft.Log) error {
+	release, ok := s.use()
+	if !ok {
+		return raft.ErrLogNotFound
+	}
+	defer release()
 	return s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(logKey(index))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -85,6 +119,11 @@ func (s *LogStore) StoreLog(l *raft.Log) error {
 // StoreLogs stores entries in one synced transaction (several, in order,
 // if they do not fit in one: a crash then keeps a prefix of them).
 func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
+	release, ok := s.use()
+	if !ok {
+		return errStoreClosed
+	}
+	defer release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	defer func() {
@@ -122,6 +161,11 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
 
 // DeleteRange deletes the entries from min to max, both included.
 func (s *LogStore) DeleteRange(min, max uint64) error {
+	release, ok := s.use()
+	if !ok {
+		return errStoreClosed
+	}
+	defer release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	keys, err := s.logKeys(min, max)

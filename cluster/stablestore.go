@@ -10,6 +10,11 @@ import (
 
 // Set stores a stable value (raft's current term, last vote).
 func (s *LogStore) Set(key, val []byte) error {
+	release, ok := s.use()
+	if !ok {
+		return nil // see use
+	}
+	defer release()
 	err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(stableKey(key), append([]byte(nil), val...))
 	})
@@ -21,6 +26,11 @@ func (s *LogStore) Set(key, val []byte) error {
 
 // Get returns a stable value, or ErrKeyNotFound (whose text raft expects).
 func (s *LogStore) Get(key []byte) ([]byte, error) {
+	release, ok := s.use()
+	if !ok {
+		return nil, errStoreClosed
+	}
+	defer release()
 	var val []byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(stableKey(key))
