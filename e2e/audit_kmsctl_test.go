@@ -89,7 +89,7 @@ func TestAuditCommandsThroughKmsctl(t *testing.T) {
 // line, interrupts it and expects exit status 130.
 func tailUntilInterrupted(t *testing.T, d *daemon) {
 	cmd := exec.Command(kmsctlBin, "audit", "tail", "--start-index", "0")
-	cmd.Env = append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr)
+	cmd.Env = append(append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr), d.credentialEnv()...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

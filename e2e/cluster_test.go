@@ -37,10 +37,15 @@ func startClusterWith(t testing.TB, base string, n int, extra func(d *daemon, id
 	if out, code := runKmsd(t, "init", "--root-key-file", rootKey); code != 0 {
 		t.Fatalf("kmsd init: %d %s", code, out)
 	}
+	out, code := runKmsd(t, "root-credentials", "--root-key-file", rootKey)
+	if code != 0 {
+		t.Fatalf("kmsd root-credentials: %d %s", code, out)
+	}
+	access := parseCredentialLines(t, out)
 	var ds []*daemon
 	var peers []string
 	for i := range n {
-		d := &daemon{t: t, dataDir: filepath.Join(base, fmt.Sprintf("n%d", i)), grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+		d := &daemon{t: t, dataDir: filepath.Join(base, fmt.Sprintf("n%d", i)), grpcAddr: freeAddr(t), httpAddr: freeAddr(t), access: &access}
 		raftAddr := freeAddr(t)
 		d.args = []string{"--node-id", fmt.Sprintf("n%d", i), "--data-dir", d.dataDir, "--root-key-file", rootKey,
 			"--grpc-addr", d.grpcAddr, "--http-addr", d.httpAddr, "--raft-addr", raftAddr, "--raft-timeout", "300ms"}

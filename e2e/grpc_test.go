@@ -15,8 +15,9 @@ import (
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
-// TestHealthAndReflection: the standard health service reports SERVING and
-// server reflection lists the API, so grpcurl and probes work.
+// TestHealthAndReflection: the standard health service reports SERVING
+// without credentials, so probes work, and in --dev server reflection lists
+// the API for grpcurl.
 func TestHealthAndReflection(t *testing.T) {
 	d := startDaemon(t)
 	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kmsd/kmsd/auth"
+
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -63,6 +65,66 @@ type daemon struct {
 	// is added to kmsctl's environment.
 	creds  credentials.TransportCredentials
 	ctlEnv []string
+	// access signs the calls: the root's credentials, from kmsd
+	// root-credentials for a cluster, or the dev-credentials file.
+	access *auth.Credentials
+}
+
+// accessKey returns the credentials the test calls with.
+func (d *daemon) accessKey() auth.Credentials {
+	d.t.Helper()
+	if d.access != nil {
+		return *d.access
+	}
+	var c auth.Credentials
+	if b, err := os.ReadFile(filepath.Join(d.dataDir, "dev-credentials")); err == nil {
+		c = parseCredentialLines(d.t, string(b))
+	} else if key := d.flag("--root-key-file"); key != "" {
+		out, code := runKmsd(d.t, "root-credentials", "--root-key-file", key)
+		if code != 0 {
+			d.t.Fatalf("kmsd root-credentials: %d %s", code, out)
+		}
+		c = parseCredentialLines(d.t, out)
+	} else {
+		d.t.Fatalf("no credentials for the daemon: %v", err)
+	}
+	d.access = &c
+	return c
+}
+
+// flag returns the value of a flag the daemon was started with.
+func (d *daemon) flag(name string) string {
+	for i, a := range d.args {
+		if a == name && i+1 < len(d.args) {
+			return d.args[i+1]
+		}
+	}
+	return ""
+}
+
+// parseCredentialLines reads KMS_ACCESS_KEY_ID=... lines.
+func parseCredentialLines(t testing.TB, s string) auth.Credentials {
+	t.Helper()
+	var c auth.Credentials
+	for _, line := range strings.Split(s, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+		switch k {
+		case "KMS_ACCESS_KEY_ID":
+			c.AccessKeyID = v
+		case "KMS_SECRET_ACCESS_KEY":
+			c.SecretAccessKey = v
+		}
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		t.Fatalf("no credentials in %q", s)
+	}
+	return c
+}
+
+// credentialEnv is the environment that gives kmsctl the credentials.
+func (d *daemon) credentialEnv() []string {
+	c := d.accessKey()
+	return []string{"KMS_ACCESS_KEY_ID=" + c.AccessKeyID, "KMS_SECRET_ACCESS_KEY=" + c.SecretAccessKey}
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -178,7 +240,7 @@ func (d *daemon) grpcConn() *grpc.ClientConn {
 	if creds == nil {
 		creds = insecure.NewCredentials()
 	}
-	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(d.grpcAddr, append(auth.DialOptions(d.accessKey()), grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -221,7 +283,7 @@ func (d *daemon) ctl(stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kmsctlBin, args...)
-	cmd.Env = append(append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr), d.ctlEnv...)
+	cmd.Env = append(append(append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr), d.credentialEnv()...), d.ctlEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {

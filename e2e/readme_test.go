@@ -22,6 +22,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	// The walkthrough builds kmsctl in the current directory; use the binary
 	// built for the tests instead.
 	script = strings.ReplaceAll(script, "go build -o kmsctl ./cmd/kmsctl", "cp "+kmsctlBin+" ./kmsctl")
+	script = strings.ReplaceAll(script, "./kmsd-data/dev-credentials", filepath.Join(d.dataDir, "dev-credentials"))
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KMS_ENDPOINT="+d.grpcAddr)

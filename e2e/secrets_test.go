@@ -109,6 +109,9 @@ func TestNoSecretInAuditLogsOrDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The root's secret access key, which --dev writes to dev-credentials
+	// and prints once, appears nowhere else.
+	rootSecret := []byte(d.accessKey().SecretAccessKey)
 	var audit bytes.Buffer
 	for _, e := range d.auditRecords() {
 		audit.Write(e.GetRecord())
@@ -129,6 +132,12 @@ func TestNoSecretInAuditLogsOrDisk(t *testing.T) {
 		if info, err := e.Info(); err != nil || info.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s: mode %v, want no access for group and others (%v)", path, info.Mode().Perm(), err)
 		}
+		if filepath.Base(path) == "dev-credentials" {
+			if !bytes.Contains(b, rootSecret) {
+				t.Errorf("dev-credentials does not hold the root's secret")
+			}
+			return nil
+		}
 		disk = append(disk, b)
 		return nil
 	})
@@ -146,6 +155,16 @@ func TestNoSecretInAuditLogsOrDisk(t *testing.T) {
 	}
 	if !bytes.Contains(logs, []byte(`level=DEBUG`)) {
 		t.Fatal("the daemon did not log at debug level")
+	}
+	if n := bytes.Count(logs, rootSecret); n != 1 {
+		t.Errorf("the root's secret access key is in the daemon output %d times, want once (the --dev banner)", n)
+	}
+	for form, enc := range encodings(rootSecret) {
+		for _, name := range []string{"audit log", "data directory"} {
+			if bytes.Contains(places[name], enc) {
+				t.Errorf("the root's secret access key (%s) found in the %s", form, name)
+			}
+		}
 	}
 	hits := 0
 	for i, s := range secrets {

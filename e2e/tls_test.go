@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/kmsd/kmsd/auth"
 	"github.com/kmsd/kmsd/cluster"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
@@ -115,7 +116,7 @@ func TestTLSCluster(t *testing.T) {
 		if c.cert != nil {
 			cfg.Certificates = []tls.Certificate{*c.cert}
 		}
-		conn, err := grpc.NewClient(f.grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		conn, err := grpc.NewClient(f.grpcAddr, append(auth.DialOptions(f.accessKey()), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,6 +57,9 @@ type callInfo struct {
 	start              time.Time
 	sourceIP           string
 	userAgent          string
+	// identity is who made the call, or claimed to, once authentication
+	// has looked at it; nil before.
+	identity *audit.UserIdentity
 }
 
 func (s *Server) newCallInfo(ctx context.Context) (callInfo, error) {
@@ -86,7 +89,7 @@ func (s *Server) newCallInfo(ctx context.Context) (callInfo, error) {
 func (s *Server) apiEvent(ci callInfo, name string, req, resp any, err error) *audit.Event {
 	e := &audit.Event{
 		EventVersion:    audit.EventVersion,
-		UserIdentity:    s.callerIdentity(),
+		UserIdentity:    s.identityOf(ci),
 		EventTime:       audit.Time{Time: ci.start},
 		EventSource:     audit.EventSource,
 		EventName:       name,
@@ -148,6 +151,17 @@ func (s *Server) serviceEvent(name, keyID string, details map[string]any) (*audi
 
 // callerIdentity names the caller. Requests are not authenticated yet, so
 // every caller is the account itself.
+// identityOf is the userIdentity of a call's record.
+func (s *Server) identityOf(ci callInfo) audit.UserIdentity {
+	switch {
+	case ci.identity != nil:
+		return *ci.identity
+	case s.auth != nil:
+		return audit.UserIdentity{Type: "Unknown"} // refused before authentication
+	}
+	return s.callerIdentity()
+}
+
 func (s *Server) callerIdentity() audit.UserIdentity {
 	return audit.UserIdentity{Type: "Root", PrincipalID: s.accountID, ARN: "arn:aws:iam::" + s.accountID + ":root", AccountID: s.accountID}
 }

@@ -53,6 +53,14 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 				"event_id", ci.eventID, "duration", time.Since(start))
 		}
 	}()
+	if s.auth != nil && needsAuthentication(info.FullMethod) {
+		who, err := s.auth.authenticate(ctx, info.FullMethod, req)
+		ci.identity = &who.identity
+		if err != nil {
+			return nil, err
+		}
+		ctx = withCaller(ctx, who)
+	}
 	if s.reads != nil && strings.HasPrefix(info.FullMethod, kmsMethodPrefix) {
 		if err := s.reads.ReadBarrier(ctx); err != nil {
 			return nil, readBarrierError(err)
@@ -132,6 +140,19 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	if err != nil {
 		return toStatus(ss.Context(), s.log, info.FullMethod, err)
 	}
+	if s.auth != nil && needsAuthentication(info.FullMethod) {
+		// A stream's signature covers its method and time; the request
+		// message comes later.
+		who, err := s.auth.authenticate(ss.Context(), info.FullMethod, nil)
+		ci.identity = &who.identity
+		if err != nil {
+			if audited {
+				_, err = s.finishAudit(ss.Context(), ci, info.FullMethod, nil, nil, err)
+			}
+			return toStatus(ss.Context(), s.log, info.FullMethod, err)
+		}
+		ss = &callerStream{ServerStream: ss, ctx: withCaller(ss.Context(), who)}
+	}
 	if !audited {
 		return handler(srv, ss)
 	}
@@ -162,3 +183,11 @@ func (a *auditedStream) RecvMsg(m any) error {
 	}
 	return err
 }
+
+// callerStream carries the authenticated caller in its context.
+type callerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *callerStream) Context() context.Context { return c.ctx }

@@ -105,6 +105,10 @@ type Config struct {
 	AuditArchiveDir string
 	// Cluster, if set, answers kms.v1.ClusterService.
 	Cluster ClusterInfo
+	// Authenticate makes every call to kmsd's services require a signed
+	// request (see authn.go); kmsd always sets it. Off, every call acts as
+	// the account root (tests of the layers below authentication).
+	Authenticate bool
 	// Reads, if set, runs before every KeyManagementService call, so that
 	// the call sees every mutation acknowledged before it by any member
 	// (read-your-writes across members). Nil: calls read this member's
@@ -160,6 +164,7 @@ type Server struct {
 	macKey  []byte
 	cluster ClusterInfo
 	reads   ReadBarrier
+	auth    *authenticator
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -224,6 +229,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
 	s.cluster, s.reads = cfg.Cluster, cfg.Reads
+	if cfg.Authenticate {
+		a, err := newAuthenticator(cfg.RootKey, s.accountID, s.now)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = a
+	}
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)

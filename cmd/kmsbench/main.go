@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kmsd/kmsd/auth"
+
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -118,8 +120,15 @@ func dial(addr string, n int) (clients []kmsv1.KeyManagementServiceClient, close
 			cc.Close()
 		}
 	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	// Calls are signed with the environment's access key (KMS_ACCESS_KEY_ID,
+	// KMS_SECRET_ACCESS_KEY), the echo ceiling's too, so that both pay
+	// the client's share of authentication.
+	if c, err := auth.FromEnvironment(); err == nil {
+		opts = append(opts, auth.DialOptions(c)...)
+	}
 	for range n {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(addr, opts...)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("connect to %s: %v", addr, err)

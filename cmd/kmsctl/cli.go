@@ -96,7 +96,7 @@ var globalFlags = []flagSpec{
 	{"endpoint", kindString, false}, {"output", kindString, false}, {"query", kindString, false},
 	{"timeout", kindString, false}, {"outfile", kindString, false}, {"max-items", kindInt, false},
 	{"starting-token", kindString, false}, {"help", kindBool, false}, {"show-event-id", kindBool, false},
-	{"ca-bundle", kindString, false},
+	{"ca-bundle", kindString, false}, {"profile", kindString, false},
 }
 
 const mainUsage = `Usage: kmsctl [global flags] COMMAND [flags]
@@ -108,6 +108,10 @@ Commands:
 Global flags:
   --endpoint HOST:PORT   kmsd's gRPC address (env KMS_ENDPOINT; default 127.0.0.1:7400);
                          https://HOST:PORT for TLS
+  --profile NAME         sign requests with this profile of ~/.kmsd/credentials (or
+                         KMS_SHARED_CREDENTIALS_FILE; env KMS_PROFILE); without it the
+                         environment's KMS_ACCESS_KEY_ID and KMS_SECRET_ACCESS_KEY (and
+                         KMS_SESSION_TOKEN), else the profile "default"
   --ca-bundle PATH       verify kmsd's TLS certificate against these PEM certificates (the
                          cluster CA; env KMS_CA_BUNDLE); implies TLS. With https:// and no
                          bundle, AWS_CA_BUNDLE or else the system's roots

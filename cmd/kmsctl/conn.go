@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/kmsd/kmsd/auth"
 )
 
 // transport is how kmsctl reaches kmsd: the gRPC target and its transport
@@ -25,6 +27,8 @@ import (
 type transport struct {
 	target string
 	creds  credentials.TransportCredentials
+	// sign adds the request signatures, when there are credentials.
+	sign []grpc.DialOption
 }
 
 // newTransport reads the endpoint and TLS flags. An endpoint https://HOST:PORT,
@@ -56,6 +60,13 @@ func newTransport(pa *parsedArgs) (*transport, error) {
 		return nil, usagef("--endpoint %q is not [https://]HOST:PORT", endpoint(pa))
 	}
 	t := &transport{target: strings.TrimSuffix(ep, "/"), creds: insecure.NewCredentials()}
+	c, ok, err := loadCredentials(pa)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		t.sign = auth.DialOptions(c)
+	}
 	if !useTLS {
 		return t, nil
 	}
@@ -77,7 +88,7 @@ func newTransport(pa *parsedArgs) (*transport, error) {
 // dial connects to the kmsd at addr (the endpoint, or another member's
 // address) with t's transport security.
 func (t *transport) dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(t.creds)}, opts...)
+	opts = append(append([]grpc.DialOption{grpc.WithTransportCredentials(t.creds)}, t.sign...), opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bad endpoint %q: %v", addr, err)

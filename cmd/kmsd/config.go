@@ -158,6 +158,7 @@ const usage = `Usage: kmsd [flags]
        kmsd init --root-key-file PATH
        kmsd tls ca|node|client --dir DIR ...
        kmsd restore --backup FILE --root-key-file PATH --data-dir DIR
+       kmsd root-credentials --root-key-file PATH
 
 Runs the kmsd key management service.
 

@@ -7,6 +7,7 @@
 //	kmsd --dev                                  # development: one node, ./kmsd-data, generated root key
 //	kmsd init --root-key-file /etc/kmsd/root.key
 //	kmsd tls ca --dir /etc/kmsd/tls               # a CA and member certificates for a cluster
+//	kmsd root-credentials --root-key-file K       # the account root's access key, as shell lines
 //	kmsd restore --backup FILE --root-key-file K --data-dir DIR   # a new cluster from "kmsctl cluster backup"
 //	kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd [--config kmsd.yaml]
 //
@@ -45,6 +46,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if len(args) > 0 && args[0] == "restore" {
 		return runRestore(args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "root-credentials" {
+		return runRootCredentials(args[1:], os.Stdout)
 	}
 	cfg, err := loadConfig(args, os.Stderr)
 	if err != nil {

@@ -40,6 +40,11 @@ func serve(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	if c.Dev {
+		if err := writeDevCredentials(c.DataDir, root, log, os.Stdout); err != nil {
+			return err
+		}
+	}
 	store, err := keystore.Open(filepath.Join(c.DataDir, "state"), keystore.Options{Logger: log.With("component", "keystore")})
 	if err != nil {
 		return err
@@ -81,6 +86,7 @@ func serve(ctx context.Context, c Config) error {
 		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
 		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
 		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit, Cluster: node, Reads: node,
+		Authenticate:      true,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
 		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),
 	})
@@ -118,7 +124,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 		glis.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	g := newGRPCServer(srv, tlsConf)
+	g := newGRPCServer(srv, tlsConf, c.Dev)
 	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -155,7 +161,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	return serveErr
 }
 
-func newGRPCServer(srv *server.Server, tlsConf *cluster.TLSConfig) *grpc.Server {
+func newGRPCServer(srv *server.Server, tlsConf *cluster.TLSConfig, dev bool) *grpc.Server {
 	opts := srv.ServerOptions()
 	if tlsConf != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf.APIConfig())))
@@ -167,7 +173,10 @@ func newGRPCServer(srv *server.Server, tlsConf *cluster.TLSConfig) *grpc.Server 
 	)
 	g := grpc.NewServer(opts...)
 	srv.Register(g)
-	reflection.Register(g)
+	if dev {
+		// Reflection answers without credentials: for development only.
+		reflection.Register(g)
+	}
 	return g
 }
 

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kmsd/kmsd/audit"
+	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/iam"
+)
+
+// Authentication. With Config.Authenticate, every call to kmsd's own
+// services (kms.v1.*) must be signed with an access key (see the iam and
+// auth packages); only the gRPC health service and the members' internal
+// forwarding service (authenticated with its own key) answer unsigned
+// calls. A call that is not signed, or whose signature, access key or time
+// does not check out, fails with UnauthenticatedException before anything
+// else happens, and is recorded in the audit log with the access key id it
+// claimed. The message does not say whether the access key exists, and an
+// unknown access key costs the same work as a known one.
+//
+// The account root's access key is derived from the root key
+// (RootAccessKey): whoever holds the root key file can already use every
+// key, so it grants nothing more. "kmsd root-credentials" prints it, and
+// --dev writes it to <data-dir>/dev-credentials.
+
+// RootAccessKey returns the account root's access key id and secret.
+func RootAccessKey(root envelope.Key) (id, secret string) {
+	idb, err := hkdf.Key(sha256.New, root.Bytes(), nil, "kmsd root access key id v1", 10)
+	if err != nil {
+		panic(err) // only for lengths hkdf cannot produce
+	}
+	sb, err := hkdf.Key(sha256.New, root.Bytes(), nil, "kmsd root secret access key v1", 30)
+	if err != nil {
+		panic(err)
+	}
+	return "AKIA" + base32.StdEncoding.EncodeToString(idb), base64.StdEncoding.EncodeToString(sb)
+}
+
+// caller is who made a call.
+type caller struct {
+	identity  audit.UserIdentity
+	principal iam.Principal
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) (caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(caller)
+	return c, ok
+}
+
+// authenticator checks signed calls.
+type authenticator struct {
+	account    string
+	rootID     string
+	rootSecret string
+	root       iam.Principal
+	now        func() time.Time
+}
+
+func newAuthenticator(rootKey envelope.Key, account string, now func() time.Time) (*authenticator, error) {
+	id, secret := RootAccessKey(rootKey)
+	p, err := iam.RootPrincipal(account)
+	if err != nil {
+		return nil, err
+	}
+	return &authenticator{account: account, rootID: id, rootSecret: secret, root: p, now: now}, nil
+}
+
+// excUnauthenticated is the exception of every authentication failure.
+const excUnauthenticated = "UnauthenticatedException"
+
+var (
+	errUnauthenticated = &apiError{code: codes.Unauthenticated, name: excUnauthenticated,
+		message: "The request is not signed with a valid access key. Sign it with an access key id and secret (KMS_ACCESS_KEY_ID, KMS_SECRET_ACCESS_KEY)."}
+	errSignatureExpired = &apiError{code: codes.Unauthenticated, name: excUnauthenticated,
+		message: "Signature expired: the request's time is more than 5 minutes from the server's clock."}
+	errUnsigned = &apiError{code: codes.Unauthenticated, name: excUnauthenticated,
+		message: "The request is not signed. Sign it with an access key id and secret (KMS_ACCESS_KEY_ID, KMS_SECRET_ACCESS_KEY)."}
+)
+
+// needsAuthentication reports whether calls of method must be signed.
+func needsAuthentication(method string) bool {
+	return strings.HasPrefix(method, "/kms.v1.")
+}
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// authenticate checks the signature of a call of method with message req
+// (nil for a stream). It returns the caller, or, with an error, what the
+// call claimed to be (for the audit record).
+func (a *authenticator) authenticate(ctx context.Context, method string, req any) (caller, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(k string) string {
+		if v := md.Get(k); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	r, err := iam.ParseAuthorization(first(iam.HeaderAuthorization), first(iam.HeaderDate), first(iam.HeaderSecurityToken))
+	if errors.Is(err, iam.ErrMissingAuthentication) {
+		return caller{}, errUnsigned
+	}
+	if err != nil {
+		return caller{}, errUnauthenticated
+	}
+	claimed := caller{identity: audit.UserIdentity{Type: "Unknown", AccessKeyID: truncate(r.AccessKeyID, 128)}}
+	var body []byte
+	if m, ok := req.(proto.Message); ok {
+		if body, err = deterministic.Marshal(m); err != nil {
+			return claimed, errUnauthenticated
+		}
+	}
+	known := r.AccessKeyID == a.rootID && r.Token == ""
+	secret := a.rootSecret
+	if !known {
+		// The same work for an unknown key: nothing to learn from time.
+		secret = "unknown access key, checked all the same"
+	}
+	// The signing key is derived for every call, known key or not.
+	err = iam.VerifyRequest(r, iam.DeriveSigningKey(secret, r.Day), method, body, a.now())
+	switch {
+	case errors.Is(err, iam.ErrRequestExpired):
+		return claimed, errSignatureExpired
+	case err != nil || !known:
+		return claimed, errUnauthenticated
+	}
+	return caller{principal: a.root, identity: audit.UserIdentity{Type: "Root", PrincipalID: a.account,
+		ARN: a.root.ARN, AccountID: a.account, AccessKeyID: r.AccessKeyID}}, nil
+}
