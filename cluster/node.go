@@ -47,7 +47,8 @@ type Node struct {
 	readyMu sync.Mutex
 	ready   chan struct{}
 	// leaderWait is how long a follower waits to learn of a leader before
-	// it answers ErrNotLeader: about two elections.
+	// it answers ErrNotLeader: about two elections, and at least 2 s (a
+	// loaded machine elects slowly), within ApplyTimeout.
 	leaderWait time.Duration
 }
 
@@ -79,7 +80,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		n.fwd = newForwarder(fc)
 	}
 	rc := cfg.raftConfig(log)
-	n.leaderWait = min(2*(rc.ElectionTimeout+rc.HeartbeatTimeout), cfg.applyTimeout())
+	n.leaderWait = min(max(2*(rc.ElectionTimeout+rc.HeartbeatTimeout), 2*time.Second), cfg.applyTimeout())
 	if err := n.start(); err != nil {
 		logs.Close()
 		return nil, err

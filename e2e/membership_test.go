@@ -62,9 +62,9 @@ func TestWipedMemberCatchesUpFromASnapshot(t *testing.T) {
 		_, err := victim.client().DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: ids[len(ids)-1]})
 		return err == nil
 	})
-	if !strings.Contains(victim.log.String(), "Installed remote snapshot") {
-		t.Errorf("the wiped member did not catch up from a snapshot:\n%s", tail(victim.log.String(), 40))
-	}
+	waitFor(t, "the wiped member to say it installed the leader's snapshot", func() bool {
+		return strings.Contains(victim.log.String(), "Installed remote snapshot")
+	})
 	for _, id := range ids {
 		if _, err := victim.client().DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
 			t.Fatalf("key %s missing on the wiped member: %v", id, err)
