@@ -33,7 +33,7 @@ type authServer struct {
 	srv   *Server
 }
 
-func newAuthServer(t *testing.T) *authServer {
+func newAuthServer(t testing.TB, configure ...func(*Config)) *authServer {
 	t.Helper()
 	store, err := keystore.Open(t.TempDir(), keystore.Options{})
 	if err != nil {
@@ -47,8 +47,12 @@ func newAuthServer(t *testing.T) *authServer {
 		t.Fatal(err)
 	}
 	prop := &directProposer{store: store}
-	srv, err := New(Config{Store: store, Proposer: prop, RootKey: rootKey, Now: clock.Now, AuditLog: al, AuditProposer: prop,
-		Authenticate: true, Cluster: nil})
+	cfg := Config{Store: store, Proposer: prop, RootKey: rootKey, Now: clock.Now, AuditLog: al, AuditProposer: prop,
+		Authenticate: true}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,7 @@ func newAuthServer(t *testing.T) *authServer {
 }
 
 // conn dials the server with the given interceptors (none: unsigned).
-func (a *authServer) conn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+func (a *authServer) conn(t testing.TB, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	c, err := grpc.NewClient(a.addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
@@ -76,7 +80,7 @@ func (a *authServer) conn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientCon
 	return c
 }
 
-func (a *authServer) signed(t *testing.T, creds auth.Credentials, now func() time.Time) *grpc.ClientConn {
+func (a *authServer) signed(t testing.TB, creds auth.Credentials, now func() time.Time) *grpc.ClientConn {
 	s := &auth.Signer{Creds: creds, Now: now}
 	return a.conn(t, grpc.WithChainUnaryInterceptor(s.UnaryInterceptor), grpc.WithChainStreamInterceptor(s.StreamInterceptor))
 }
