@@ -78,6 +78,9 @@ func plan(v *view, m *Mutation) (change, error) {
 	}
 	f, ok := planners[m.Op]
 	if !ok {
+		f, ok = identityPlanners[m.Op]
+	}
+	if !ok {
 		return change{}, fmt.Errorf("%w: unknown op %q", ErrInvalidMutation, m.Op)
 	}
 	return f(v, m)
@@ -114,6 +117,11 @@ func (s *Store) commit(index uint64, c change) error {
 	}
 	for _, id := range c.delImports {
 		if err := txn.Delete([]byte(prefixImport + id)); err != nil {
+			return err
+		}
+	}
+	if c.iam != nil {
+		if err := c.iam.commit(txn); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,10 @@
 // signed tree heads as opaque bytes appended in log order, whose meaning
 // belongs to package audit and the server.
 //
+// And it keeps the account's identities (identity.go): IAM users, groups,
+// roles, their identity policies and users' access keys, whose secrets it
+// holds only as the proposer wrapped them.
+//
 // Records live in Badger under "k/<id>", "a/<name>" and "m/applied". At
 // [Open] every record is loaded into memory; reads ([Store.Key],
 // [Store.Keys], [Store.Alias], [Store.Aliases]) never touch the disk, and

@@ -15,6 +15,10 @@ var (
 	ErrInvalidState = errors.New("keystore: invalid key state")
 	// ErrLimitExceeded: the mutation would exceed a per-key limit (tags, aliases).
 	ErrLimitExceeded = errors.New("keystore: limit exceeded")
+	// ErrDeleteConflict: the identity still has what must go first (a
+	// user's access keys, policies or groups; a group's members or
+	// policies; a role's policies), AWS DeleteConflictException.
+	ErrDeleteConflict = errors.New("keystore: delete conflict")
 	// ErrInvalidMutation: the mutation is malformed (missing fields, unknown op).
 	ErrInvalidMutation = errors.New("keystore: invalid mutation")
 	// ErrIncorrectMaterial: imported material that is not the key's

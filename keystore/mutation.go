@@ -70,6 +70,8 @@ type Mutation struct {
 	ImportParams *ImportParams `json:"importParams,omitempty"`
 	ImportType   string        `json:"importType,omitempty"`
 	MaterialID   string        `json:"materialId,omitempty"`
+	// IAM carries the arguments of the identity ops (identity.go).
+	IAM *IdentityMutation `json:"iam,omitempty"`
 }
 
 // Encode returns the mutation's replicated encoding.

@@ -27,6 +27,8 @@ type view struct {
 	logKey    *LogKey
 	// members maps a joined member's node id to its API address.
 	members map[string]string
+	// iam holds the identities (identity_view.go).
+	iam identityView
 }
 
 func newView() *view {
@@ -36,6 +38,7 @@ func newView() *view {
 		byTarget: make(map[string][]string),
 		usageSeq: make(map[string]uint64),
 		imports:  make(map[string]*ImportParams),
+		iam:      newIdentityView(),
 	}
 }
 
@@ -47,6 +50,7 @@ func (v *view) index() {
 		t := v.aliases[name].TargetKeyID
 		v.byTarget[t] = append(v.byTarget[t], name)
 	}
+	v.iam.index()
 }
 
 // change is the effect of one mutation, computed before it is committed.
@@ -58,10 +62,14 @@ type change struct {
 	usage      map[string]uint64
 	putImports []*ImportParams
 	delImports []string
+	iam        *identityChange
 }
 
 // apply makes c part of v.
 func (v *view) apply(c change) {
+	if c.iam != nil {
+		v.iam.apply(c.iam)
+	}
 	for node, seq := range c.usage {
 		v.usageSeq[node] = seq
 	}
