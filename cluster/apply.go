@@ -63,7 +63,7 @@ var (
 )
 
 // retryStaleLeader runs f again while it fails with errStaleLeader, until
-// this node learns of another leader, for about two elections at most:
+// this node learns of another leader, for at most ApplyTimeout:
 // the leader this node knew has stepped down or was removed, and the
 // cluster is electing or has elected another.
 func (n *Node) retryStaleLeader(ctx context.Context, f func() error) error {
@@ -85,7 +85,7 @@ func (n *Node) retryStaleLeader(ctx context.Context, f func() error) error {
 
 // findLeader returns the leader's id and API address, or errSelf if this
 // node leads. A follower may not know the leader yet: just after it
-// started, or during an election; it waits for one (about two elections
+// started, or during an election; it waits for one (ApplyTimeout
 // at most) before answering ErrNotLeader.
 func (n *Node) findLeader(ctx context.Context) (id, apiAddr string, err error) {
 	var give <-chan time.Time

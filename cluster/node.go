@@ -47,8 +47,8 @@ type Node struct {
 	readyMu sync.Mutex
 	ready   chan struct{}
 	// leaderWait is how long a follower waits to learn of a leader before
-	// it answers ErrNotLeader: about two elections, and at least 2 s (a
-	// loaded machine elects slowly), within ApplyTimeout.
+	// it answers ErrNotLeader: ApplyTimeout, as long as any wait on raft
+	// (an election on a loaded machine can take seconds).
 	leaderWait time.Duration
 }
 
@@ -79,8 +79,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		}
 		n.fwd = newForwarder(fc)
 	}
-	rc := cfg.raftConfig(log)
-	n.leaderWait = min(max(2*(rc.ElectionTimeout+rc.HeartbeatTimeout), 2*time.Second), cfg.applyTimeout())
+	n.leaderWait = cfg.applyTimeout()
 	if err := n.start(); err != nil {
 		logs.Close()
 		return nil, err

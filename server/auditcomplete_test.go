@@ -207,12 +207,21 @@ func TestAuditCompletenessAcrossLeaderKills(t *testing.T) {
 		down = leaderOf(t, alive(ms))
 		down.stop()
 	}
-	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
 	if down != nil {
 		down.boot()
 	}
+	// Go on until enough requests were answered to make the check mean
+	// something (a loaded machine, or the race detector, elects slowly).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(byRequest)
+		mu.Unlock()
+		if n >= 300 {
+			break
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
 	waitApplied(t, ms)
 	final := leaderOf(t, ms)
 	recs, err := final.store.LogRecords(0, final.store.LogSize())
