@@ -24,7 +24,8 @@ const (
 
 // auditedServices are the gRPC services whose calls are recorded. Health
 // checks and reflection are not.
-var auditedServices = []string{"/kms.v1.KeyManagementService/", "/kms.v1.AuditService/", "/kms.v1.ClusterService/"}
+var auditedServices = []string{"/kms.v1.KeyManagementService/", "/kms.v1.AuditService/", "/kms.v1.ClusterService/",
+	"/kms.v1.IdentityManagementService/"}
 
 // unaudited are the calls of those services that are not recorded: the
 // cluster status, which monitoring polls like /readyz and which reveals no
@@ -41,12 +42,21 @@ var mutating = map[string]bool{
 	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
 	"ImportKeyMaterial": true, "DeleteImportedKeyMaterial": true,
 	"SignTreeHead": true, "RemoveMember": true,
+	// IdentityManagementService.
+	"CreateUser": true, "DeleteUser": true, "CreateAccessKey": true, "UpdateAccessKey": true, "DeleteAccessKey": true,
+	"CreateGroup": true, "DeleteGroup": true, "AddUserToGroup": true, "RemoveUserFromGroup": true,
+	"CreateRole": true, "DeleteRole": true, "UpdateAssumeRolePolicy": true,
+	"PutUserPolicy": true, "DeleteUserPolicy": true, "PutGroupPolicy": true, "DeleteGroupPolicy": true,
+	"PutRolePolicy": true, "DeleteRolePolicy": true,
+	"AttachUserPolicy": true, "DetachUserPolicy": true, "AttachGroupPolicy": true, "DetachGroupPolicy": true,
+	"AttachRolePolicy": true, "DetachRolePolicy": true,
 }
 
-// secretFields are never recorded, whatever their type. Every bytes field
-// is left out too: in this API they are plaintext, ciphertext, wrapped key
+// secretFields are never recorded, whatever their type, at any depth
+// (CreateAccessKey's AccessKey.SecretAccessKey). Every bytes field is left
+// out too: in this API they are plaintext, ciphertext, wrapped key
 // material, tokens or public keys.
-var secretFields = map[string]bool{"GrantTokens": true, "ImportToken": true, "Plaintext": true}
+var secretFields = map[string]bool{"GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true}
 
 // keyFields name the request and response fields that identify a key.
 var keyFields = []string{"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"}

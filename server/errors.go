@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/iam"
 	"github.com/kmsd/kmsd/keystore"
 )
 
@@ -42,6 +43,15 @@ const (
 	excExpiredImportToken = "ExpiredImportTokenException"
 	excKeyUnavailable     = "KeyUnavailableException"
 	excInvalidNextToken   = "InvalidNextTokenException"
+)
+
+// AWS IAM exception names, for the IdentityManagementService; it also
+// answers LimitExceededException and ValidationException.
+const (
+	excNoSuchEntity    = "NoSuchEntityException"
+	excEntityExists    = "EntityAlreadyExistsException"
+	excMalformedPolicy = "MalformedPolicyDocumentException"
+	excDeleteConflict  = "DeleteConflictException"
 )
 
 // apiError is an error whose exception name and message may be shown to the
@@ -90,6 +100,9 @@ var errorTable = []errorRow{
 	{keystore.ErrInvalidState, codes.FailedPrecondition, excInvalidState, "The key's state does not allow this operation."},
 	{keystore.ErrLimitExceeded, codes.ResourceExhausted, excLimitExceeded, "A limit was exceeded."},
 	{keystore.ErrInvalidMarker, codes.InvalidArgument, excInvalidMarker, "The marker is not valid."},
+	{keystore.ErrDeleteConflict, codes.FailedPrecondition, excDeleteConflict, "The entity still has attached entities that must be removed first."},
+	{iam.ErrInvalidPolicy, codes.InvalidArgument, excMalformedPolicy, "The policy document is malformed."},
+	{iam.ErrPolicyLimit, codes.ResourceExhausted, excLimitExceeded, "The policy document exceeds a limit."},
 	{envelope.ErrDecrypt, codes.InvalidArgument, excInvalidCiphertxt, "The ciphertext is invalid."},
 	{envelope.ErrInvalidContext, codes.InvalidArgument, excValidation, "The encryption context is invalid."},
 	{cluster.ErrNotLeader, codes.Unavailable, excDependency, "No leader is available; retry the request."},

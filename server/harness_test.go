@@ -108,6 +108,7 @@ type harness struct {
 	clock  *fakeClock
 	audit  kmsv1.AuditServiceClient
 	prop   *directProposer
+	conn   *grpc.ClientConn
 }
 
 // newHarness starts a Server on a loopback listener with a real Badger
@@ -155,7 +156,7 @@ func newHarnessTB(t testing.TB, configure ...func(*Config)) *harness {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &harness{srv: srv, store: store, client: kmsv1.NewKeyManagementServiceClient(conn), clock: clock,
-		audit: kmsv1.NewAuditServiceClient(conn), prop: prop}
+		audit: kmsv1.NewAuditServiceClient(conn), prop: prop, conn: conn}
 }
 
 func (h *harness) createKey(t *testing.T) *kmsv1.KeyMetadata {

@@ -252,10 +252,12 @@ func orDefault(v, def string) string {
 }
 
 // Register registers the services on g: KeyManagementService,
-// AuditService unless the audit log is disabled, and ClusterService when
-// Config.Cluster is set.
+// IdentityManagementService when the store keeps identities (see
+// IdentityStore), AuditService unless the audit log is disabled, and
+// ClusterService when Config.Cluster is set.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	kmsv1.RegisterKeyManagementServiceServer(g, s)
+	s.registerIdentity(g)
 	if s.audit != nil {
 		kmsv1.RegisterAuditServiceServer(g, &auditService{s: s})
 	}
