@@ -71,6 +71,7 @@ type call struct {
 	client  kmsv1.KeyManagementServiceClient
 	audit   kmsv1.AuditServiceClient
 	cluster kmsv1.ClusterServiceClient
+	iam     kmsv1.IdentityManagementServiceClient
 	args    *parsedArgs
 	// transport reaches kmsd (and, for cluster status, the other members).
 	transport *transport
@@ -312,6 +313,7 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		c.client = kmsv1.NewKeyManagementServiceClient(conn)
 		c.audit = kmsv1.NewAuditServiceClient(conn)
 		c.cluster = kmsv1.NewClusterServiceClient(conn)
+		c.iam = kmsv1.NewIdentityManagementServiceClient(conn)
 	}
 	if !cmd.untimed {
 		var cancel context.CancelFunc

@@ -67,8 +67,10 @@ func TestHelp(t *testing.T) {
 	// Every API operation has a command, plus inspect-ciphertext,
 	// list-key-versions and import-key-material-from-file, the six audit
 	// commands (lookup, tail, export, verify, prove, public-key) and
-	// cluster status, join, remove and backup.
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 4
+	// cluster status, join, remove and backup; and an iam command for every
+	// IdentityManagementService operation.
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 4 +
+		len(kmsv1.IdentityManagementService_ServiceDesc.Methods)
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
 	}
