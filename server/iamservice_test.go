@@ -173,7 +173,7 @@ func TestIAMPolicies(t *testing.T) {
 // TestIAMRoles: trust policies are checked as such; the session limit is
 // 3600 to 43200 seconds.
 func TestIAMRoles(t *testing.T) {
-	_, c := newIAMHarness(t)
+	h, c := newIAMHarness(t)
 	ctx := context.Background()
 	_, err := c.CreateRole(ctx, &kmsv1.CreateRoleRequest{RoleName: "r", AssumeRolePolicyDocument: testIdentityDoc})
 	wantException(t, err, excMalformedPolicy)
@@ -193,6 +193,9 @@ func TestIAMRoles(t *testing.T) {
 	}
 	mustIAM(c.AttachRolePolicy(ctx, &kmsv1.AttachRolePolicyRequest{RoleName: "Reader", PolicyArn: iam.Auditor.ARN()}))(t)
 	mustIAM(c.PutRolePolicy(ctx, &kmsv1.PutRolePolicyRequest{RoleName: "Reader", PolicyName: "p", PolicyDocument: testIdentityDoc}))(t)
+	if ps, err := h.srv.roleIdentityPolicies("READER"); err != nil || len(ps) != 2 || ps[0].Name != "role/Reader/p" || ps[1].Name != iam.Auditor.ARN() {
+		t.Fatalf("roleIdentityPolicies = %v, %v", ps, err)
+	}
 	_, err = c.DeleteRole(ctx, &kmsv1.DeleteRoleRequest{RoleName: "Reader"})
 	wantException(t, err, excDeleteConflict)
 	mustIAM(c.DetachRolePolicy(ctx, &kmsv1.DetachRolePolicyRequest{RoleName: "Reader", PolicyArn: iam.Auditor.ARN()}))(t)
