@@ -67,6 +67,8 @@ type UserIdentity struct {
 	ARN         string `json:"arn"`
 	AccountID   string `json:"accountId"`
 	AccessKeyID string `json:"accessKeyId"`
+	// UserName is an IAM user's name (type IAMUser).
+	UserName string `json:"userName,omitempty"`
 }
 
 // Resource names a KMS key the request touched.

@@ -17,6 +17,7 @@ import (
 	"github.com/kmsd/kmsd/audit"
 	"github.com/kmsd/kmsd/envelope"
 	"github.com/kmsd/kmsd/iam"
+	"github.com/kmsd/kmsd/keystore"
 )
 
 // Authentication. With Config.Authenticate, every call to kmsd's own
@@ -51,6 +52,8 @@ func RootAccessKey(root envelope.Key) (id, secret string) {
 type caller struct {
 	identity  audit.UserIdentity
 	principal iam.Principal
+	// userName is the IAM user's name; empty for the account root.
+	userName string
 }
 
 type callerKey struct{}
@@ -71,6 +74,13 @@ type authenticator struct {
 	rootSecret string
 	root       iam.Principal
 	now        func() time.Time
+	// users finds IAM users' access keys (nil: the root's only), and
+	// secret unwraps one.
+	users  IdentityStore
+	secret func(keystore.AccessKey) (string, error)
+	// decoy is unwrapped for an unknown access key, so that it costs
+	// what a known one does.
+	decoy keystore.AccessKey
 }
 
 func newAuthenticator(rootKey envelope.Key, account string, now func() time.Time) (*authenticator, error) {
@@ -126,8 +136,7 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 			return claimed, errUnauthenticated
 		}
 	}
-	known := r.AccessKeyID == a.rootID && r.Token == ""
-	secret := a.rootSecret
+	who, secret, known := a.lookup(r)
 	if !known {
 		// The same work for an unknown key: nothing to learn from time.
 		secret = "unknown access key, checked all the same"
@@ -140,6 +149,40 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 	case err != nil || !known:
 		return claimed, errUnauthenticated
 	}
-	return caller{principal: a.root, identity: audit.UserIdentity{Type: "Root", PrincipalID: a.account,
-		ARN: a.root.ARN, AccountID: a.account, AccessKeyID: r.AccessKeyID}}, nil
+	return who, nil
+}
+
+// lookup finds the principal and secret of a request's access key.
+// Temporary credentials (a session token) are not issued yet, so a request
+// with one is refused.
+func (a *authenticator) lookup(r iam.SignedRequest) (caller, string, bool) {
+	if r.Token != "" {
+		return caller{}, "", false
+	}
+	if r.AccessKeyID == a.rootID {
+		return caller{principal: a.root, identity: audit.UserIdentity{Type: "Root", PrincipalID: a.account,
+			ARN: a.root.ARN, AccountID: a.account, AccessKeyID: r.AccessKeyID}}, a.rootSecret, true
+	}
+	if a.users == nil {
+		return caller{}, "", false
+	}
+	k, ok := a.users.AccessKey(r.AccessKeyID)
+	if !ok || k.Status != "Active" {
+		a.secret(a.decoy) // as much work as for a known key
+		return caller{}, "", false
+	}
+	secret, err := a.secret(k)
+	if err != nil {
+		return caller{}, "", false
+	}
+	u, ok := a.users.User(k.UserName)
+	if !ok {
+		return caller{}, "", false
+	}
+	p, err := iam.UserPrincipal(u.Arn, u.UserID)
+	if err != nil {
+		return caller{}, "", false
+	}
+	return caller{principal: p, userName: u.UserName, identity: audit.UserIdentity{Type: "IAMUser", PrincipalID: u.UserID,
+		ARN: u.Arn, AccountID: a.account, AccessKeyID: r.AccessKeyID, UserName: u.UserName}}, secret, true
 }

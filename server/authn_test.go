@@ -26,6 +26,8 @@ import (
 // authServer is a server that requires signed calls, with its root
 // credentials.
 type authServer struct {
+	store *keystore.Store
+	prop  *directProposer
 	addr  string
 	root  auth.Credentials
 	clock *fakeClock
@@ -66,7 +68,7 @@ func newAuthServer(t testing.TB, configure ...func(*Config)) *authServer {
 	go g.Serve(lis)
 	t.Cleanup(func() { g.Stop(); srv.Close() })
 	id, secret := RootAccessKey(rootKey)
-	return &authServer{addr: lis.Addr().String(), root: auth.Credentials{AccessKeyID: id, SecretAccessKey: secret}, clock: clock, g: g, srv: srv}
+	return &authServer{store: store, prop: prop, addr: lis.Addr().String(), root: auth.Credentials{AccessKeyID: id, SecretAccessKey: secret}, clock: clock, g: g, srv: srv}
 }
 
 // conn dials the server with the given interceptors (none: unsigned).

@@ -66,6 +66,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 			return nil, readBarrierError(err)
 		}
 	}
+	if s.auth != nil && needsAuthentication(info.FullMethod) {
+		if err := s.authorize(ctx, info.FullMethod, req); err != nil {
+			return nil, err
+		}
+	}
 	return handler(ctx, req)
 }
 
@@ -151,7 +156,14 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 			}
 			return toStatus(ss.Context(), s.log, info.FullMethod, err)
 		}
-		ss = &callerStream{ServerStream: ss, ctx: withCaller(ss.Context(), who)}
+		ctx := withCaller(ss.Context(), who)
+		if err := s.authorize(ctx, info.FullMethod, nil); err != nil {
+			if audited {
+				_, err = s.finishAudit(ctx, ci, info.FullMethod, nil, nil, err)
+			}
+			return toStatus(ctx, s.log, info.FullMethod, err)
+		}
+		ss = &callerStream{ServerStream: ss, ctx: ctx}
 	}
 	if !audited {
 		return handler(srv, ss)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/iam"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
@@ -165,6 +166,11 @@ type Server struct {
 	cluster ClusterInfo
 	reads   ReadBarrier
 	auth    *authenticator
+	// Authorization (authz.go): the key policy every key has, the
+	// identities' policies, and parsed policies.
+	keyPolicy  *iam.Policy
+	identities identityReader
+	policies   policyCache
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -235,6 +241,19 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.auth = a
+		if s.keyPolicy, err = iam.Parse([]byte(iam.DefaultKeyPolicy(s.accountID)), iam.KeyPolicy); err != nil {
+			return nil, err
+		}
+		s.identities, _ = cfg.Store.(identityReader)
+		if ids, ok := s.identityStore(); ok {
+			a.users, a.secret = ids, s.accessKeySecret
+			decoy, _, err := s.newAccessKey("decoy")
+			if err != nil {
+				return nil, err
+			}
+			a.decoy = *decoy
+			a.decoy.AccessKeyID = "AKIADECOYDECOYDECOY0" // does not unwrap
+		}
 	}
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
