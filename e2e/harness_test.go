@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,15 +129,32 @@ func (d *daemon) credentialEnv() []string {
 	return []string{"KMS_ACCESS_KEY_ID=" + c.AccessKeyID, "KMS_SECRET_ACCESS_KEY=" + c.SecretAccessKey}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, below the kernel's range of ephemeral ports, so that no outgoing
+// connection takes it before the daemon binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	first := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				first = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 100 {
+		port := 0
+		if first > 11000 {
+			port = 10000 + mrand.IntN(first-10000)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			defer l.Close()
+			return l.Addr().String()
+		}
+	}
+	t.Fatal("no free port")
+	return ""
 }
 
 // newDaemon prepares a kmsd in dev mode on free ports; extra flags follow.

@@ -53,17 +53,9 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 	root, _ := envelope.GenerateKey(rand.Reader)
 	var peers []cluster.Peer
 	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, cluster.Peer{ID: fmt.Sprintf("n%d", i), Addr: l.Addr().String(), APIAddr: a.Addr().String()})
-		l.Close()
-		a.Close()
+		// Ports below the ephemeral range: between now and the member's
+		// start, no outgoing connection can take them.
+		peers = append(peers, cluster.Peer{ID: fmt.Sprintf("n%d", i), Addr: linFreeAddr(t), APIAddr: linFreeAddr(t)})
 	}
 	auth, err := NewForwardAuth(root)
 	if err != nil {

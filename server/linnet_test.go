@@ -221,7 +221,7 @@ func linBoot(t *testing.T, m *member, dir string, self cluster.Peer, peers []clu
 // again after each restart. Its port lies below the kernel's range of
 // ephemeral ports, where no outgoing connection (a proxy's, a client's)
 // can take it while the member is down.
-func linFreeAddr(t *testing.T) string {
+func linFreeAddr(t testing.TB) string {
 	first := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
