@@ -69,6 +69,22 @@ type UserIdentity struct {
 	AccessKeyID string `json:"accessKeyId"`
 	// UserName is an IAM user's name (type IAMUser).
 	UserName string `json:"userName,omitempty"`
+	// SessionContext describes a role session (type AssumedRole).
+	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+}
+
+// SessionContext is the role a session was issued for.
+type SessionContext struct {
+	SessionIssuer SessionIssuer `json:"sessionIssuer"`
+}
+
+// SessionIssuer is the role behind a session.
+type SessionIssuer struct {
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	UserName    string `json:"userName"`
 }
 
 // Resource names a KMS key the request touched.

@@ -56,7 +56,7 @@ var mutating = map[string]bool{
 // (CreateAccessKey's AccessKey.SecretAccessKey). Every bytes field is left
 // out too: in this API they are plaintext, ciphertext, wrapped key
 // material, tokens or public keys.
-var secretFields = map[string]bool{"GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true}
+var secretFields = map[string]bool{"GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true, "SessionToken": true}
 
 // keyFields name the request and response fields that identify a key.
 var keyFields = []string{"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"}

@@ -52,8 +52,11 @@ func RootAccessKey(root envelope.Key) (id, secret string) {
 type caller struct {
 	identity  audit.UserIdentity
 	principal iam.Principal
-	// userName is the IAM user's name; empty for the account root.
+	// userName is the IAM user's name; roleName the role of a session,
+	// and session its session policy (nil: none). Empty for the root.
 	userName string
+	roleName string
+	session  *iam.Policy
 }
 
 type callerKey struct{}
@@ -81,6 +84,8 @@ type authenticator struct {
 	// decoy is unwrapped for an unknown access key, so that it costs
 	// what a known one does.
 	decoy keystore.AccessKey
+	// sessions checks temporary credentials (sts.go).
+	sessions func(iam.SignedRequest) (caller, string, bool, bool)
 }
 
 func newAuthenticator(rootKey envelope.Key, account string, now func() time.Time) (*authenticator, error) {
@@ -136,7 +141,14 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 			return claimed, errUnauthenticated
 		}
 	}
-	who, secret, known := a.lookup(r)
+	var who caller
+	var secret string
+	var known, expired bool
+	if r.Token != "" && a.sessions != nil {
+		who, secret, known, expired = a.sessions(r)
+	} else {
+		who, secret, known = a.lookup(r)
+	}
 	if !known {
 		// The same work for an unknown key: nothing to learn from time.
 		secret = "unknown access key, checked all the same"
@@ -148,6 +160,8 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 		return claimed, errSignatureExpired
 	case err != nil || !known:
 		return claimed, errUnauthenticated
+	case expired:
+		return claimed, errExpiredToken
 	}
 	return who, nil
 }

@@ -45,6 +45,7 @@ const excAccessDenied = "AccessDeniedException"
 // identityReader is what authorization reads about IAM users.
 type identityReader interface {
 	UserPolicies(userName string) ([]keystore.PolicyRef, error)
+	RolePolicies(roleName string) ([]keystore.PolicyRef, error)
 }
 
 // policyCache keeps parsed policies by the hash of their text.
@@ -88,6 +89,11 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 	if !ok {
 		return s.accessDenied(caller{}, authzTarget{action: "*", named: "*"}, false)
 	}
+	if strings.HasPrefix(method, "/kms.v1.SecurityTokenService/") {
+		// GetCallerIdentity needs no permission; AssumeRole is decided by
+		// its handler, against the role's trust policy.
+		return nil
+	}
 	targets := s.authzTargets(method, req)
 	var rc iam.Context
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
@@ -106,7 +112,7 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 	}
 	now := s.now()
 	for _, t := range targets {
-		ps := &iam.PolicySet{Identity: identity}
+		ps := &iam.PolicySet{Identity: identity, Session: who.session}
 		if iam.NeedsResourcePolicy(t.action) {
 			ps.Resource = s.keyPolicy
 		}
@@ -121,10 +127,18 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 // callerPolicies returns the caller's identity policies (parsed once per
 // document).
 func (s *Server) callerPolicies(who caller) ([]*iam.Policy, error) {
-	if who.userName == "" || s.identities == nil {
+	var refs []keystore.PolicyRef
+	var err error
+	switch {
+	case s.identities == nil:
+		return nil, nil
+	case who.userName != "":
+		refs, err = s.identities.UserPolicies(who.userName)
+	case who.roleName != "":
+		refs, err = s.identities.RolePolicies(who.roleName)
+	default:
 		return nil, nil
 	}
-	refs, err := s.identities.UserPolicies(who.userName)
 	if err != nil {
 		return nil, nil // deleted meanwhile: no policies
 	}

@@ -66,6 +66,7 @@ func (s *Server) identityStore() (IdentityStore, bool) {
 func (s *Server) registerIdentity(g grpc.ServiceRegistrar) {
 	if ids, ok := s.identityStore(); ok {
 		kmsv1.RegisterIdentityManagementServiceServer(g, &iamService{s: s, ids: ids})
+		kmsv1.RegisterSecurityTokenServiceServer(g, &stsService{s: s})
 	}
 }
 

@@ -253,6 +253,7 @@ func New(cfg Config) (*Server, error) {
 			}
 			a.decoy = *decoy
 			a.decoy.AccessKeyID = "AKIADECOYDECOYDECOY0" // does not unwrap
+			a.sessions = s.session
 		}
 	}
 	if !cfg.DisableAudit {

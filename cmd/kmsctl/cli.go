@@ -72,6 +72,7 @@ type call struct {
 	audit   kmsv1.AuditServiceClient
 	cluster kmsv1.ClusterServiceClient
 	iam     kmsv1.IdentityManagementServiceClient
+	sts     kmsv1.SecurityTokenServiceClient
 	args    *parsedArgs
 	// transport reaches kmsd (and, for cluster status, the other members).
 	transport *transport
@@ -314,6 +315,7 @@ func execute(ctx context.Context, cmd *command, pa *parsedArgs, stdout, stderr i
 		c.audit = kmsv1.NewAuditServiceClient(conn)
 		c.cluster = kmsv1.NewClusterServiceClient(conn)
 		c.iam = kmsv1.NewIdentityManagementServiceClient(conn)
+		c.sts = kmsv1.NewSecurityTokenServiceClient(conn)
 	}
 	if !cmd.untimed {
 		var cancel context.CancelFunc

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kmsd/kmsd/audit"
+	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/iam"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// Temporary credentials (SecurityTokenService). AssumeRole issues an
+// access key ("ASIA…"), its secret and a session token that carries what
+// is needed to check them later — the key and secret, the role, the
+// session's name, its expiry and its session policy — sealed with AES-GCM
+// under the root key (the associated data names its purpose). Nothing is
+// stored: any member checks a session by opening its token. A session ends
+// at its expiry (ExpiredTokenException), or as soon as its role is
+// deleted (a role made again with the same name has another id, which
+// the token does not match).
+
+const (
+	excExpiredToken = "ExpiredTokenException"
+	excPackedPolicy = "PackedPolicyTooLarge"
+	// maxSessionPolicy is AWS's limit on a session policy's length.
+	maxSessionPolicy = 2048
+)
+
+var sessionTokenAAD = []byte("kmsd/v1/sts-session-token")
+
+// sessionClaims is what a session token carries.
+type sessionClaims struct {
+	AccessKeyID string `json:"a"`
+	Secret      string `json:"s"`
+	RoleName    string `json:"r"`
+	RoleID      string `json:"i"`
+	Session     string `json:"n"`
+	Issued      int64  `json:"t"`
+	Expires     int64  `json:"e"`
+	Policy      string `json:"p,omitempty"`
+}
+
+var (
+	errExpiredToken = &apiError{code: codes.Unauthenticated, name: excExpiredToken,
+		message: "The security token included in the request is expired."}
+	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+)
+
+func (s *Server) sealSession(c sessionClaims) (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := envelope.WrapBytes(s.rand, s.rootKey, b, sessionTokenAAD)
+	clear(b)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+func (s *Server) openSession(token string) (sessionClaims, bool) {
+	sealed, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return sessionClaims{}, false
+	}
+	b, err := envelope.UnwrapBytes(s.rootKey, sealed, sessionTokenAAD)
+	if err != nil {
+		return sessionClaims{}, false
+	}
+	defer clear(b)
+	var c sessionClaims
+	if json.Unmarshal(b, &c) != nil {
+		return sessionClaims{}, false
+	}
+	return c, true
+}
+
+// session finds the caller of a request signed with temporary credentials;
+// expired reports a session that was valid but has ended (known only once
+// the signature checks out).
+func (s *Server) session(r iam.SignedRequest) (who caller, secret string, known, expired bool) {
+	c, ok := s.openSession(r.Token)
+	if !ok || c.AccessKeyID != r.AccessKeyID {
+		return caller{}, "", false, false
+	}
+	ids, ok := s.identityStore()
+	if !ok {
+		return caller{}, "", false, false
+	}
+	role, ok := ids.Role(c.RoleName)
+	if !ok || role.RoleID != c.RoleID {
+		return caller{}, "", false, false // the role is gone: so is the session
+	}
+	p, err := iam.RoleSessionPrincipal(role.Arn, role.RoleID, c.Session)
+	if err != nil {
+		return caller{}, "", false, false
+	}
+	who = caller{principal: p, roleName: role.RoleName, identity: audit.UserIdentity{Type: "AssumedRole",
+		PrincipalID: role.RoleID + ":" + c.Session, ARN: p.ARN, AccountID: s.accountID, AccessKeyID: r.AccessKeyID,
+		SessionContext: &audit.SessionContext{SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: role.RoleID,
+			ARN: role.Arn, AccountID: s.accountID, UserName: role.RoleName}}}}
+	if c.Policy != "" {
+		if who.session, err = s.policies.get(c.Policy, iam.IdentityPolicy); err != nil {
+			return caller{}, "", false, false
+		}
+	}
+	return who, c.Secret, true, !s.now().Before(time.Unix(c.Expires, 0))
+}
+
+// stsService implements kms.v1.SecurityTokenService.
+type stsService struct {
+	kmsv1.UnimplementedSecurityTokenServiceServer
+	s *Server
+}
+
+func (t *stsService) GetCallerIdentity(ctx context.Context, _ *kmsv1.GetCallerIdentityRequest) (*kmsv1.GetCallerIdentityResponse, error) {
+	who, ok := callerFrom(ctx)
+	if !ok {
+		who = caller{identity: t.s.callerIdentity()}
+	}
+	return &kmsv1.GetCallerIdentityResponse{UserId: who.identity.PrincipalID, Account: t.s.accountID, Arn: who.identity.ARN}, nil
+}
+
+func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleRequest) (*kmsv1.AssumeRoleResponse, error) {
+	s := t.s
+	ids, ok := s.identityStore()
+	if !ok {
+		return nil, unsupported("This server keeps no roles.")
+	}
+	who, ok := callerFrom(ctx)
+	if !ok {
+		return nil, &apiError{code: codes.Unauthenticated, name: excUnauthenticated, message: "AssumeRole needs a signed request."}
+	}
+	arnPrefix := "arn:aws:iam::" + s.accountID + ":role/"
+	name := req.GetRoleArn()[strings.LastIndexByte(req.GetRoleArn(), '/')+1:]
+	switch {
+	case !strings.HasPrefix(req.GetRoleArn(), arnPrefix) || name == "" || len(req.GetRoleArn()) > 2048:
+		return nil, validationError("RoleArn must be a role's ARN, arn:aws:iam::%s:role/NAME.", s.accountID)
+	case !sessionNameRE.MatchString(req.GetRoleSessionName()):
+		return nil, validationError("RoleSessionName must be 2 to 64 characters: letters, digits and +=,.@-_.")
+	case len(req.GetPolicy()) > maxSessionPolicy:
+		return nil, &apiError{code: codes.InvalidArgument, name: excPackedPolicy,
+			message: "The session policy is longer than 2048 characters."}
+	}
+	if req.GetPolicy() != "" {
+		if _, err := s.policies.get(req.GetPolicy(), iam.IdentityPolicy); err != nil {
+			return nil, &apiError{code: codes.InvalidArgument, name: excMalformedPolicy, message: "The session policy is malformed: " + err.Error()}
+		}
+	}
+	// A role that does not exist is refused like one that may not be
+	// assumed.
+	denied := s.accessDenied(who, authzTarget{action: "sts:AssumeRole", named: req.GetRoleArn()}, false)
+	role, ok := ids.Role(name)
+	if !ok || role.Arn != req.GetRoleArn() {
+		return nil, denied
+	}
+	trust, err := s.policies.get(role.AssumeRolePolicyDocument, iam.TrustPolicy)
+	if err != nil {
+		return nil, denied
+	}
+	identity, err := s.callerPolicies(who)
+	if err != nil {
+		return nil, err
+	}
+	d := iam.Evaluate(&iam.Request{Principal: who.principal, Action: "sts:AssumeRole", Resource: role.Arn, Time: s.now()},
+		&iam.PolicySet{Resource: trust, Identity: identity, Session: who.session})
+	if !d.Allowed() {
+		return nil, denied
+	}
+	dur := time.Duration(req.GetDurationSeconds()) * time.Second
+	if dur == 0 {
+		dur = time.Hour
+	}
+	maxDur := time.Duration(role.MaxSessionDuration) * time.Second
+	if maxDur == 0 {
+		maxDur = time.Hour
+	}
+	if dur < 15*time.Minute || dur > maxDur {
+		return nil, validationError("DurationSeconds must be between 900 and the role's MaxSessionDuration, %d.", int(maxDur/time.Second))
+	}
+	id, err := newUniqueID(s.rand, "ASIA", 20)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, secretAccessKeyBytes)
+	if _, err := io.ReadFull(s.rand, raw); err != nil {
+		return nil, err
+	}
+	secret := base64.StdEncoding.EncodeToString(raw)
+	clear(raw)
+	now := s.now()
+	exp := now.Add(dur).Truncate(time.Second)
+	token, err := s.sealSession(sessionClaims{AccessKeyID: id, Secret: secret, RoleName: role.RoleName, RoleID: role.RoleID,
+		Session: req.GetRoleSessionName(), Issued: now.Unix(), Expires: exp.Unix(), Policy: req.GetPolicy()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &kmsv1.AssumeRoleResponse{
+		Credentials: &kmsv1.TemporaryCredentials{AccessKeyId: id, SecretAccessKey: secret, SessionToken: token, Expiration: timestamppb.New(exp)},
+		AssumedRoleUser: &kmsv1.AssumedRoleUser{AssumedRoleId: role.RoleID + ":" + req.GetRoleSessionName(),
+			Arn: "arn:aws:sts::" + s.accountID + ":assumed-role/" + role.RoleName + "/" + req.GetRoleSessionName()},
+	}
+	if req.GetPolicy() != "" {
+		resp.PackedPolicySize = int32(len(req.GetPolicy()) * 100 / maxSessionPolicy)
+	}
+	return resp, nil
+}
