@@ -236,7 +236,13 @@ func (s *Server) authzTargets(method string, req any) []authzTarget {
 		return []authzTarget{s.keyTarget("kms:Decrypt", k)}
 	case "CreateAlias", "UpdateAlias":
 		alias := field("alias_name")
-		return []authzTarget{{action: "kms:" + name, resource: s.aliasARN(alias), named: alias}, s.keyTarget("kms:"+name, field("target_key_id"))}
+		at := authzTarget{action: "kms:" + name, resource: "*", named: alias}
+		if aliasNameRE.MatchString(alias) && len(alias) <= maxAliasNameLength {
+			// An invalid name is left for the handler to refuse
+			// (ValidationException), as AWS checks input first.
+			at.resource = s.aliasARN(alias)
+		}
+		return []authzTarget{at, s.keyTarget("kms:"+name, field("target_key_id"))}
 	}
 	if k := field("key_id"); k != "" {
 		return []authzTarget{s.keyTarget("kms:"+name, k)}
