@@ -36,6 +36,11 @@ var planners = map[Op]planFunc{
 	OpImportKeyMaterial:         planImportKeyMaterial,
 	OpDeleteImportedKeyMaterial: planDeleteImportedKeyMaterial,
 	OpExpireKeyMaterial:         planExpireKeyMaterial,
+
+	OpPutKeyPolicy: planPutKeyPolicy,
+	OpCreateGrant:  planCreateGrant,
+	OpRetireGrant:  planDeleteGrant,
+	OpRevokeGrant:  planDeleteGrant,
 }
 
 // Apply applies the mutation carried by log entry index. It is
@@ -117,6 +122,11 @@ func (s *Store) commit(index uint64, c change) error {
 	}
 	for _, id := range c.delImports {
 		if err := txn.Delete([]byte(prefixImport + id)); err != nil {
+			return err
+		}
+	}
+	if c.grants != nil {
+		if err := c.grants.commit(txn); err != nil {
 			return err
 		}
 	}

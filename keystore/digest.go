@@ -8,7 +8,7 @@ import (
 )
 
 // Digest returns a hash of the whole logical state: the applied index,
-// every key, every alias, every identity (identity.go), the usage batches applied per node, and the size
+// every key (its policy included), every alias, every grant, every identity (identity.go), the usage batches applied per node, and the size
 // of the audit log (its contents are compared through its Merkle root). Two stores that applied the same log, or one
 // restored from the other's snapshot, have equal digests.
 func (s *Store) Digest() [32]byte {
@@ -70,6 +70,7 @@ func (s *Store) digestLocked() [32]byte {
 		field([]byte(s.v.members[id]))
 	}
 	s.v.iam.digest(field)
+	s.v.grants.digest(field)
 	h.Write(be64(s.v.logSize))
 	h.Write(be64(s.v.logPruned))
 	h.Write(be64(s.v.headCount))

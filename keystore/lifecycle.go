@@ -97,7 +97,7 @@ func planCancelKeyDeletion(v *view, m *Mutation) (change, error) {
 	return change{putKeys: []*Key{k}}, nil
 }
 
-// planDeleteKey removes the key, its versions and its aliases for good.
+// planDeleteKey removes the key, its versions, aliases and grants for good.
 func planDeleteKey(v *view, m *Mutation) (change, error) {
 	k, err := v.key(m)
 	if err != nil {
@@ -110,6 +110,7 @@ func planDeleteKey(v *view, m *Mutation) (change, error) {
 	return change{
 		delKeys:    []string{k.ID},
 		delAliases: slices.Clone(v.byTarget[k.ID]),
+		grants:     v.grants.deleteKeyGrants(k.ID),
 	}, nil
 }
 

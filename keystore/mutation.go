@@ -70,6 +70,10 @@ type Mutation struct {
 	ImportParams *ImportParams `json:"importParams,omitempty"`
 	ImportType   string        `json:"importType,omitempty"`
 	MaterialID   string        `json:"materialId,omitempty"`
+	// Key policies and grants (grants.go).
+	Policy  string `json:"policy,omitempty"`
+	Grant   *Grant `json:"grant,omitempty"`
+	GrantID string `json:"grantId,omitempty"`
 	// IAM carries the arguments of the identity ops (identity.go).
 	IAM *IdentityMutation `json:"iam,omitempty"`
 }

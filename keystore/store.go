@@ -188,6 +188,8 @@ func (v *view) load(key string, val []byte) error {
 		v.keyIDs = append(v.keyIDs, k.ID)
 	case isIdentityRecord(key):
 		return v.iam.load(key, val)
+	case isGrantRecord(key):
+		return v.grants.load(key, val)
 	case strings.HasPrefix(key, prefixMember):
 		if v.members == nil {
 			v.members = map[string]string{}

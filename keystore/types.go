@@ -40,6 +40,10 @@ type Key struct {
 	ValidTo             time.Time `json:"validTo,omitzero"`
 	// Tags sorted by TagKey.
 	Tags []Tag `json:"tags,omitempty"`
+	// Policy is the key policy document (its name is "default"); empty
+	// for keys made before key policies existed, which have the default
+	// key policy.
+	Policy string `json:"policy,omitempty"`
 	// Automatic rotation: on when RotationEnabled, every
 	// RotationPeriodInDays, next at NextRotationDate.
 	RotationEnabled      bool      `json:"rotationEnabled,omitempty"`

@@ -29,6 +29,8 @@ type view struct {
 	members map[string]string
 	// iam holds the identities (identity_view.go).
 	iam identityView
+	// grants holds the keys' grants (grants.go).
+	grants grantView
 }
 
 func newView() *view {
@@ -39,6 +41,7 @@ func newView() *view {
 		usageSeq: make(map[string]uint64),
 		imports:  make(map[string]*ImportParams),
 		iam:      newIdentityView(),
+		grants:   newGrantView(),
 	}
 }
 
@@ -63,12 +66,16 @@ type change struct {
 	putImports []*ImportParams
 	delImports []string
 	iam        *identityChange
+	grants     *grantChange
 }
 
 // apply makes c part of v.
 func (v *view) apply(c change) {
 	if c.iam != nil {
 		v.iam.apply(c.iam)
+	}
+	if c.grants != nil {
+		v.grants.apply(c.grants)
 	}
 	for node, seq := range c.usage {
 		v.usageSeq[node] = seq

@@ -42,6 +42,7 @@ var mutating = map[string]bool{
 	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
 	"ImportKeyMaterial": true, "DeleteImportedKeyMaterial": true,
 	"SignTreeHead": true, "RemoveMember": true,
+	"PutKeyPolicy": true, "CreateGrant": true, "RetireGrant": true, "RevokeGrant": true,
 	// IdentityManagementService.
 	"CreateUser": true, "DeleteUser": true, "CreateAccessKey": true, "UpdateAccessKey": true, "DeleteAccessKey": true,
 	"CreateGroup": true, "DeleteGroup": true, "AddUserToGroup": true, "RemoveUserFromGroup": true,
@@ -56,7 +57,7 @@ var mutating = map[string]bool{
 // (CreateAccessKey's AccessKey.SecretAccessKey). Every bytes field is left
 // out too: in this API they are plaintext, ciphertext, wrapped key
 // material, tokens or public keys.
-var secretFields = map[string]bool{"GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true, "SessionToken": true}
+var secretFields = map[string]bool{"GrantToken": true, "GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true, "SessionToken": true}
 
 // keyFields name the request and response fields that identify a key.
 var keyFields = []string{"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"}

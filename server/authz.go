@@ -16,6 +16,7 @@ import (
 	"github.com/kmsd/kmsd/envelope"
 	"github.com/kmsd/kmsd/iam"
 	"github.com/kmsd/kmsd/keystore"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // Authorization. After authentication, every call is evaluated by the iam
@@ -27,10 +28,16 @@ import (
 //     kms:ReEncryptTo on the destination key.
 //   - The resource is the key a call names (KeyId, TargetKeyId,
 //     DestinationKeyId, or the key a ciphertext was made under), else "*".
-//   - The policies are the key's policy (the default key policy, which
-//     gives the account root every kms action and so lets identity
-//     policies decide) and the caller's identity policies: a user's inline
-//     and attached policies and those of its groups.
+//   - The policies are the key's own policy (keypolicy.go; the default
+//     key policy, which gives the account root every kms action and so
+//     lets identity policies decide, for a key without one), the key's
+//     grants whose grantee is the caller (grants.go), and the caller's
+//     identity policies: a user's inline and attached policies and those
+//     of its groups.
+//   - CreateGrant also sets kms:GrantOperations, kms:GranteePrincipal,
+//     kms:RetiringPrincipal, kms:GrantConstraintType and, as the
+//     encryption context, the new grant's constraint. RetireGrant is
+//     decided by its handler, which knows the grant (grants.go).
 //   - The conditions see the encryption context of the call
 //     (kms:EncryptionContext:KEY, kms:EncryptionContextKeys), the caller's
 //     address (aws:SourceIp) and the time.
@@ -81,6 +88,7 @@ type authzTarget struct {
 	action   string
 	resource string // the ARN evaluated
 	named    string // the resource as the caller named it, for messages
+	keyID    string // the key's id, if the resource is a key that exists
 }
 
 // authorize decides whether the caller in ctx may make the call.
@@ -106,6 +114,9 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 			rc.SetEncryptionContext(ec)
 		}
 	}
+	if g, ok := req.(*kmsv1.CreateGrantRequest); ok {
+		setGrantConditions(&rc, g)
+	}
 	identity, err := s.callerPolicies(who)
 	if err != nil {
 		return err
@@ -114,7 +125,8 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 	for _, t := range targets {
 		ps := &iam.PolicySet{Identity: identity, Session: who.session}
 		if iam.NeedsResourcePolicy(t.action) {
-			ps.Resource = s.keyPolicy
+			ps.Resource = s.keyPolicyOf(t.keyID)
+			ps.Grants = s.callerGrants(t.keyID, &who.principal)
 		}
 		d := iam.Evaluate(&iam.Request{Principal: who.principal, Action: t.action, Resource: t.resource, Time: now, Context: rc}, ps)
 		if !d.Allowed() {
@@ -234,6 +246,8 @@ func (s *Server) authzTargets(method string, req any) []authzTarget {
 			k = blobKey()
 		}
 		return []authzTarget{s.keyTarget("kms:Decrypt", k)}
+	case "RetireGrant":
+		return nil // decided by the handler, which knows the grant
 	case "CreateAlias", "UpdateAlias":
 		alias := field("alias_name")
 		at := authzTarget{action: "kms:" + name, resource: "*", named: alias}
@@ -260,7 +274,7 @@ func (s *Server) keyTarget(action, param string) authzTarget {
 		return t
 	}
 	if k, err := s.resolveKey(param, allowAlias); err == nil {
-		t.resource = s.keyARN(k.ID)
+		t.resource, t.keyID = s.keyARN(k.ID), k.ID
 		return t
 	}
 	if id, err := envelope.ParseKeyID(strings.TrimPrefix(param, s.arnPrefix+"key/")); err == nil {

@@ -309,6 +309,9 @@ func validateGrantTokens(grants []string) error {
 		if g == "" || len(g) > maxGrantTokenBytes {
 			return validationError("Each grant token must be 1 to %d characters long.", maxGrantTokenBytes)
 		}
+		if !validGrantTokenFormat(g) {
+			return errInvalidGrantToken
+		}
 	}
 	return nil
 }

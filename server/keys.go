@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/iam"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
@@ -32,11 +33,18 @@ func (s *Server) CreateKey(ctx context.Context, req *kmsv1.CreateKeyRequest) (*k
 	if err != nil {
 		return nil, err
 	}
+	policy := orDefault(req.GetPolicy(), iam.DefaultKeyPolicy(s.accountID))
+	if req.GetPolicy() != "" {
+		if err := s.checkKeyPolicy(ctx, kid.String(), policy, req.GetBypassPolicyLockoutSafetyCheck()); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now().UTC()
 	k := &keystore.Key{
 		ID: kid.String(), Description: req.GetDescription(), Usage: usageEncryptDecrypt,
 		Spec: specSymmetric, Origin: orDefault(req.GetOrigin(), keystore.OriginAWSKMS),
 		State: keystore.PendingImport, CreationDate: now, Tags: sortedTags(toStoreTags(req.GetTags())),
+		Policy: policy,
 	}
 	if k.Origin == keystore.OriginAWSKMS {
 		v, err := s.newVersion(kid)
@@ -76,8 +84,6 @@ func validateCreateKey(req *kmsv1.CreateKeyRequest) error {
 		return validationError("1 validation error detected: Value '%s' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]", req.GetOrigin())
 	}
 	switch {
-	case req.GetPolicy() != "":
-		return unsupported("Key policies are not supported by this server; omit Policy.")
 	case req.GetMultiRegion():
 		return unsupported("Multi-Region keys are not supported.")
 	}

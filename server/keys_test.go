@@ -30,7 +30,7 @@ func TestCreateKeyValidation(t *testing.T) {
 		{"empty tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: ""}}}, excTag},
 		{"reserved tag key", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "aws:x"}}}, excTag},
 		{"duplicate tag", &kmsv1.CreateKeyRequest{Tags: []*kmsv1.Tag{{TagKey: "a"}, {TagKey: "a"}}}, excTag},
-		{"policy", &kmsv1.CreateKeyRequest{Policy: "{}"}, excUnsupported},
+		{"policy", &kmsv1.CreateKeyRequest{Policy: "{}"}, excMalformedPolicy},
 		{"multi-region", &kmsv1.CreateKeyRequest{MultiRegion: true}, excUnsupported},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -11,12 +11,18 @@ func init() {
 		&command{name: "create-key", op: "CreateKey", usage: createKeyUsage,
 			flags: []flagSpec{{"description", kindString, false}, {"key-usage", kindString, false},
 				{"key-spec", kindString, false}, {"origin", kindString, false}, {"tags", kindTags, false},
-				{"policy", kindString, false}, {"multi-region", kindBool, false}},
+				{"policy", kindString, false}, {"bypass-policy-lockout-safety-check", kindBool, false},
+				{"multi-region", kindBool, false}},
 			run: func(ctx context.Context, c *call) (any, error) {
 				a := c.args
+				policy, err := textFlag(c, "policy")
+				if err != nil {
+					return nil, err
+				}
 				return c.client.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: a.strings["description"],
 					KeyUsage: a.strings["key-usage"], KeySpec: a.strings["key-spec"], Origin: a.strings["origin"],
-					Tags: a.tags["tags"], Policy: a.strings["policy"], MultiRegion: a.bools["multi-region"]})
+					Tags: a.tags["tags"], Policy: policy, MultiRegion: a.bools["multi-region"],
+					BypassPolicyLockoutSafetyCheck: a.bools["bypass-policy-lockout-safety-check"]})
 			}},
 		&command{name: "describe-key", op: "DescribeKey", usage: describeKeyUsage,
 			flags: []flagSpec{{"key-id", kindString, true}, {"grant-tokens", kindList, false}},
@@ -75,9 +81,11 @@ func listKeys(ctx context.Context, c *call) (any, error) {
 
 const createKeyUsage = `Usage: kmsctl create-key [--description TEXT] [--key-usage ENCRYPT_DECRYPT]
        [--key-spec SYMMETRIC_DEFAULT] [--origin AWS_KMS|EXTERNAL] [--tags TagKey=K,TagValue=V ...]
+       [--policy JSON|file://PATH [--bypass-policy-lockout-safety-check]]
 
 Creates a symmetric encryption key. EXTERNAL keys wait for imported material
-(state PendingImport).
+(state PendingImport). Without --policy the key gets the default key policy,
+which lets the account root, and so identity policies, decide.
 
 Example:
   kmsctl create-key --description "payments" --tags TagKey=team,TagValue=pay

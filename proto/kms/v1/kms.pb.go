@@ -408,7 +408,7 @@ type CreateKeyRequest struct {
 	// AWS_KMS (the default) or EXTERNAL.
 	Origin string `protobuf:"bytes,4,opt,name=origin,json=Origin,proto3" json:"origin,omitempty"`
 	Tags   []*Tag `protobuf:"bytes,5,rep,name=tags,json=Tags,proto3" json:"tags,omitempty"`
-	// Reserved for key policies; must be empty until policies are served.
+	// The key policy document; empty means the default key policy.
 	Policy                         string `protobuf:"bytes,6,opt,name=policy,json=Policy,proto3" json:"policy,omitempty"`
 	BypassPolicyLockoutSafetyCheck bool   `protobuf:"varint,7,opt,name=bypass_policy_lockout_safety_check,json=BypassPolicyLockoutSafetyCheck,proto3" json:"bypass_policy_lockout_safety_check,omitempty"`
 	MultiRegion                    bool   `protobuf:"varint,8,opt,name=multi_region,json=MultiRegion,proto3" json:"multi_region,omitempty"`
@@ -3917,7 +3917,7 @@ var File_kms_v1_kms_proto protoreflect.FileDescriptor
 
 const file_kms_v1_kms_proto_rawDesc = "" +
 	"\n" +
-	"\x10kms/v1/kms.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\";\n" +
+	"\x10kms/v1/kms.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13kms/v1/grants.proto\";\n" +
 	"\x03Tag\x12\x17\n" +
 	"\atag_key\x18\x01 \x01(\tR\x06TagKey\x12\x1b\n" +
 	"\ttag_value\x18\x02 \x01(\tR\bTagValue\"\xd2\x06\n" +
@@ -4203,7 +4203,7 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x15GenerateRandomRequest\x12&\n" +
 	"\x0fnumber_of_bytes\x18\x01 \x01(\x05R\rNumberOfBytes\"6\n" +
 	"\x16GenerateRandomResponse\x12\x1c\n" +
-	"\tplaintext\x18\x01 \x01(\fR\tPlaintext2\xf4\x12\n" +
+	"\tplaintext\x18\x01 \x01(\fR\tPlaintext2\xdb\x17\n" +
 	"\x14KeyManagementService\x12@\n" +
 	"\tCreateKey\x12\x18.kms.v1.CreateKeyRequest\x1a\x19.kms.v1.CreateKeyResponse\x12F\n" +
 	"\vDescribeKey\x12\x1a.kms.v1.DescribeKeyRequest\x1a\x1b.kms.v1.DescribeKeyResponse\x12=\n" +
@@ -4228,7 +4228,16 @@ const file_kms_v1_kms_proto_rawDesc = "" +
 	"\x10ListKeyRotations\x12\x1f.kms.v1.ListKeyRotationsRequest\x1a .kms.v1.ListKeyRotationsResponse\x12g\n" +
 	"\x16GetParametersForImport\x12%.kms.v1.GetParametersForImportRequest\x1a&.kms.v1.GetParametersForImportResponse\x12X\n" +
 	"\x11ImportKeyMaterial\x12 .kms.v1.ImportKeyMaterialRequest\x1a!.kms.v1.ImportKeyMaterialResponse\x12p\n" +
-	"\x19DeleteImportedKeyMaterial\x12(.kms.v1.DeleteImportedKeyMaterialRequest\x1a).kms.v1.DeleteImportedKeyMaterialResponse\x12:\n" +
+	"\x19DeleteImportedKeyMaterial\x12(.kms.v1.DeleteImportedKeyMaterialRequest\x1a).kms.v1.DeleteImportedKeyMaterialResponse\x12I\n" +
+	"\fPutKeyPolicy\x12\x1b.kms.v1.PutKeyPolicyRequest\x1a\x1c.kms.v1.PutKeyPolicyResponse\x12I\n" +
+	"\fGetKeyPolicy\x12\x1b.kms.v1.GetKeyPolicyRequest\x1a\x1c.kms.v1.GetKeyPolicyResponse\x12R\n" +
+	"\x0fListKeyPolicies\x12\x1e.kms.v1.ListKeyPoliciesRequest\x1a\x1f.kms.v1.ListKeyPoliciesResponse\x12F\n" +
+	"\vCreateGrant\x12\x1a.kms.v1.CreateGrantRequest\x1a\x1b.kms.v1.CreateGrantResponse\x12C\n" +
+	"\n" +
+	"ListGrants\x12\x19.kms.v1.ListGrantsRequest\x1a\x1a.kms.v1.ListGrantsResponse\x12^\n" +
+	"\x13ListRetirableGrants\x12\".kms.v1.ListRetirableGrantsRequest\x1a#.kms.v1.ListRetirableGrantsResponse\x12F\n" +
+	"\vRetireGrant\x12\x1a.kms.v1.RetireGrantRequest\x1a\x1b.kms.v1.RetireGrantResponse\x12F\n" +
+	"\vRevokeGrant\x12\x1a.kms.v1.RevokeGrantRequest\x1a\x1b.kms.v1.RevokeGrantResponse\x12:\n" +
 	"\aEncrypt\x12\x16.kms.v1.EncryptRequest\x1a\x17.kms.v1.EncryptResponse\x12:\n" +
 	"\aDecrypt\x12\x16.kms.v1.DecryptRequest\x1a\x17.kms.v1.DecryptResponse\x12@\n" +
 	"\tReEncrypt\x12\x18.kms.v1.ReEncryptRequest\x1a\x19.kms.v1.ReEncryptResponse\x12R\n" +
@@ -4321,6 +4330,22 @@ var file_kms_v1_kms_proto_goTypes = []any{
 	nil,                                             // 68: kms.v1.GenerateDataKeyRequest.EncryptionContextEntry
 	nil,                                             // 69: kms.v1.GenerateDataKeyWithoutPlaintextRequest.EncryptionContextEntry
 	(*timestamppb.Timestamp)(nil),                   // 70: google.protobuf.Timestamp
+	(*PutKeyPolicyRequest)(nil),                     // 71: kms.v1.PutKeyPolicyRequest
+	(*GetKeyPolicyRequest)(nil),                     // 72: kms.v1.GetKeyPolicyRequest
+	(*ListKeyPoliciesRequest)(nil),                  // 73: kms.v1.ListKeyPoliciesRequest
+	(*CreateGrantRequest)(nil),                      // 74: kms.v1.CreateGrantRequest
+	(*ListGrantsRequest)(nil),                       // 75: kms.v1.ListGrantsRequest
+	(*ListRetirableGrantsRequest)(nil),              // 76: kms.v1.ListRetirableGrantsRequest
+	(*RetireGrantRequest)(nil),                      // 77: kms.v1.RetireGrantRequest
+	(*RevokeGrantRequest)(nil),                      // 78: kms.v1.RevokeGrantRequest
+	(*PutKeyPolicyResponse)(nil),                    // 79: kms.v1.PutKeyPolicyResponse
+	(*GetKeyPolicyResponse)(nil),                    // 80: kms.v1.GetKeyPolicyResponse
+	(*ListKeyPoliciesResponse)(nil),                 // 81: kms.v1.ListKeyPoliciesResponse
+	(*CreateGrantResponse)(nil),                     // 82: kms.v1.CreateGrantResponse
+	(*ListGrantsResponse)(nil),                      // 83: kms.v1.ListGrantsResponse
+	(*ListRetirableGrantsResponse)(nil),             // 84: kms.v1.ListRetirableGrantsResponse
+	(*RetireGrantResponse)(nil),                     // 85: kms.v1.RetireGrantResponse
+	(*RevokeGrantResponse)(nil),                     // 86: kms.v1.RevokeGrantResponse
 }
 var file_kms_v1_kms_proto_depIdxs = []int32{
 	70, // 0: kms.v1.KeyMetadata.creation_date:type_name -> google.protobuf.Timestamp
@@ -4375,43 +4400,59 @@ var file_kms_v1_kms_proto_depIdxs = []int32{
 	46, // 49: kms.v1.KeyManagementService.GetParametersForImport:input_type -> kms.v1.GetParametersForImportRequest
 	48, // 50: kms.v1.KeyManagementService.ImportKeyMaterial:input_type -> kms.v1.ImportKeyMaterialRequest
 	50, // 51: kms.v1.KeyManagementService.DeleteImportedKeyMaterial:input_type -> kms.v1.DeleteImportedKeyMaterialRequest
-	52, // 52: kms.v1.KeyManagementService.Encrypt:input_type -> kms.v1.EncryptRequest
-	54, // 53: kms.v1.KeyManagementService.Decrypt:input_type -> kms.v1.DecryptRequest
-	56, // 54: kms.v1.KeyManagementService.ReEncrypt:input_type -> kms.v1.ReEncryptRequest
-	58, // 55: kms.v1.KeyManagementService.GenerateDataKey:input_type -> kms.v1.GenerateDataKeyRequest
-	60, // 56: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> kms.v1.GenerateDataKeyWithoutPlaintextRequest
-	62, // 57: kms.v1.KeyManagementService.GenerateRandom:input_type -> kms.v1.GenerateRandomRequest
-	4,  // 58: kms.v1.KeyManagementService.CreateKey:output_type -> kms.v1.CreateKeyResponse
-	6,  // 59: kms.v1.KeyManagementService.DescribeKey:output_type -> kms.v1.DescribeKeyResponse
-	9,  // 60: kms.v1.KeyManagementService.ListKeys:output_type -> kms.v1.ListKeysResponse
-	11, // 61: kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> kms.v1.UpdateKeyDescriptionResponse
-	13, // 62: kms.v1.KeyManagementService.EnableKey:output_type -> kms.v1.EnableKeyResponse
-	15, // 63: kms.v1.KeyManagementService.DisableKey:output_type -> kms.v1.DisableKeyResponse
-	17, // 64: kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> kms.v1.ScheduleKeyDeletionResponse
-	19, // 65: kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> kms.v1.CancelKeyDeletionResponse
-	21, // 66: kms.v1.KeyManagementService.CreateAlias:output_type -> kms.v1.CreateAliasResponse
-	23, // 67: kms.v1.KeyManagementService.UpdateAlias:output_type -> kms.v1.UpdateAliasResponse
-	25, // 68: kms.v1.KeyManagementService.DeleteAlias:output_type -> kms.v1.DeleteAliasResponse
-	28, // 69: kms.v1.KeyManagementService.ListAliases:output_type -> kms.v1.ListAliasesResponse
-	30, // 70: kms.v1.KeyManagementService.TagResource:output_type -> kms.v1.TagResourceResponse
-	32, // 71: kms.v1.KeyManagementService.UntagResource:output_type -> kms.v1.UntagResourceResponse
-	34, // 72: kms.v1.KeyManagementService.ListResourceTags:output_type -> kms.v1.ListResourceTagsResponse
-	36, // 73: kms.v1.KeyManagementService.EnableKeyRotation:output_type -> kms.v1.EnableKeyRotationResponse
-	38, // 74: kms.v1.KeyManagementService.DisableKeyRotation:output_type -> kms.v1.DisableKeyRotationResponse
-	40, // 75: kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> kms.v1.GetKeyRotationStatusResponse
-	42, // 76: kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> kms.v1.RotateKeyOnDemandResponse
-	45, // 77: kms.v1.KeyManagementService.ListKeyRotations:output_type -> kms.v1.ListKeyRotationsResponse
-	47, // 78: kms.v1.KeyManagementService.GetParametersForImport:output_type -> kms.v1.GetParametersForImportResponse
-	49, // 79: kms.v1.KeyManagementService.ImportKeyMaterial:output_type -> kms.v1.ImportKeyMaterialResponse
-	51, // 80: kms.v1.KeyManagementService.DeleteImportedKeyMaterial:output_type -> kms.v1.DeleteImportedKeyMaterialResponse
-	53, // 81: kms.v1.KeyManagementService.Encrypt:output_type -> kms.v1.EncryptResponse
-	55, // 82: kms.v1.KeyManagementService.Decrypt:output_type -> kms.v1.DecryptResponse
-	57, // 83: kms.v1.KeyManagementService.ReEncrypt:output_type -> kms.v1.ReEncryptResponse
-	59, // 84: kms.v1.KeyManagementService.GenerateDataKey:output_type -> kms.v1.GenerateDataKeyResponse
-	61, // 85: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> kms.v1.GenerateDataKeyWithoutPlaintextResponse
-	63, // 86: kms.v1.KeyManagementService.GenerateRandom:output_type -> kms.v1.GenerateRandomResponse
-	58, // [58:87] is the sub-list for method output_type
-	29, // [29:58] is the sub-list for method input_type
+	71, // 52: kms.v1.KeyManagementService.PutKeyPolicy:input_type -> kms.v1.PutKeyPolicyRequest
+	72, // 53: kms.v1.KeyManagementService.GetKeyPolicy:input_type -> kms.v1.GetKeyPolicyRequest
+	73, // 54: kms.v1.KeyManagementService.ListKeyPolicies:input_type -> kms.v1.ListKeyPoliciesRequest
+	74, // 55: kms.v1.KeyManagementService.CreateGrant:input_type -> kms.v1.CreateGrantRequest
+	75, // 56: kms.v1.KeyManagementService.ListGrants:input_type -> kms.v1.ListGrantsRequest
+	76, // 57: kms.v1.KeyManagementService.ListRetirableGrants:input_type -> kms.v1.ListRetirableGrantsRequest
+	77, // 58: kms.v1.KeyManagementService.RetireGrant:input_type -> kms.v1.RetireGrantRequest
+	78, // 59: kms.v1.KeyManagementService.RevokeGrant:input_type -> kms.v1.RevokeGrantRequest
+	52, // 60: kms.v1.KeyManagementService.Encrypt:input_type -> kms.v1.EncryptRequest
+	54, // 61: kms.v1.KeyManagementService.Decrypt:input_type -> kms.v1.DecryptRequest
+	56, // 62: kms.v1.KeyManagementService.ReEncrypt:input_type -> kms.v1.ReEncryptRequest
+	58, // 63: kms.v1.KeyManagementService.GenerateDataKey:input_type -> kms.v1.GenerateDataKeyRequest
+	60, // 64: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:input_type -> kms.v1.GenerateDataKeyWithoutPlaintextRequest
+	62, // 65: kms.v1.KeyManagementService.GenerateRandom:input_type -> kms.v1.GenerateRandomRequest
+	4,  // 66: kms.v1.KeyManagementService.CreateKey:output_type -> kms.v1.CreateKeyResponse
+	6,  // 67: kms.v1.KeyManagementService.DescribeKey:output_type -> kms.v1.DescribeKeyResponse
+	9,  // 68: kms.v1.KeyManagementService.ListKeys:output_type -> kms.v1.ListKeysResponse
+	11, // 69: kms.v1.KeyManagementService.UpdateKeyDescription:output_type -> kms.v1.UpdateKeyDescriptionResponse
+	13, // 70: kms.v1.KeyManagementService.EnableKey:output_type -> kms.v1.EnableKeyResponse
+	15, // 71: kms.v1.KeyManagementService.DisableKey:output_type -> kms.v1.DisableKeyResponse
+	17, // 72: kms.v1.KeyManagementService.ScheduleKeyDeletion:output_type -> kms.v1.ScheduleKeyDeletionResponse
+	19, // 73: kms.v1.KeyManagementService.CancelKeyDeletion:output_type -> kms.v1.CancelKeyDeletionResponse
+	21, // 74: kms.v1.KeyManagementService.CreateAlias:output_type -> kms.v1.CreateAliasResponse
+	23, // 75: kms.v1.KeyManagementService.UpdateAlias:output_type -> kms.v1.UpdateAliasResponse
+	25, // 76: kms.v1.KeyManagementService.DeleteAlias:output_type -> kms.v1.DeleteAliasResponse
+	28, // 77: kms.v1.KeyManagementService.ListAliases:output_type -> kms.v1.ListAliasesResponse
+	30, // 78: kms.v1.KeyManagementService.TagResource:output_type -> kms.v1.TagResourceResponse
+	32, // 79: kms.v1.KeyManagementService.UntagResource:output_type -> kms.v1.UntagResourceResponse
+	34, // 80: kms.v1.KeyManagementService.ListResourceTags:output_type -> kms.v1.ListResourceTagsResponse
+	36, // 81: kms.v1.KeyManagementService.EnableKeyRotation:output_type -> kms.v1.EnableKeyRotationResponse
+	38, // 82: kms.v1.KeyManagementService.DisableKeyRotation:output_type -> kms.v1.DisableKeyRotationResponse
+	40, // 83: kms.v1.KeyManagementService.GetKeyRotationStatus:output_type -> kms.v1.GetKeyRotationStatusResponse
+	42, // 84: kms.v1.KeyManagementService.RotateKeyOnDemand:output_type -> kms.v1.RotateKeyOnDemandResponse
+	45, // 85: kms.v1.KeyManagementService.ListKeyRotations:output_type -> kms.v1.ListKeyRotationsResponse
+	47, // 86: kms.v1.KeyManagementService.GetParametersForImport:output_type -> kms.v1.GetParametersForImportResponse
+	49, // 87: kms.v1.KeyManagementService.ImportKeyMaterial:output_type -> kms.v1.ImportKeyMaterialResponse
+	51, // 88: kms.v1.KeyManagementService.DeleteImportedKeyMaterial:output_type -> kms.v1.DeleteImportedKeyMaterialResponse
+	79, // 89: kms.v1.KeyManagementService.PutKeyPolicy:output_type -> kms.v1.PutKeyPolicyResponse
+	80, // 90: kms.v1.KeyManagementService.GetKeyPolicy:output_type -> kms.v1.GetKeyPolicyResponse
+	81, // 91: kms.v1.KeyManagementService.ListKeyPolicies:output_type -> kms.v1.ListKeyPoliciesResponse
+	82, // 92: kms.v1.KeyManagementService.CreateGrant:output_type -> kms.v1.CreateGrantResponse
+	83, // 93: kms.v1.KeyManagementService.ListGrants:output_type -> kms.v1.ListGrantsResponse
+	84, // 94: kms.v1.KeyManagementService.ListRetirableGrants:output_type -> kms.v1.ListRetirableGrantsResponse
+	85, // 95: kms.v1.KeyManagementService.RetireGrant:output_type -> kms.v1.RetireGrantResponse
+	86, // 96: kms.v1.KeyManagementService.RevokeGrant:output_type -> kms.v1.RevokeGrantResponse
+	53, // 97: kms.v1.KeyManagementService.Encrypt:output_type -> kms.v1.EncryptResponse
+	55, // 98: kms.v1.KeyManagementService.Decrypt:output_type -> kms.v1.DecryptResponse
+	57, // 99: kms.v1.KeyManagementService.ReEncrypt:output_type -> kms.v1.ReEncryptResponse
+	59, // 100: kms.v1.KeyManagementService.GenerateDataKey:output_type -> kms.v1.GenerateDataKeyResponse
+	61, // 101: kms.v1.KeyManagementService.GenerateDataKeyWithoutPlaintext:output_type -> kms.v1.GenerateDataKeyWithoutPlaintextResponse
+	63, // 102: kms.v1.KeyManagementService.GenerateRandom:output_type -> kms.v1.GenerateRandomResponse
+	66, // [66:103] is the sub-list for method output_type
+	29, // [29:66] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -4422,6 +4463,7 @@ func file_kms_v1_kms_proto_init() {
 	if File_kms_v1_kms_proto != nil {
 		return
 	}
+	file_kms_v1_grants_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -54,6 +54,14 @@ const (
 	KeyManagementService_GetParametersForImport_FullMethodName          = "/kms.v1.KeyManagementService/GetParametersForImport"
 	KeyManagementService_ImportKeyMaterial_FullMethodName               = "/kms.v1.KeyManagementService/ImportKeyMaterial"
 	KeyManagementService_DeleteImportedKeyMaterial_FullMethodName       = "/kms.v1.KeyManagementService/DeleteImportedKeyMaterial"
+	KeyManagementService_PutKeyPolicy_FullMethodName                    = "/kms.v1.KeyManagementService/PutKeyPolicy"
+	KeyManagementService_GetKeyPolicy_FullMethodName                    = "/kms.v1.KeyManagementService/GetKeyPolicy"
+	KeyManagementService_ListKeyPolicies_FullMethodName                 = "/kms.v1.KeyManagementService/ListKeyPolicies"
+	KeyManagementService_CreateGrant_FullMethodName                     = "/kms.v1.KeyManagementService/CreateGrant"
+	KeyManagementService_ListGrants_FullMethodName                      = "/kms.v1.KeyManagementService/ListGrants"
+	KeyManagementService_ListRetirableGrants_FullMethodName             = "/kms.v1.KeyManagementService/ListRetirableGrants"
+	KeyManagementService_RetireGrant_FullMethodName                     = "/kms.v1.KeyManagementService/RetireGrant"
+	KeyManagementService_RevokeGrant_FullMethodName                     = "/kms.v1.KeyManagementService/RevokeGrant"
 	KeyManagementService_Encrypt_FullMethodName                         = "/kms.v1.KeyManagementService/Encrypt"
 	KeyManagementService_Decrypt_FullMethodName                         = "/kms.v1.KeyManagementService/Decrypt"
 	KeyManagementService_ReEncrypt_FullMethodName                       = "/kms.v1.KeyManagementService/ReEncrypt"
@@ -97,6 +105,16 @@ type KeyManagementServiceClient interface {
 	GetParametersForImport(ctx context.Context, in *GetParametersForImportRequest, opts ...grpc.CallOption) (*GetParametersForImportResponse, error)
 	ImportKeyMaterial(ctx context.Context, in *ImportKeyMaterialRequest, opts ...grpc.CallOption) (*ImportKeyMaterialResponse, error)
 	DeleteImportedKeyMaterial(ctx context.Context, in *DeleteImportedKeyMaterialRequest, opts ...grpc.CallOption) (*DeleteImportedKeyMaterialResponse, error)
+	// Key policies (grants.proto). A key has one policy, named "default".
+	PutKeyPolicy(ctx context.Context, in *PutKeyPolicyRequest, opts ...grpc.CallOption) (*PutKeyPolicyResponse, error)
+	GetKeyPolicy(ctx context.Context, in *GetKeyPolicyRequest, opts ...grpc.CallOption) (*GetKeyPolicyResponse, error)
+	ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesRequest, opts ...grpc.CallOption) (*ListKeyPoliciesResponse, error)
+	// Grants (grants.proto).
+	CreateGrant(ctx context.Context, in *CreateGrantRequest, opts ...grpc.CallOption) (*CreateGrantResponse, error)
+	ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
+	ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsRequest, opts ...grpc.CallOption) (*ListRetirableGrantsResponse, error)
+	RetireGrant(ctx context.Context, in *RetireGrantRequest, opts ...grpc.CallOption) (*RetireGrantResponse, error)
+	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error)
 	// Cryptographic operations.
 	Encrypt(ctx context.Context, in *EncryptRequest, opts ...grpc.CallOption) (*EncryptResponse, error)
 	Decrypt(ctx context.Context, in *DecryptRequest, opts ...grpc.CallOption) (*DecryptResponse, error)
@@ -344,6 +362,86 @@ func (c *keyManagementServiceClient) DeleteImportedKeyMaterial(ctx context.Conte
 	return out, nil
 }
 
+func (c *keyManagementServiceClient) PutKeyPolicy(ctx context.Context, in *PutKeyPolicyRequest, opts ...grpc.CallOption) (*PutKeyPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutKeyPolicyResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_PutKeyPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) GetKeyPolicy(ctx context.Context, in *GetKeyPolicyRequest, opts ...grpc.CallOption) (*GetKeyPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetKeyPolicyResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_GetKeyPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) ListKeyPolicies(ctx context.Context, in *ListKeyPoliciesRequest, opts ...grpc.CallOption) (*ListKeyPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKeyPoliciesResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ListKeyPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) CreateGrant(ctx context.Context, in *CreateGrantRequest, opts ...grpc.CallOption) (*CreateGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateGrantResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_CreateGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGrantsResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ListGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) ListRetirableGrants(ctx context.Context, in *ListRetirableGrantsRequest, opts ...grpc.CallOption) (*ListRetirableGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRetirableGrantsResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_ListRetirableGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) RetireGrant(ctx context.Context, in *RetireGrantRequest, opts ...grpc.CallOption) (*RetireGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetireGrantResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_RetireGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyManagementServiceClient) RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeGrantResponse)
+	err := c.cc.Invoke(ctx, KeyManagementService_RevokeGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *keyManagementServiceClient) Encrypt(ctx context.Context, in *EncryptRequest, opts ...grpc.CallOption) (*EncryptResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EncryptResponse)
@@ -439,6 +537,16 @@ type KeyManagementServiceServer interface {
 	GetParametersForImport(context.Context, *GetParametersForImportRequest) (*GetParametersForImportResponse, error)
 	ImportKeyMaterial(context.Context, *ImportKeyMaterialRequest) (*ImportKeyMaterialResponse, error)
 	DeleteImportedKeyMaterial(context.Context, *DeleteImportedKeyMaterialRequest) (*DeleteImportedKeyMaterialResponse, error)
+	// Key policies (grants.proto). A key has one policy, named "default".
+	PutKeyPolicy(context.Context, *PutKeyPolicyRequest) (*PutKeyPolicyResponse, error)
+	GetKeyPolicy(context.Context, *GetKeyPolicyRequest) (*GetKeyPolicyResponse, error)
+	ListKeyPolicies(context.Context, *ListKeyPoliciesRequest) (*ListKeyPoliciesResponse, error)
+	// Grants (grants.proto).
+	CreateGrant(context.Context, *CreateGrantRequest) (*CreateGrantResponse, error)
+	ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error)
+	ListRetirableGrants(context.Context, *ListRetirableGrantsRequest) (*ListRetirableGrantsResponse, error)
+	RetireGrant(context.Context, *RetireGrantRequest) (*RetireGrantResponse, error)
+	RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error)
 	// Cryptographic operations.
 	Encrypt(context.Context, *EncryptRequest) (*EncryptResponse, error)
 	Decrypt(context.Context, *DecryptRequest) (*DecryptResponse, error)
@@ -524,6 +632,30 @@ func (UnimplementedKeyManagementServiceServer) ImportKeyMaterial(context.Context
 }
 func (UnimplementedKeyManagementServiceServer) DeleteImportedKeyMaterial(context.Context, *DeleteImportedKeyMaterialRequest) (*DeleteImportedKeyMaterialResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteImportedKeyMaterial not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) PutKeyPolicy(context.Context, *PutKeyPolicyRequest) (*PutKeyPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutKeyPolicy not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) GetKeyPolicy(context.Context, *GetKeyPolicyRequest) (*GetKeyPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetKeyPolicy not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ListKeyPolicies(context.Context, *ListKeyPoliciesRequest) (*ListKeyPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKeyPolicies not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) CreateGrant(context.Context, *CreateGrantRequest) (*CreateGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateGrant not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGrants not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) ListRetirableGrants(context.Context, *ListRetirableGrantsRequest) (*ListRetirableGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRetirableGrants not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) RetireGrant(context.Context, *RetireGrantRequest) (*RetireGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireGrant not implemented")
+}
+func (UnimplementedKeyManagementServiceServer) RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeGrant not implemented")
 }
 func (UnimplementedKeyManagementServiceServer) Encrypt(context.Context, *EncryptRequest) (*EncryptResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Encrypt not implemented")
@@ -978,6 +1110,150 @@ func _KeyManagementService_DeleteImportedKeyMaterial_Handler(srv interface{}, ct
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyManagementService_PutKeyPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutKeyPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).PutKeyPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_PutKeyPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).PutKeyPolicy(ctx, req.(*PutKeyPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_GetKeyPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKeyPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).GetKeyPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_GetKeyPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).GetKeyPolicy(ctx, req.(*GetKeyPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_ListKeyPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeyPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ListKeyPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ListKeyPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ListKeyPolicies(ctx, req.(*ListKeyPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_CreateGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).CreateGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_CreateGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).CreateGrant(ctx, req.(*CreateGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_ListGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ListGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ListGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ListGrants(ctx, req.(*ListGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_ListRetirableGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRetirableGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).ListRetirableGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_ListRetirableGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).ListRetirableGrants(ctx, req.(*ListRetirableGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_RetireGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).RetireGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_RetireGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).RetireGrant(ctx, req.(*RetireGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyManagementService_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyManagementServiceServer).RevokeGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyManagementService_RevokeGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyManagementServiceServer).RevokeGrant(ctx, req.(*RevokeGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KeyManagementService_Encrypt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EncryptRequest)
 	if err := dec(in); err != nil {
@@ -1184,6 +1460,38 @@ var KeyManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteImportedKeyMaterial",
 			Handler:    _KeyManagementService_DeleteImportedKeyMaterial_Handler,
+		},
+		{
+			MethodName: "PutKeyPolicy",
+			Handler:    _KeyManagementService_PutKeyPolicy_Handler,
+		},
+		{
+			MethodName: "GetKeyPolicy",
+			Handler:    _KeyManagementService_GetKeyPolicy_Handler,
+		},
+		{
+			MethodName: "ListKeyPolicies",
+			Handler:    _KeyManagementService_ListKeyPolicies_Handler,
+		},
+		{
+			MethodName: "CreateGrant",
+			Handler:    _KeyManagementService_CreateGrant_Handler,
+		},
+		{
+			MethodName: "ListGrants",
+			Handler:    _KeyManagementService_ListGrants_Handler,
+		},
+		{
+			MethodName: "ListRetirableGrants",
+			Handler:    _KeyManagementService_ListRetirableGrants_Handler,
+		},
+		{
+			MethodName: "RetireGrant",
+			Handler:    _KeyManagementService_RetireGrant_Handler,
+		},
+		{
+			MethodName: "RevokeGrant",
+			Handler:    _KeyManagementService_RevokeGrant_Handler,
 		},
 		{
 			MethodName: "Encrypt",
