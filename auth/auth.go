@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -69,6 +70,20 @@ type Signer struct {
 	Creds Credentials
 	// Now defaults to time.Now.
 	Now func() time.Time
+
+	mu  sync.Mutex
+	day string // the day key was derived for
+	key []byte
+}
+
+// signingKey returns the day's signing key, derived once a day.
+func (s *Signer) signingKey(day string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.day != day || s.key == nil {
+		s.day, s.key = day, iam.DeriveSigningKey(s.Creds.SecretAccessKey, day)
+	}
+	return s.key
 }
 
 func (s *Signer) now() time.Time {
@@ -90,7 +105,8 @@ func (s *Signer) Sign(ctx context.Context, method string, req any) (context.Cont
 			return ctx, fmt.Errorf("auth: encode request: %w", err)
 		}
 	}
-	md := iam.SignRequest(s.Creds.AccessKeyID, s.Creds.SecretAccessKey, s.Creds.SessionToken, method, body, s.now())
+	t := s.now().UTC()
+	md := iam.SignRequestWithKey(s.Creds.AccessKeyID, s.signingKey(t.Format("20060102")), s.Creds.SessionToken, method, body, t)
 	kv := make([]string, 0, 2*len(md))
 	for k, v := range md {
 		kv = append(kv, k, v)

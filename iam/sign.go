@@ -98,9 +98,16 @@ func stringToSign(date, method string, message []byte, token string) []byte {
 // with the encoded message at time t, made with the access key
 // (accessKeyID, secret) and, for temporary credentials, token.
 func SignRequest(accessKeyID, secret, token, method string, message []byte, t time.Time) map[string]string {
+	return SignRequestWithKey(accessKeyID, DeriveSigningKey(secret, t.UTC().Format("20060102")), token, method, message, t)
+}
+
+// SignRequestWithKey is SignRequest with the day's signing key already
+// derived (DeriveSigningKey of the secret for t's day, in UTC), for a
+// signer that keeps it.
+func SignRequestWithKey(accessKeyID string, signingKey []byte, token, method string, message []byte, t time.Time) map[string]string {
 	t = t.UTC()
 	date, day := t.Format(dateFormat), t.Format("20060102")
-	sig := hmacSHA256(DeriveSigningKey(secret, day), stringToSign(date, method, message, token))
+	sig := hmacSHA256(signingKey, stringToSign(date, method, message, token))
 	md := map[string]string{
 		HeaderAuthorization: fmt.Sprintf("%s Credential=%s/%s, Signature=%s", SigningAlgorithm, accessKeyID, day, hex.EncodeToString(sig)),
 		HeaderDate:          date,
