@@ -166,8 +166,9 @@ type Server struct {
 	cluster ClusterInfo
 	reads   ReadBarrier
 	auth    *authenticator
-	// Authorization (authz.go): the key policy every key has, the
-	// identities' policies, and parsed policies.
+	// Authorization (authz.go): the default key policy (of keys made
+	// without a policy of their own; keypolicy.go), the identities'
+	// policies, and parsed policies.
 	keyPolicy  *iam.Policy
 	identities identityReader
 	policies   policyCache
