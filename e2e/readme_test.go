@@ -38,7 +38,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if strings.Contains(transcript, "kmsctl") || strings.Contains(transcript, "Could not connect") {
 		t.Fatal("a walkthrough command failed locally (usage or connection error)")
 	}
-	for _, want := range []string{`"KeySpec": "SYMMETRIC_DEFAULT"`, `"KeyMaterialId"`, `"Plaintext"`, `"KeyState": "PendingDeletion"`} {
+	for _, want := range []string{`"KeySpec": "SYMMETRIC_DEFAULT"`, `"KeyMaterialId"`, `"Plaintext"`, `"KeyState": "PendingDeletion"`, `"Arn": "arn:aws:iam::111122223333:user/app"`, `"Id": "key-default-1"`} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("walkthrough output lacks %s", want)
 		}
