@@ -171,8 +171,8 @@ func (c *clusterService) Backup(_ *kmsv1.BackupRequest, stream kmsv1.ClusterServ
 	}
 	if s.reads != nil {
 		// Every mutation acknowledged so far, by any member, is in it.
-		if err := s.reads.ReadBarrier(stream.Context()); err != nil {
-			return readBarrierError(err)
+		if err := s.readBarrier(stream.Context()); err != nil {
+			return err
 		}
 	}
 	snap, err := st.Snapshot()

@@ -75,10 +75,7 @@ func (is *iamService) read(ctx context.Context) error {
 	if is.s.reads == nil {
 		return nil
 	}
-	if err := is.s.reads.ReadBarrier(ctx); err != nil {
-		return readBarrierError(err)
-	}
-	return nil
+	return is.s.readBarrier(ctx)
 }
 
 // propose commits an identity mutation made now.

@@ -62,8 +62,8 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		ctx = withCaller(ctx, who)
 	}
 	if s.reads != nil && strings.HasPrefix(info.FullMethod, kmsMethodPrefix) {
-		if err := s.reads.ReadBarrier(ctx); err != nil {
-			return nil, readBarrierError(err)
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if s.auth != nil && needsAuthentication(info.FullMethod) {
@@ -75,6 +75,17 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 }
 
 const kmsMethodPrefix = "/kms.v1.KeyManagementService/"
+
+// readBarrier waits, at most MutationTimeout like any wait on the Raft
+// log, until this member holds every mutation acknowledged before.
+func (s *Server) readBarrier(ctx context.Context) error {
+	ctx, cancel := s.mutationContext(ctx)
+	defer cancel()
+	if err := s.reads.ReadBarrier(ctx); err != nil {
+		return readBarrierError(err)
+	}
+	return nil
+}
 
 // readBarrierError reports a call refused because this member could not
 // make sure it holds the latest state; nothing was done.
