@@ -219,6 +219,8 @@ func (a *auditService) TailEvents(req *kmsv1.TailEventsRequest, stream kmsv1.Aud
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.s.calls.stopping():
+			return toStatus(ctx, a.s.log, "TailEvents", errClosing)
 		case <-changed:
 		}
 		size, changed = a.s.audit.Size()

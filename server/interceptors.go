@@ -25,6 +25,10 @@ import (
 // is committed. It never logs request or response messages: they carry
 // plaintext.
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	if !s.calls.enter() {
+		return nil, toStatus(ctx, s.log, info.FullMethod, errClosing)
+	}
+	defer s.calls.leave()
 	start := time.Now()
 	ci, audited, err := s.startAudit(ctx, info.FullMethod)
 	if err != nil {
@@ -152,6 +156,10 @@ func isAudited(method string) bool {
 // record from the start. If the record cannot be committed, the stream
 // fails.
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !s.calls.enter() {
+		return toStatus(ss.Context(), s.log, info.FullMethod, errClosing)
+	}
+	defer s.calls.leave()
 	ci, audited, err := s.startAudit(ss.Context(), info.FullMethod)
 	if err != nil {
 		return toStatus(ss.Context(), s.log, info.FullMethod, err)

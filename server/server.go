@@ -165,7 +165,9 @@ type Server struct {
 	macKey  []byte
 	cluster ClusterInfo
 	reads   ReadBarrier
-	auth    *authenticator
+	// calls counts the handlers running, so Close can wait for them.
+	calls inflight
+	auth  *authenticator
 	// Authorization (authz.go): the default key policy (of keys made
 	// without a policy of their own; keypolicy.go), the identities'
 	// policies, and parsed policies.
@@ -290,6 +292,7 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 // Close stops the audit writers once the records being written are
 // committed. Call it after the gRPC server has stopped.
 func (s *Server) Close() {
+	s.calls.close(s.log)
 	if s.auditW != nil {
 		s.auditW.close()
 	}

@@ -151,6 +151,9 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	}
 	log.Info("shutting down")
 	hs.Shutdown()
+	// Ends the audit tails and waits for the calls in progress, so the
+	// graceful stop does not wait on streams that never end.
+	srv.Close()
 	stopGRPC(g, 10*time.Second)
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer shutCancel()
