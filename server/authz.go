@@ -62,8 +62,19 @@ type policyCache struct {
 }
 
 func (c *policyCache) get(doc string, kind iam.Kind) (*iam.Policy, error) {
-	h := sha256.Sum256([]byte(doc))
-	h[0] ^= byte(kind)
+	return c.named("", doc, kind)
+}
+
+// named is get for a policy that carries a name (an identity policy: its
+// entity and name, or a managed policy's ARN), which decisions report.
+func (c *policyCache) named(name, doc string, kind iam.Kind) (*iam.Policy, error) {
+	hs := sha256.New()
+	hs.Write([]byte{byte(kind)})
+	hs.Write([]byte(name))
+	hs.Write([]byte{0})
+	hs.Write([]byte(doc))
+	var h [32]byte
+	hs.Sum(h[:0])
 	c.mu.Lock()
 	p, ok := c.m[h]
 	c.mu.Unlock()
@@ -74,6 +85,7 @@ func (c *policyCache) get(doc string, kind iam.Kind) (*iam.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Name = name
 	c.mu.Lock()
 	if c.m == nil || len(c.m) > 4096 {
 		c.m = map[[32]byte]*iam.Policy{}
@@ -154,24 +166,7 @@ func (s *Server) callerPolicies(who caller) ([]*iam.Policy, error) {
 	if err != nil {
 		return nil, nil // deleted meanwhile: no policies
 	}
-	out := make([]*iam.Policy, 0, len(refs))
-	for _, r := range refs {
-		if r.Managed {
-			if m, ok := iam.LookupManagedPolicy(r.Name); ok {
-				out = append(out, m.Policy())
-			}
-			continue
-		}
-		p, err := s.policies.get(r.Document, iam.IdentityPolicy)
-		if err != nil {
-			// Policies are checked when written; one that no longer
-			// parses allows nothing.
-			s.log.Error("stored identity policy does not parse", "from", r.From, "name", r.Name, "err", err)
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return s.identityPolicies(refs)
 }
 
 func (s *Server) accessDenied(who caller, t authzTarget, explicit bool) error {

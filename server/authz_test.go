@@ -203,3 +203,27 @@ func TestIAMUserCalls(t *testing.T) {
 	}
 	t.Logf("the user's calls on record: %v", codes)
 }
+
+// TestUnparsablePolicyRefuses: a stored policy that no longer parses (it
+// may have held a Deny) makes the caller's calls fail rather than be
+// judged without it.
+func TestUnparsablePolicyRefuses(t *testing.T) {
+	a := newAuthServer(t)
+	ctx := context.Background()
+	k, err := a.srv.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := a.user(t, "dave")
+	a.applyIAM(t, keystore.OpAttachUserPolicy, keystore.IdentityMutation{UserName: "dave", PolicyARN: iam.KeyUser.ARN()})
+	req := &kmsv1.EncryptRequest{KeyId: k.GetKeyMetadata().GetKeyId()}
+	if err := a.srv.authorize(withCaller(ctx, u), "/kms.v1.KeyManagementService/Encrypt", req); err != nil {
+		t.Fatalf("with the key user policy: %v", err)
+	}
+	// Written behind the API's validation, as a damaged store would hold it.
+	a.applyIAM(t, keystore.OpPutUserPolicy, keystore.IdentityMutation{UserName: "dave", PolicyName: "broken",
+		PolicyDocument: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*","Bogus":1}]}`})
+	if err := a.srv.authorize(withCaller(ctx, u), "/kms.v1.KeyManagementService/Encrypt", req); err == nil {
+		t.Fatal("a caller whose stored policy does not parse was allowed")
+	}
+}

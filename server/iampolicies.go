@@ -229,10 +229,11 @@ func (is *iamService) attached(ctx context.Context, t policyTarget, prefix strin
 }
 
 // identityPolicies resolves policy references into parsed policies named
-// "user/alice/NAME" (inline) or by ARN (managed). A stored document that
-// no longer parses, or an unknown managed policy, is an error: refusing
-// is safer than evaluating without it.
-func identityPolicies(refs []keystore.PolicyRef) ([]*iam.Policy, error) {
+// "user/alice/NAME" (inline) or by ARN (managed), each parsed once (see
+// policyCache). A stored document that no longer parses, or an unknown
+// managed policy, is an error: refusing is safer than evaluating without
+// it, since the policy may hold a Deny.
+func (s *Server) identityPolicies(refs []keystore.PolicyRef) ([]*iam.Policy, error) {
 	out := make([]*iam.Policy, 0, len(refs))
 	for _, r := range refs {
 		if r.Managed {
@@ -240,14 +241,17 @@ func identityPolicies(refs []keystore.PolicyRef) ([]*iam.Policy, error) {
 			if !ok {
 				return nil, errors.New("server: unknown managed policy " + r.Name + " attached to " + r.From)
 			}
-			out = append(out, mp.Policy())
+			p, err := s.policies.named(mp.ARN(), mp.Document, iam.IdentityPolicy)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
 			continue
 		}
-		p, err := iam.Parse([]byte(r.Document), iam.IdentityPolicy)
+		p, err := s.policies.named(r.From+"/"+r.Name, r.Document, iam.IdentityPolicy)
 		if err != nil {
 			return nil, errors.New("server: stored policy " + r.From + "/" + r.Name + " does not parse: " + err.Error())
 		}
-		p.Name = r.From + "/" + r.Name
 		out = append(out, p)
 	}
 	return out, nil
@@ -265,7 +269,7 @@ func (s *Server) userIdentityPolicies(name string) ([]*iam.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return identityPolicies(refs)
+	return s.identityPolicies(refs)
 }
 
 // roleIdentityPolicies returns the parsed identity policies of a role.
@@ -278,7 +282,7 @@ func (s *Server) roleIdentityPolicies(name string) ([]*iam.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return identityPolicies(refs)
+	return s.identityPolicies(refs)
 }
 
 // managedPolicyID is a predefined policy's unique id, derived from its
