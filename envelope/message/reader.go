@@ -1,0 +1,138 @@
+package message
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"github.com/kmsd/kmsd/envelope"
+)
+
+// Reader decrypts the body of one message. It releases the plaintext of a
+// frame only after the whole frame has authenticated, and reports
+// io.EOF only after the final frame, when the input ends right after it.
+type Reader struct {
+	r         io.Reader
+	aead      cipher.AEAD
+	id        [IDSize]byte
+	frameSize int
+	// buf is prefix || frame ciphertext and tag; plain is the
+	// authenticated plaintext not yet returned (within buf).
+	buf   []byte
+	plain []byte
+	seq   uint32 // of the last frame read
+	err   error  // io.EOF after the final frame
+}
+
+// NewReader checks that dataKey is the key h commits to and that h is
+// authentic, then returns a Reader of the plaintext that follows h in r.
+// h must come from ReadHeader on the same r. dataKey may be cleared once
+// NewReader returns. Every failure is envelope.ErrDecrypt.
+func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
+	if len(dataKey) != DataKeySize || h == nil || h.encoded == nil {
+		return nil, envelope.ErrDecrypt
+	}
+	aead, commit, err := messageKeys(dataKey, &h.MessageID)
+	if err != nil || !commitmentsEqual(&commit, &h.commitment) {
+		return nil, envelope.ErrDecrypt
+	}
+	nonce := frameNonce(0)
+	if _, err := aead.Open(nil, nonce[:], h.tag[:], h.encoded); err != nil {
+		return nil, envelope.ErrDecrypt
+	}
+	return &Reader{r: r, aead: aead, id: h.MessageID, frameSize: h.FrameSize,
+		buf: make([]byte, prefix+h.FrameSize+tagSize)}, nil
+}
+
+// Read returns authenticated plaintext. A message that is truncated,
+// reordered, tampered with or followed by other bytes fails with
+// envelope.ErrDecrypt; the error sticks.
+func (r *Reader) Read(p []byte) (int, error) {
+	for len(r.plain) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.err = r.next(); r.err != nil && r.err != io.EOF {
+			r.err = envelope.ErrDecrypt
+		}
+	}
+	n := copy(p, r.plain)
+	r.plain = r.plain[n:]
+	return n, nil
+}
+
+// WriteTo writes all the plaintext to w, frame by frame, without an extra
+// copy (io.Copy uses it). Nothing of a frame reaches w before the frame
+// has authenticated.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.plain) > 0 {
+			n, err := w.Write(r.plain)
+			total += int64(n)
+			r.plain = r.plain[n:]
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		if r.err == io.EOF {
+			return total, nil
+		}
+		if r.err != nil {
+			return total, r.err
+		}
+		if r.err = r.next(); r.err != nil && r.err != io.EOF {
+			r.err = envelope.ErrDecrypt
+		}
+	}
+}
+
+// next reads and authenticates one frame into r.plain; io.EOF after the
+// final frame. Any other error means the message is bad.
+func (r *Reader) next() error {
+	head := r.buf[prefix-4 : prefix]
+	if _, err := io.ReadFull(r.r, head); err != nil {
+		return envelope.ErrDecrypt // the final frame is missing
+	}
+	kind, n := kindRegular, r.frameSize
+	seq := binary.BigEndian.Uint32(head)
+	if seq == finalMarker {
+		if _, err := io.ReadFull(r.r, r.buf[4:prefix]); err != nil {
+			return envelope.ErrDecrypt
+		}
+		kind, seq = kindFinal, binary.BigEndian.Uint32(r.buf[4:])
+		if l := binary.BigEndian.Uint32(r.buf[8:]); l <= uint32(r.frameSize) {
+			n = int(l)
+		} else {
+			return envelope.ErrDecrypt
+		}
+	}
+	if seq != r.seq+1 {
+		return envelope.ErrDecrypt
+	}
+	sealed := r.buf[prefix : prefix+n+tagSize]
+	if _, err := io.ReadFull(r.r, sealed); err != nil {
+		return envelope.ErrDecrypt
+	}
+	nonce, aad := frameNonce(seq), frameAAD(&r.id, kind, seq, n)
+	pt, err := r.aead.Open(sealed[:0], nonce[:], sealed, aad[:])
+	if err != nil {
+		clear(sealed)
+		return envelope.ErrDecrypt
+	}
+	r.seq = seq
+	if kind == kindFinal {
+		// Nothing may follow the final frame; check before releasing it.
+		var one [1]byte
+		if k, err := io.ReadFull(r.r, one[:]); k != 0 || !errors.Is(err, io.EOF) {
+			clear(pt)
+			return envelope.ErrDecrypt
+		}
+		r.plain = pt
+		return io.EOF
+	}
+	r.plain = pt
+	return nil
+}
