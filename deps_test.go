@@ -16,7 +16,8 @@ const module = "github.com/kmsd/kmsd/"
 // import module package dep (likewise relative), following the layout in the
 // design: envelope, audit and iam import nothing of the module; keystore
 // knows nothing of Raft; cluster never imports the API layers; kmsctl talks
-// to kmsd only over gRPC; nothing imports a command.
+// to kmsd only over gRPC; the encrypt client sees only the envelope
+// format, the API protobufs and request signing; nothing imports a command.
 func allowed(dir, dep string) bool {
 	top, depTop := first(dir), first(dep)
 	if depTop == "cmd" && top != "cmd" {
@@ -25,6 +26,8 @@ func allowed(dir, dep string) bool {
 	switch top {
 	case "envelope", "audit", "iam", "keystore":
 		return depTop == top
+	case "encrypt":
+		return depTop == top || depTop == "envelope" || depTop == "proto" || depTop == "auth"
 	case "cluster":
 		return depTop != "server" && depTop != "awsapi" && depTop != "cmd"
 	}
@@ -78,6 +81,14 @@ func TestAllowedTable(t *testing.T) {
 		{"cmd/kmsctl", "proto/kms/v1", true},
 		{"server", "cmd/kmsd", false},
 		{"cmd/kmsd", "server", true},
+		{"envelope/message", "envelope", true},
+		{"envelope/message", "proto/kms/v1", false},
+		{"encrypt", "envelope/message", true},
+		{"encrypt", "proto/kms/v1", true},
+		{"encrypt/encrypttest", "envelope", true},
+		{"encrypt", "server", false},
+		{"encrypt", "keystore", false},
+		{"cmd/kmsctl", "encrypt", true},
 	} {
 		if got := allowed(c.dir, c.dep); got != c.ok {
 			t.Errorf("allowed(%q, %q) = %v, want %v", c.dir, c.dep, got, c.ok)
