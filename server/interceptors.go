@@ -24,7 +24,19 @@ import (
 // logs one line per call. The response goes out only once its audit record
 // is committed. It never logs request or response messages: they carry
 // plaintext.
-func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return s.pipeline(ctx, info.FullMethod, req, handler, func(ctx context.Context) (caller, error) {
+		return s.auth.authenticate(ctx, info.FullMethod, req)
+	})
+}
+
+// pipeline runs one call of method through every step a call takes, for
+// both front doors (gRPC and the AWS-compatible endpoint, invoke.go):
+// authentication by authn, the read barrier, authorization, the handler,
+// the error table and the audit record, committed before the response.
+func (s *Server) pipeline(ctx context.Context, method string, req any, handler grpc.UnaryHandler,
+	authn func(context.Context) (caller, error)) (resp any, err error) {
+	info := &grpc.UnaryServerInfo{FullMethod: method}
 	if !s.calls.enter() {
 		return nil, toStatus(ctx, s.log, info.FullMethod, errClosing)
 	}
@@ -58,7 +70,7 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		}
 	}()
 	if s.auth != nil && needsAuthentication(info.FullMethod) {
-		who, err := s.auth.authenticate(ctx, info.FullMethod, req)
+		who, err := authn(ctx)
 		ci.identity = &who.identity
 		if err != nil {
 			return nil, err
@@ -112,7 +124,11 @@ func (s *Server) startAudit(ctx context.Context, method string) (callInfo, bool,
 		return ci, false, err
 	}
 	// The header goes out with the response or the error status.
-	grpc.SetHeader(ctx, metadata.Pairs(HeaderEventID, ci.eventID, HeaderRequestID, ci.requestID))
+	if ids, ok := ctx.Value(callIDsKey{}).(*CallIDs); ok {
+		*ids = CallIDs{EventID: ci.eventID, RequestID: ci.requestID}
+	} else {
+		grpc.SetHeader(ctx, metadata.Pairs(HeaderEventID, ci.eventID, HeaderRequestID, ci.requestID))
+	}
 	return ci, true, nil
 }
 
