@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -133,7 +135,13 @@ func (ca *CA) IssueNodeCert(nodeID string, hosts []string, validity time.Duratio
 // IssueClientCert issues a client certificate for the API, with name as
 // its subject's common name. It does not name PeerName, so it opens
 // neither the Raft port nor forwarding.
-func (ca *CA) IssueClientCert(name string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+//
+// With a principal (an IAM user's ARN, arn:aws:iam::ACCOUNT:user/NAME),
+// the certificate names it as a URI subject alternative name, and kmsd
+// takes an unsigned call made with the certificate as a call of that user
+// (server.Config.Authenticate). Without one, the certificate only opens
+// the TLS connection; calls must still be signed.
+func (ca *CA) IssueClientCert(name, principal string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if name == "" {
 		return nil, nil, errors.New("cluster: a client certificate needs a name")
 	}
@@ -141,6 +149,13 @@ func (ca *CA) IssueClientCert(name string, validity time.Duration) (certPEM, key
 		Subject:     pkix.Name{CommonName: name, Organization: []string{"kmsd"}},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if principal != "" {
+		u, err := url.Parse(principal)
+		if err != nil || u.Scheme != "arn" || !strings.HasPrefix(u.Opaque, "aws:iam::") || !strings.Contains(u.Opaque, ":user/") {
+			return nil, nil, fmt.Errorf("cluster: the principal %q is not an IAM user's ARN (arn:aws:iam::ACCOUNT:user/NAME)", principal)
+		}
+		tmpl.URIs = []*url.URL{u}
 	}
 	return ca.issue(tmpl, validity)
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
@@ -83,7 +85,8 @@ type authenticator struct {
 	secret func(keystore.AccessKey) (string, error)
 	// decoy is unwrapped for an unknown access key, so that it costs
 	// what a known one does.
-	decoy keystore.AccessKey
+	decoy     keystore.AccessKey
+	decoyUser keystore.UserRef
 	// sessions checks temporary credentials (sts.go).
 	sessions func(iam.SignedRequest) (caller, string, bool, bool)
 }
@@ -129,6 +132,9 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 	}
 	r, err := iam.ParseAuthorization(first(iam.HeaderAuthorization), first(iam.HeaderDate), first(iam.HeaderSecurityToken))
 	if errors.Is(err, iam.ErrMissingAuthentication) {
+		if who, ok := a.certificateCaller(ctx); ok {
+			return who, nil
+		}
 		return caller{}, errUnsigned
 	}
 	if err != nil {
@@ -169,34 +175,47 @@ func (a *authenticator) authenticate(ctx context.Context, method string, req any
 // lookup finds the principal and secret of a request's access key.
 // Temporary credentials (a session token) are not issued yet, so a request
 // with one is refused.
+//
+// Every access key, the root's, an IAM user's, or one that does not
+// exist, costs the same steps in the same order — a lookup, an unwrap (of
+// the decoy if there is no key to unwrap), a user lookup and a principal —
+// so the time of a refusal does not tell which access key ids exist
+// (TestAuthenticationFailuresTakeTheSameTime).
 func (a *authenticator) lookup(r iam.SignedRequest) (caller, string, bool) {
 	if r.Token != "" {
 		return caller{}, "", false
 	}
-	if r.AccessKeyID == a.rootID {
-		return caller{principal: a.root, identity: audit.UserIdentity{Type: "Root", PrincipalID: a.account,
-			ARN: a.root.ARN, AccountID: a.account, AccessKeyID: r.AccessKeyID}}, a.rootSecret, true
-	}
+	isRoot := subtle.ConstantTimeCompare([]byte(r.AccessKeyID), []byte(a.rootID)) == 1
 	if a.users == nil {
+		if isRoot {
+			return a.rootCaller(r.AccessKeyID), a.rootSecret, true
+		}
 		return caller{}, "", false
 	}
-	k, ok := a.users.AccessKey(r.AccessKeyID)
-	if !ok || k.Status != "Active" {
-		a.secret(a.decoy) // as much work as for a known key
-		return caller{}, "", false
+	k, found := a.users.AccessKey(r.AccessKeyID)
+	found = found && k.Status == keystore.AccessKeyActive && !isRoot
+	if !found {
+		k = a.decoy
+		k.WrappedSecret = bytes.Clone(k.WrappedSecret) // as AccessKey copies it
 	}
 	secret, err := a.secret(k)
-	if err != nil {
-		return caller{}, "", false
+	u, userFound := a.users.UserRef(k.UserName)
+	if !userFound {
+		u = a.decoyUser
 	}
-	u, ok := a.users.User(k.UserName)
-	if !ok {
-		return caller{}, "", false
+	p, perr := iam.UserPrincipal(u.Arn, u.UserID)
+	who := caller{principal: p, userName: u.UserName, identity: audit.UserIdentity{Type: "IAMUser", PrincipalID: u.UserID,
+		ARN: u.Arn, AccountID: a.account, AccessKeyID: r.AccessKeyID, UserName: u.UserName}}
+	switch {
+	case isRoot:
+		return a.rootCaller(r.AccessKeyID), a.rootSecret, true
+	case found && err == nil && userFound && perr == nil:
+		return who, secret, true
 	}
-	p, err := iam.UserPrincipal(u.Arn, u.UserID)
-	if err != nil {
-		return caller{}, "", false
-	}
-	return caller{principal: p, userName: u.UserName, identity: audit.UserIdentity{Type: "IAMUser", PrincipalID: u.UserID,
-		ARN: u.Arn, AccountID: a.account, AccessKeyID: r.AccessKeyID, UserName: u.UserName}}, secret, true
+	return caller{}, "", false
+}
+
+func (a *authenticator) rootCaller(accessKeyID string) caller {
+	return caller{principal: a.root, identity: audit.UserIdentity{Type: "Root", PrincipalID: a.account,
+		ARN: a.root.ARN, AccountID: a.account, AccessKeyID: accessKeyID}}
 }

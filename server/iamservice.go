@@ -31,6 +31,7 @@ import (
 // unknown user or role.
 type IdentityStore interface {
 	User(name string) (keystore.User, bool)
+	UserRef(name string) (keystore.UserRef, bool)
 	Group(name string) (keystore.Group, bool)
 	Role(name string) (keystore.Role, bool)
 	AccessKey(id string) (keystore.AccessKey, bool)

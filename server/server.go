@@ -254,8 +254,8 @@ func New(cfg Config) (*Server, error) {
 			if err != nil {
 				return nil, err
 			}
-			a.decoy = *decoy
-			a.decoy.AccessKeyID = "AKIADECOYDECOYDECOY0" // does not unwrap
+			a.decoy = *decoy // unwraps like a real key; its id is in no store
+			a.decoyUser = keystore.UserRef{UserName: "decoy", UserID: "AIDADECOYDECOYDECOY00", Arn: "arn:aws:iam::" + s.accountID + ":user/decoy"}
 			a.sessions = s.session
 		}
 	}
