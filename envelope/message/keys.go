@@ -59,12 +59,18 @@ func frameNonce(seq uint32) [nonceSize]byte {
 	return n
 }
 
-// frameAAD is the additional data of a frame.
-func frameAAD(id *[IDSize]byte, kind byte, seq uint32, length int) [IDSize + 13]byte {
-	var a [IDSize + 13]byte
-	copy(a[:], id[:])
-	a[IDSize] = kind
-	binary.BigEndian.PutUint32(a[IDSize+1:], seq)
-	binary.BigEndian.PutUint64(a[IDSize+5:], uint64(length))
-	return a
+// frameParams holds a frame's nonce and additional data, kept in the
+// Writer or Reader so that no frame allocates.
+type frameParams struct {
+	nonce [nonceSize]byte
+	aad   [IDSize + 13]byte
+}
+
+// set fills in the nonce and additional data of a frame; the message id
+// is already in aad.
+func (f *frameParams) set(kind byte, seq uint32, length int) {
+	binary.BigEndian.PutUint32(f.nonce[8:], seq)
+	f.aad[IDSize] = kind
+	binary.BigEndian.PutUint32(f.aad[IDSize+1:], seq)
+	binary.BigEndian.PutUint64(f.aad[IDSize+5:], uint64(length))
 }

@@ -15,7 +15,7 @@ import (
 type Reader struct {
 	r         io.Reader
 	aead      cipher.AEAD
-	id        [IDSize]byte
+	fp        frameParams
 	frameSize int
 	// buf is prefix || frame ciphertext and tag; plain is the
 	// authenticated plaintext not yet returned (within buf).
@@ -41,8 +41,9 @@ func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
 	if _, err := aead.Open(nil, nonce[:], h.tag[:], h.encoded); err != nil {
 		return nil, envelope.ErrDecrypt
 	}
-	return &Reader{r: r, aead: aead, id: h.MessageID, frameSize: h.FrameSize,
-		buf: make([]byte, prefix+h.FrameSize+tagSize)}, nil
+	rd := &Reader{r: r, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+h.FrameSize+tagSize+1)}
+	copy(rd.fp.aad[:], h.MessageID[:])
+	return rd, nil
 }
 
 // Read returns authenticated plaintext. A message that is truncated,
@@ -116,8 +117,8 @@ func (r *Reader) next() error {
 	if _, err := io.ReadFull(r.r, sealed); err != nil {
 		return envelope.ErrDecrypt
 	}
-	nonce, aad := frameNonce(seq), frameAAD(&r.id, kind, seq, n)
-	pt, err := r.aead.Open(sealed[:0], nonce[:], sealed, aad[:])
+	r.fp.set(kind, seq, n)
+	pt, err := r.aead.Open(sealed[:0], r.fp.nonce[:], sealed, r.fp.aad[:])
 	if err != nil {
 		clear(sealed)
 		return envelope.ErrDecrypt
@@ -125,8 +126,8 @@ func (r *Reader) next() error {
 	r.seq = seq
 	if kind == kindFinal {
 		// Nothing may follow the final frame; check before releasing it.
-		var one [1]byte
-		if k, err := io.ReadFull(r.r, one[:]); k != 0 || !errors.Is(err, io.EOF) {
+		one := r.buf[len(r.buf)-1:] // past the longest frame
+		if k, err := io.ReadFull(r.r, one); k != 0 || !errors.Is(err, io.EOF) {
 			clear(pt)
 			return envelope.ErrDecrypt
 		}

@@ -22,7 +22,7 @@ const prefix = 12
 type Writer struct {
 	w         io.Writer
 	aead      cipher.AEAD
-	id        [IDSize]byte
+	fp        frameParams
 	frameSize int
 	// buf is prefix || plaintext (n bytes pending) || room for the tag.
 	buf []byte
@@ -53,8 +53,9 @@ func NewWriter(w io.Writer, dataKey []byte, h Header) (*Writer, error) {
 	if _, err := w.Write(hb); err != nil {
 		return nil, err
 	}
-	return &Writer{w: w, aead: aead, id: h.MessageID, frameSize: h.FrameSize,
-		buf: make([]byte, prefix+h.FrameSize+tagSize)}, nil
+	wr := &Writer{w: w, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+h.FrameSize+tagSize)}
+	copy(wr.fp.aad[:], h.MessageID[:])
+	return wr, nil
 }
 
 // Write encrypts p. Full frames are written as they fill; the rest waits
@@ -112,9 +113,9 @@ func (w *Writer) sealRegular(pt []byte) {
 		return
 	}
 	w.seq++
-	nonce, aad := frameNonce(w.seq), frameAAD(&w.id, kindRegular, w.seq, len(pt))
+	w.fp.set(kindRegular, w.seq, len(pt))
 	binary.BigEndian.PutUint32(w.buf[prefix-4:], w.seq)
-	frame := w.aead.Seal(w.buf[prefix:prefix], nonce[:], pt, aad[:])
+	frame := w.aead.Seal(w.buf[prefix:prefix], w.fp.nonce[:], pt, w.fp.aad[:])
 	w.n = 0
 	if _, err := w.w.Write(w.buf[prefix-4 : prefix+len(frame)]); err != nil {
 		w.err = err
@@ -131,11 +132,11 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	w.seq++
-	nonce, aad := frameNonce(w.seq), frameAAD(&w.id, kindFinal, w.seq, w.n)
+	w.fp.set(kindFinal, w.seq, w.n)
 	binary.BigEndian.PutUint32(w.buf[0:], finalMarker)
 	binary.BigEndian.PutUint32(w.buf[4:], w.seq)
 	binary.BigEndian.PutUint32(w.buf[8:], uint32(w.n))
-	frame := w.aead.Seal(w.buf[prefix:prefix], nonce[:], w.buf[prefix:prefix+w.n], aad[:])
+	frame := w.aead.Seal(w.buf[prefix:prefix], w.fp.nonce[:], w.buf[prefix:prefix+w.n], w.fp.aad[:])
 	if _, err := w.w.Write(w.buf[:prefix+len(frame)]); err != nil {
 		w.err = err
 		return fmt.Errorf("message: write final frame: %w", err)
