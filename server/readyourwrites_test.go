@@ -29,7 +29,11 @@ func TestChangesAreVisibleOnEveryMember(t *testing.T) {
 	probes, stale := 0, 0
 	for round := range *visibilityRounds {
 		via := ms[round%3]
-		k, err := via.kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: fmt.Sprint("round ", round)})
+		var k *kmsv1.CreateKeyResponse
+		err := retryUnavailable(func() (err error) {
+			k, err = via.kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{Description: fmt.Sprint("round ", round)})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,34 +42,41 @@ func TestChangesAreVisibleOnEveryMember(t *testing.T) {
 			if m == via {
 				continue
 			}
-			if _, err := m.kms.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id}); err != nil {
+			if err := retryUnavailable(func() error {
+				_, err := m.kms.DescribeKey(ctx, &kmsv1.DescribeKeyRequest{KeyId: id})
+				return err
+			}); err != nil {
 				t.Fatalf("round %d: key created through %s not found on %s: %v", round, via.apiAddr, m.apiAddr, err)
 			}
 		}
 		// Rotation: encrypt on one member right after the rotation, decrypt
 		// on the others.
-		if _, err := via.kms.RotateKeyOnDemand(ctx, &kmsv1.RotateKeyOnDemandRequest{KeyId: id}); err != nil {
+		if err := retryUnavailable(func() error {
+			_, err := via.kms.RotateKeyOnDemand(ctx, &kmsv1.RotateKeyOnDemandRequest{KeyId: id})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
-		// An Encrypt whose audit record could not be committed in time
-		// (Unavailable) changed nothing: try it again.
 		var enc *kmsv1.EncryptResponse
-		for attempt := 0; ; attempt++ {
+		if err := retryUnavailable(func() (err error) {
 			enc, err = ms[(round+1)%3].kms.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: id, Plaintext: []byte("x")})
-			if err == nil || status.Code(err) != codes.Unavailable || attempt == 3 {
-				break
-			}
-		}
-		if err != nil {
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range ms {
-			if _, err := m.kms.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.GetCiphertextBlob()}); err != nil {
+			if err := retryUnavailable(func() error {
+				_, err := m.kms.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: enc.GetCiphertextBlob()})
+				return err
+			}); err != nil {
 				t.Fatalf("round %d: a ciphertext of the rotated key does not decrypt on %s: %v", round, m.apiAddr, err)
 			}
 		}
 		// Disable: no member encrypts with the key after the ack.
-		if _, err := ms[(round+2)%3].kms.DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: id}); err != nil {
+		if err := retryUnavailable(func() error {
+			_, err := ms[(round+2)%3].kms.DisableKey(ctx, &kmsv1.DisableKeyRequest{KeyId: id})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range ms {
@@ -79,4 +90,20 @@ func TestChangesAreVisibleOnEveryMember(t *testing.T) {
 	if stale != 0 {
 		t.Fatalf("%d of %d probes used a key after its DisableKey was acknowledged", stale, probes)
 	}
+}
+
+// retryUnavailable makes call up to five times while it is answered
+// Unavailable, as AWS SDKs retry: the member could not commit the call's
+// audit record or reach the leader in time (a leader change, a loaded
+// machine), and said so; every call here may be made again. A change the
+// test checks is the one acknowledged last.
+func retryUnavailable(call func() error) error {
+	var err error
+	for range 5 {
+		if err = call(); status.Code(err) != codes.Unavailable {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }
