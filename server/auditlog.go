@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/kmsd/kmsd/audit"
 	"github.com/kmsd/kmsd/keystore"
@@ -203,6 +205,10 @@ type auditWriter struct {
 	timeout  func(context.Context) (context.Context, context.CancelFunc)
 	// committed, if set, is called after each batch is committed.
 	committed func()
+	// observe, if set, is told how long each commit took (metrics.go).
+	observe func(d time.Duration, records int, err error)
+	// waiting counts the records appended and not committed yet.
+	waiting atomic.Int64
 
 	mu sync.Mutex
 	// queue holds the batches not yet taken by a writer, oldest first; the
@@ -243,12 +249,14 @@ func (w *auditWriter) append(record []byte, id string, mac []byte) (uint64, erro
 	b.ids = append(b.ids, id)
 	b.macs = append(b.macs, mac)
 	b.bytes += len(record)
+	w.waiting.Add(1)
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 	<-b.done
+	w.waiting.Add(-1)
 	if b.err != nil {
 		return 0, b.err
 	}
@@ -287,7 +295,11 @@ func (w *auditWriter) run() {
 func (w *auditWriter) commit(b *auditBatch) {
 	ctx, cancel := w.timeout(context.Background())
 	defer cancel()
+	start := time.Now()
 	b.first, b.err = w.proposer.AppendAudit(ctx, b.records, b.ids, b.macs)
+	if w.observe != nil {
+		w.observe(time.Since(start), len(b.records), b.err)
+	}
 	close(b.done)
 	if b.err == nil && w.committed != nil {
 		w.committed()

@@ -43,6 +43,7 @@ const (
 	excExpiredImportToken = "ExpiredImportTokenException"
 	excKeyUnavailable     = "KeyUnavailableException"
 	excInvalidNextToken   = "InvalidNextTokenException"
+	excThrottling         = "ThrottlingException"
 )
 
 // AWS IAM exception names, for the IdentityManagementService; it also
@@ -188,4 +189,8 @@ var (
 	// material with one status and message.
 	errInvalidWrappedMaterial = &apiError{code: codes.InvalidArgument, name: excInvalidCiphertxt,
 		message: "The encrypted key material could not be decrypted with the wrapping key of the import token."}
+	// errThrottled answers a call over its caller's or the node's request
+	// quota (ratelimit.go); nothing was done.
+	errThrottled = &apiError{code: codes.ResourceExhausted, name: excThrottling,
+		message: "The request rate is over the quota; nothing was done. Slow down and retry the request."}
 )

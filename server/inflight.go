@@ -15,6 +15,7 @@ import (
 type inflight struct {
 	mu      sync.Mutex
 	n       int
+	peak    int // the most calls at once
 	closing bool
 	stop    chan struct{} // closed when Close begins: long streams end
 	idle    chan struct{} // closed when closing and n is 0
@@ -42,7 +43,15 @@ func (f *inflight) enter() bool {
 		return false
 	}
 	f.n++
+	f.peak = max(f.peak, f.n)
 	return true
+}
+
+// load returns the calls being handled and the most there were at once.
+func (f *inflight) load() (n, peak int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.peak
 }
 
 func (f *inflight) leave() {

@@ -42,6 +42,12 @@ func (s *Server) pipeline(ctx context.Context, method string, req any, handler g
 	}
 	defer s.calls.leave()
 	start := time.Now()
+	defer func() { s.metrics.observe(info.FullMethod, start, err) }()
+	if ctx.Err() != nil {
+		// The caller went away before anything was done (a stream reset
+		// as soon as it was opened): nothing is done, answered or recorded.
+		return nil, toStatus(ctx, s.log, info.FullMethod, ctx.Err())
+	}
 	ci, audited, err := s.startAudit(ctx, info.FullMethod)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, info.FullMethod, err)
@@ -76,6 +82,9 @@ func (s *Server) pipeline(ctx context.Context, method string, req any, handler g
 			return nil, err
 		}
 		ctx = withCaller(ctx, who)
+	}
+	if err := s.throttle(ctx, info.FullMethod); err != nil {
+		return nil, err
 	}
 	if s.reads != nil && strings.HasPrefix(info.FullMethod, kmsMethodPrefix) {
 		if err := s.readBarrier(ctx); err != nil {
@@ -192,6 +201,12 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 			return toStatus(ss.Context(), s.log, info.FullMethod, err)
 		}
 		ctx := withCaller(ss.Context(), who)
+		if err := s.throttle(ctx, info.FullMethod); err != nil {
+			if audited {
+				_, err = s.finishAudit(ctx, ci, info.FullMethod, nil, nil, err)
+			}
+			return toStatus(ctx, s.log, info.FullMethod, err)
+		}
 		if err := s.authorize(ctx, info.FullMethod, nil); err != nil {
 			if audited {
 				_, err = s.finishAudit(ctx, ci, info.FullMethod, nil, nil, err)

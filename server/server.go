@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
-	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/envelope"
 	"github.com/kmsd/kmsd/iam"
 	"github.com/kmsd/kmsd/keystore"
@@ -115,6 +116,16 @@ type Config struct {
 	// (read-your-writes across members). Nil: calls read this member's
 	// state as it is (a cluster of one, or tests).
 	Reads ReadBarrier
+	// RateLimits are the request quotas (ratelimit.go); kmsd sets
+	// DefaultRateLimits unless configured otherwise. Zero: no quota.
+	RateLimits RateLimits
+	// Connections bound the gRPC connections (ServerOptions, Listener).
+	// Zero fields: DefaultConnLimits.
+	Connections ConnLimits
+	// Metrics, if set, receives the server's Prometheus metrics
+	// (metrics.go); with Raft set, the node's Raft numbers too.
+	Metrics prometheus.Registerer
+	Raft    RaftMetrics
 	// Rand and Now default to crypto/rand and time.Now.
 	Rand   io.Reader
 	Now    func() time.Time
@@ -174,6 +185,11 @@ type Server struct {
 	keyPolicy  *iam.Policy
 	identities identityReader
 	policies   policyCache
+	// Limits (ratelimit.go, connlimits.go) and metrics (metrics.go);
+	// limits and metrics are nil when off.
+	limits  *limiter
+	conns   ConnLimits
+	metrics *metrics
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)
@@ -264,6 +280,12 @@ func New(cfg Config) (*Server, error) {
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)
 		s.auditW.committed = s.maybeKickSigner
 	}
+	s.limits, s.conns = newLimiter(cfg.RateLimits), cfg.Connections.withDefaults()
+	if cfg.Metrics != nil {
+		if err := s.registerMetrics(cfg.Metrics, cfg.Raft); err != nil {
+			return nil, fmt.Errorf("server: metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -297,30 +319,6 @@ func (s *Server) Close() {
 		s.auditW.close()
 	}
 }
-
-// ServerOptions returns the grpc.ServerOptions kmsd's API needs: message
-// size limits and the interceptor that maps errors, recovers panics and logs.
-func (s *Server) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		// Forwarded cluster commands (audit batches) are larger than any
-		// API request; the interceptor holds API requests to
-		// MaxRequestBytes.
-		grpc.MaxRecvMsgSize(cluster.MaxForwardBytes),
-		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
-		grpc.NumStreamWorkers(MaxConcurrentStreams),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	}
-}
-
-// Limits of the gRPC API.
-const (
-	// MaxRequestBytes bounds one request message. The largest valid request
-	// (ReEncrypt of a 6 KiB ciphertext with two maximal contexts) is far below.
-	MaxRequestBytes = 64 << 10
-	// MaxConcurrentStreams bounds the handlers one connection can run.
-	MaxConcurrentStreams = 256
-)
 
 // mutationContext bounds a wait on the Raft log.
 func (s *Server) mutationContext(ctx context.Context) (context.Context, context.CancelFunc) {
