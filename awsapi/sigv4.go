@@ -75,16 +75,21 @@ func parseAuthorization(v string) (authorization, error) {
 		if !ok {
 			return a, fmt.Errorf("%w: Authorization component %q is not name=value", errIncomplete, clip(part))
 		}
+		var bit int
 		switch k {
 		case "Credential":
-			cred, seen = val, seen|1
+			cred, bit = val, 1
 		case "SignedHeaders":
-			signed, seen = val, seen|2
+			signed, bit = val, 2
 		case "Signature":
-			sig, seen = val, seen|4
+			sig, bit = val, 4
 		default:
 			return a, fmt.Errorf("%w: unknown Authorization component %q", errIncomplete, clip(k))
 		}
+		if seen&bit != 0 {
+			return a, fmt.Errorf("%w: Authorization names %s twice", errIncomplete, k)
+		}
+		seen |= bit
 	}
 	if seen != 7 {
 		return a, fmt.Errorf("%w: Authorization must name Credential, SignedHeaders and Signature", errIncomplete)
@@ -118,7 +123,7 @@ func clip(s string) string {
 	return s
 }
 
-// stringToSign builds the string signed for r with body, as a lists.
+// stringToSign builds the string signed for r with body.
 func stringToSign(r *http.Request, body []byte, a *authorization, amzDate string) []byte {
 	h := sha256.New()
 	writeCanonicalRequest(h, r, body, a.signedHeaders)
