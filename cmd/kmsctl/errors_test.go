@@ -67,10 +67,10 @@ func TestHelp(t *testing.T) {
 	// Every API operation has a command, plus inspect-ciphertext,
 	// list-key-versions and import-key-material-from-file, the six audit
 	// commands (lookup, tail, export, verify, prove, public-key) and
-	// cluster status, join, remove and backup; and an iam and an sts
-	// command for every IdentityManagementService and SecurityTokenService
-	// operation.
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 4 +
+	// cluster status, join, remove and backup; encrypt-file and
+	// decrypt-file; and an iam and an sts command for every
+	// IdentityManagementService and SecurityTokenService operation.
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 4 + 2 +
 		len(kmsv1.IdentityManagementService_ServiceDesc.Methods) + len(kmsv1.SecurityTokenService_ServiceDesc.Methods)
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
