@@ -11,7 +11,10 @@
 //	server       the gRPC API; the one error-to-status table
 //	cluster      Raft node, Badger log store, state machine
 //	keystore     keys and aliases in Badger; deterministic mutations
+//	encrypt      the envelope-encryption client applications use (data keys
+//	             from kmsd over gRPC, the message format of envelope/message)
 //	envelope     cryptography: ciphertext format, key derivation, wrapping
+//	envelope/message  the framed, key-committing message format of encrypt
 //	proto        the API definitions and generated code
 //
 // Imports point down only; deps_test.go enforces it.
