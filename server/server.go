@@ -190,6 +190,9 @@ type Server struct {
 	limits  *limiter
 	conns   ConnLimits
 	metrics *metrics
+	// rootReady is set once RootKeyReady has seen the root key unwrap
+	// stored material (readiness.go).
+	rootReady atomic.Bool
 }
 
 var _ kmsv1.KeyManagementServiceServer = (*Server)(nil)

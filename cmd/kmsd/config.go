@@ -29,7 +29,7 @@ type Config struct {
 	GRPCAddr string `yaml:"grpc_addr" toml:"grpc_addr"`
 	// RaftAddr is the Raft transport's listen address. Default 127.0.0.1:7401.
 	RaftAddr string `yaml:"raft_addr" toml:"raft_addr"`
-	// HTTPAddr serves /healthz and /readyz. Default 127.0.0.1:7480.
+	// HTTPAddr serves /healthz, /readyz and /metrics. Default 127.0.0.1:7480.
 	HTTPAddr string `yaml:"http_addr" toml:"http_addr"`
 	// NodeID names this node in the cluster. Default "kmsd-1".
 	NodeID string `yaml:"node_id" toml:"node_id"`
@@ -99,6 +99,13 @@ type Config struct {
 	// InsecureNoAudit turns the audit log off. Accepted only with Dev; it
 	// exists to measure what the audit log costs.
 	InsecureNoAudit bool `yaml:"insecure_no_audit" toml:"insecure_no_audit"`
+	// AWSAllowPlainHTTP lets the AWS-compatible API (POST / on HTTPAddr)
+	// answer plain HTTP on an address that is not loopback. Off, it
+	// answers plain HTTP only on loopback, and TLS (with tls_cert_file)
+	// on any address.
+	AWSAllowPlainHTTP bool `yaml:"aws_allow_plain_http" toml:"aws_allow_plain_http"`
+	// OpsConfig: request quotas and connection limits (configops.go).
+	OpsConfig `yaml:",inline"`
 }
 
 // PeerList is the peers setting: "ID=RAFT_ADDR/GRPC_ADDR" entries.
@@ -151,6 +158,7 @@ func defaultConfig() Config {
 		SnapshotInterval: Duration(2 * time.Minute), RaftTimeout: Duration(500 * time.Millisecond),
 		SchedulerInterval: Duration(time.Minute),
 		AuditSignInterval: Duration(time.Minute),
+		OpsConfig:         defaultOpsConfig(),
 	}
 }
 
@@ -202,7 +210,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (mode 0700)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC API listen address")
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft transport listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (/healthz, /readyz)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's id in the cluster")
 	fs.StringVar(&c.RootKeyFile, "root-key-file", c.RootKeyFile, "root key file made by 'kmsd init' (mode 0600)")
 	fs.StringVar(&c.Region, "region", c.Region, "region shown in ARNs")
@@ -226,6 +234,8 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "this member's TLS key (PEM, mode 0600)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", c.TLSCAFile, "the cluster CA certificate (PEM)")
 	fs.BoolVar(&c.InsecureNoAudit, "insecure-no-audit", c.InsecureNoAudit, "with --dev only: record nothing in the audit log (to measure its cost)")
+	fs.BoolVar(&c.AWSAllowPlainHTTP, "aws-allow-plain-http", c.AWSAllowPlainHTTP, "answer the AWS KMS API over plain HTTP on a non-loopback --http-addr (it carries plaintext)")
+	bindOpsFlags(fs, &c.OpsConfig)
 }
 
 func durationFlag(fs *flag.FlagSet, d *Duration, name, usage string) {
@@ -291,6 +301,10 @@ func copyFlag(name string, src, dst *Config) {
 		dst.TLSCAFile = src.TLSCAFile
 	case "insecure-no-audit":
 		dst.InsecureNoAudit = src.InsecureNoAudit
+	case "aws-allow-plain-http":
+		dst.AWSAllowPlainHTTP = src.AWSAllowPlainHTTP
+	default:
+		copyOpsFlag(name, &src.OpsConfig, &dst.OpsConfig)
 	}
 }
 
@@ -396,7 +410,7 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log_format %q must be text or json", c.LogFormat)
 	}
-	return nil
+	return c.OpsConfig.validate()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -11,11 +11,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/kmsd/kmsd/cluster"
@@ -81,6 +82,7 @@ func serve(ctx context.Context, c Config) error {
 		return err
 	}
 	defer node.Shutdown()
+	reg := newRegistry()
 	srv, err := server.New(server.Config{
 		Store: store, Proposer: node, RootKey: root, Region: c.Region, AccountID: c.AccountID,
 		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
@@ -89,12 +91,13 @@ func serve(ctx context.Context, c Config) error {
 		Authenticate:      true,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
 		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),
+		RateLimits: c.rateLimits(), Connections: c.connLimits(), Metrics: reg, Raft: node,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	return listenAndServe(ctx, c, log, srv, node, peerTLS)
+	return listenAndServe(ctx, c, log, srv, node, peerTLS, reg)
 }
 
 // loadTLS reads the TLS settings; nil when there are none.
@@ -114,7 +117,7 @@ func loadTLS(c Config) (*cluster.TLSConfig, error) {
 
 // listenAndServe opens the listeners and serves until ctx is done, then
 // stops gracefully.
-func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node, tlsConf *cluster.TLSConfig) error {
+func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node, tlsConf *cluster.TLSConfig, reg *prometheus.Registry) error {
 	glis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
@@ -128,13 +131,13 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
-	ready := &readiness{node: node}
+	ready := &readiness{node: node, rootKey: srv, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	httpSrv := &http.Server{Handler: ready.mux(), ReadHeaderTimeout: 5 * time.Second}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
-	go func() { errc <- g.Serve(glis) }()
+	go func() { errc <- g.Serve(srv.Listener(glis)) }()
 	go func() { errc <- httpSrv.Serve(hlis) }()
 	go srv.RunScheduler(ctx)
 	if c.Join != "" && node.NeedsJoin() {
@@ -169,11 +172,6 @@ func newGRPCServer(srv *server.Server, tlsConf *cluster.TLSConfig, dev bool) *gr
 	if tlsConf != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf.APIConfig())))
 	}
-	opts = append(opts,
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
-		grpc.ConnectionTimeout(10*time.Second),
-	)
 	g := grpc.NewServer(opts...)
 	srv.Register(g)
 	if dev {
@@ -195,16 +193,28 @@ func stopGRPC(g *grpc.Server, d time.Duration) {
 }
 
 // readiness reports whether this node can serve: it is ready when the
-// cluster has a leader.
+// cluster has a leader and this node holds the cluster's root key. The
+// gRPC health service and /readyz answer from the same check.
 type readiness struct {
-	node *cluster.Node
+	node    *cluster.Node
+	rootKey interface{ RootKeyReady() error }
+	metrics http.Handler
 }
 
-func (r *readiness) ready(ctx context.Context) bool {
+// check returns why this node is not ready, or nil.
+func (r *readiness) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	return r.node.WaitForLeader(ctx) == nil
+	if r.node.WaitForLeader(ctx) != nil {
+		return errors.New("no Raft leader")
+	}
+	if err := r.rootKey.RootKeyReady(); err != nil {
+		return err
+	}
+	return nil
 }
+
+func (r *readiness) ready(ctx context.Context) bool { return r.check(ctx) == nil }
 
 // watch keeps the gRPC health service in step with readiness.
 func (r *readiness) watch(ctx context.Context, hs *health.Server) {
@@ -231,13 +241,14 @@ func (r *readiness) mux() *http.ServeMux {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		if !r.ready(req.Context()) {
-			http.Error(w, "not ready: no Raft leader", http.StatusServiceUnavailable)
+		if err := r.check(req.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		leader, _ := r.node.Leader()
 		fmt.Fprintf(w, "ready; leader %s\n", leader)
 	})
+	mux.Handle("GET /metrics", r.metrics)
 	return mux
 }
 
