@@ -47,8 +47,10 @@
 //     frame also only once the input is known to end there). Memory is one
 //     frame, whatever the size of the message.
 //   - Every failure to read a message (malformed, truncated, tampered, the
-//     wrong data key) is the one error envelope.ErrDecrypt. Lengths and
-//     fields are checked before any cipher is called; no input panics.
+//     wrong data key) is the one error envelope.ErrDecrypt. Errors of the
+//     underlying reader other than the end of its input say nothing about
+//     the message and are returned as they are. Lengths and fields are
+//     checked before any cipher is called; no input panics.
 //
 // # Format (version 1)
 //

@@ -109,19 +109,12 @@ func (h *Header) encode(commitment *[commitSize]byte) ([]byte, error) {
 
 // ReadHeader reads a message's header from r, reading nothing beyond it,
 // and checks its framing. It proves nothing about authenticity (NewReader
-// does) and needs no key. Any problem, a short read included, is
-// envelope.ErrDecrypt.
+// does) and needs no key. Any problem, input that ends too early
+// included, is envelope.ErrDecrypt; other errors of r are returned as
+// they are.
 func ReadHeader(r io.Reader) (*Header, error) {
-	h, err := readHeader(r)
-	if err != nil {
-		return nil, envelope.ErrDecrypt
-	}
-	return h, nil
-}
-
-func readHeader(r io.Reader) (*Header, error) {
 	b := make([]byte, fixedSize+2, 512)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if err := readFull(r, b); err != nil {
 		return nil, err
 	}
 	if string(b[:4]) != Magic || b[4] != Version1 || b[5] != SuiteAES256GCMCommitting {
@@ -149,7 +142,7 @@ func readHeader(r io.Reader) (*Header, error) {
 		}
 		start := len(b)
 		b = slices.Grow(b, n+next)[:start+n+next]
-		if _, err := io.ReadFull(r, b[start:]); err != nil {
+		if err := readFull(r, b[start:]); err != nil {
 			return nil, err
 		}
 		fields[i] = b[start : start+n]
@@ -160,7 +153,7 @@ func readHeader(r io.Reader) (*Header, error) {
 	}
 	ec, err := envelope.DecodeContext(fields[1])
 	if err != nil {
-		return nil, err
+		return nil, envelope.ErrDecrypt
 	}
 	h.EncryptionContext = ec
 	h.WrappedKey = append([]byte(nil), fields[2]...)

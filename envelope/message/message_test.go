@@ -164,3 +164,51 @@ func TestWriterRefusesBadHeaders(t *testing.T) {
 		t.Errorf("16-byte data key: %v", err)
 	}
 }
+
+// errAfter yields n bytes of r, then err.
+type errAfter struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	if e.n == 0 {
+		return 0, e.err
+	}
+	k, err := e.r.Read(p[:min(len(p), e.n)])
+	e.n -= k
+	return k, err
+}
+
+// An error of the underlying reader is returned as it is (it says nothing
+// about the message), wherever it happens, and nothing of the frame being
+// read is released.
+func TestReadErrorsPassThrough(t *testing.T) {
+	f := newTamperFixture(t)
+	boom := errors.New("disk on fire")
+	for n := range len(f.msg) + 1 {
+		src := &errAfter{r: bytes.NewReader(f.msg), n: n, err: boom}
+		var got bytes.Buffer
+		h, err := ReadHeader(src)
+		if err == nil {
+			var r *Reader
+			if r, err = NewReader(src, h, testKey(3)); err == nil {
+				_, err = io.Copy(&got, r)
+			}
+		}
+		if n == len(f.msg) {
+			// The whole message, then an error where the end should be.
+			if err != boom || !bytes.Equal(got.Bytes(), f.pt[:3*tfs]) {
+				t.Fatalf("error after the whole message: %v, %d bytes", err, got.Len())
+			}
+			continue
+		}
+		if err != boom {
+			t.Fatalf("error after %d bytes: %v, want the reader's error", n, err)
+		}
+		if got.Len()%tfs != 0 || !bytes.Equal(got.Bytes(), f.pt[:got.Len()]) {
+			t.Fatalf("error after %d bytes: released %d bytes", n, got.Len())
+		}
+	}
+}

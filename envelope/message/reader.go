@@ -48,15 +48,14 @@ func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
 
 // Read returns authenticated plaintext. A message that is truncated,
 // reordered, tampered with or followed by other bytes fails with
-// envelope.ErrDecrypt; the error sticks.
+// envelope.ErrDecrypt; an error of the underlying reader (other than the
+// end of its input) is returned as it is. Errors stick.
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.plain) == 0 {
 		if r.err != nil {
 			return 0, r.err
 		}
-		if r.err = r.next(); r.err != nil && r.err != io.EOF {
-			r.err = envelope.ErrDecrypt
-		}
+		r.err = r.next()
 	}
 	n := copy(p, r.plain)
 	r.plain = r.plain[n:]
@@ -84,24 +83,23 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		if r.err != nil {
 			return total, r.err
 		}
-		if r.err = r.next(); r.err != nil && r.err != io.EOF {
-			r.err = envelope.ErrDecrypt
-		}
+		r.err = r.next()
 	}
 }
 
 // next reads and authenticates one frame into r.plain; io.EOF after the
-// final frame. Any other error means the message is bad.
+// final frame, an error of the underlying reader as it is, and
+// envelope.ErrDecrypt for a bad message.
 func (r *Reader) next() error {
 	head := r.buf[prefix-4 : prefix]
-	if _, err := io.ReadFull(r.r, head); err != nil {
-		return envelope.ErrDecrypt // the final frame is missing
+	if err := readFull(r.r, head); err != nil {
+		return err // at the end: the final frame is missing
 	}
 	kind, n := kindRegular, r.frameSize
 	seq := binary.BigEndian.Uint32(head)
 	if seq == finalMarker {
-		if _, err := io.ReadFull(r.r, r.buf[4:prefix]); err != nil {
-			return envelope.ErrDecrypt
+		if err := readFull(r.r, r.buf[4:prefix]); err != nil {
+			return err
 		}
 		kind, seq = kindFinal, binary.BigEndian.Uint32(r.buf[4:])
 		if l := binary.BigEndian.Uint32(r.buf[8:]); l <= uint32(r.frameSize) {
@@ -114,8 +112,8 @@ func (r *Reader) next() error {
 		return envelope.ErrDecrypt
 	}
 	sealed := r.buf[prefix : prefix+n+tagSize]
-	if _, err := io.ReadFull(r.r, sealed); err != nil {
-		return envelope.ErrDecrypt
+	if err := readFull(r.r, sealed); err != nil {
+		return err
 	}
 	r.fp.set(kind, seq, n)
 	pt, err := r.aead.Open(sealed[:0], r.fp.nonce[:], sealed, r.fp.aad[:])
@@ -129,6 +127,9 @@ func (r *Reader) next() error {
 		one := r.buf[len(r.buf)-1:] // past the longest frame
 		if k, err := io.ReadFull(r.r, one); k != 0 || !errors.Is(err, io.EOF) {
 			clear(pt)
+			if k == 0 && err != nil {
+				return err
+			}
 			return envelope.ErrDecrypt
 		}
 		r.plain = pt
@@ -136,4 +137,14 @@ func (r *Reader) next() error {
 	}
 	r.plain = pt
 	return nil
+}
+
+// readFull reads len(b) bytes: the end of the input (too early) is
+// envelope.ErrDecrypt, other errors of r are returned as they are.
+func readFull(r io.Reader, b []byte) error {
+	_, err := io.ReadFull(r, b)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return envelope.ErrDecrypt
+	}
+	return err
 }
