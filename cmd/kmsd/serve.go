@@ -132,13 +132,19 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	ready := &readiness{node: node, rootKey: srv, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	httpSrv := &http.Server{Handler: ready.mux(), ReadHeaderTimeout: 5 * time.Second}
+	mux := ready.mux()
+	if err := handleAWS(mux, c, srv, log); err != nil {
+		glis.Close()
+		hlis.Close()
+		return err
+	}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- g.Serve(srv.Listener(glis)) }()
-	go func() { errc <- httpSrv.Serve(hlis) }()
+	go func() { errc <- httpSrv.Serve(httpListener(hlis, tlsConf)) }()
 	go srv.RunScheduler(ctx)
 	if c.Join != "" && node.NeedsJoin() {
 		go joinCluster(ctx, log, node, c.Join)
