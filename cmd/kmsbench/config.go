@@ -69,6 +69,16 @@ type Config struct {
 	// address, so that the echo ceiling can be measured out of process like
 	// kmsd (with --server-pid).
 	ServeEcho string
+	// Protocol is "grpc" (kmsd's API) or "aws": the AWS KMS JSON protocol
+	// through the AWS SDK, Endpoint then being a URL (kmsd's --http-addr)
+	// and Region the region requests are signed for.
+	Protocol string
+	Region   string
+	// BaselineEndpoint, with Protocol "aws", is another AWS-compatible
+	// endpoint (an emulator such as local-kms) measured in the same run in
+	// place of the echo ceiling; BaselinePID its process, for its CPU time.
+	BaselineEndpoint string
+	BaselinePID      int
 }
 
 // DefaultConfig returns the defaults documented on the flags.
@@ -83,6 +93,8 @@ func DefaultConfig() Config {
 		PlaintextSize:      32,
 		CiphertextOverhead: defaultCiphertextOverhead,
 		Echo:               true,
+		Protocol:           "grpc",
+		Region:             "us-east-1",
 	}
 }
 
@@ -111,6 +123,14 @@ func (c *Config) Validate() error {
 		return errors.New("--max-ops must not be negative")
 	case c.EchoOnly && c.ServerPID != 0:
 		return errors.New("--server-pid makes no sense with --echo-only")
+	case c.Protocol != "grpc" && c.Protocol != "aws":
+		return fmt.Errorf("--protocol %q: must be grpc or aws", c.Protocol)
+	case c.Protocol == "aws" && (c.Echo || c.EchoOnly):
+		return errors.New("the echo ceiling is a gRPC server: use --echo=false with --protocol aws (--baseline-endpoint measures another AWS endpoint)")
+	case c.BaselineEndpoint != "" && c.Protocol != "aws":
+		return errors.New("--baseline-endpoint needs --protocol aws")
+	case c.BaselinePID != 0 && c.BaselineEndpoint == "":
+		return errors.New("--baseline-pid needs --baseline-endpoint")
 	}
 	for _, n := range c.Concurrency {
 		if n < 1 {
@@ -145,6 +165,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.Int64Var(&c.MaxOps, "max-ops", 0, "bound on timed calls per run (0: none)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&c.ServeEcho, "serve-echo", "", "only serve the echo service on `address` until interrupted")
+	fs.StringVar(&c.Protocol, "protocol", c.Protocol, "grpc, or aws: the AWS KMS protocol through the AWS SDK (--endpoint is then a URL)")
+	fs.StringVar(&c.Region, "region", c.Region, "with --protocol aws: the region requests are signed for")
+	fs.StringVar(&c.BaselineEndpoint, "baseline-endpoint", "", "with --protocol aws: another AWS KMS endpoint `URL` measured in the same run")
+	fs.IntVar(&c.BaselinePID, "baseline-pid", 0, "the baseline endpoint's `pid`, to read its CPU time from /proc")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -160,6 +184,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	if c.EchoOnly {
 		c.Echo = true
+	}
+	echoSet := false
+	fs.Visit(func(f *flag.Flag) { echoSet = echoSet || f.Name == "echo" })
+	if c.Protocol == "aws" && !echoSet && !c.EchoOnly {
+		c.Echo = false // the echo ceiling speaks gRPC
 	}
 	return c, c.Validate()
 }

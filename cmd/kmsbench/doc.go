@@ -37,6 +37,22 @@
 // for the echo rows the figure is the CPU of the whole kmsbench process
 // (echo client and echo server together), labelled echo_proc_cpu_us/call.
 //
+// # The AWS protocol
+//
+// With --protocol aws the callers use the AWS SDK for Go v2
+// (service/kms) against an AWS-KMS-compatible HTTP endpoint — kmsd's
+// --http-addr, --endpoint http://127.0.0.1:7480 — signing with
+// KMS_ACCESS_KEY_ID and KMS_SECRET_ACCESS_KEY (SigV4, region --region).
+// The echo ceiling speaks gRPC, so it is off; instead --baseline-endpoint
+// measures another AWS KMS implementation in the same run with the same
+// client (an emulator such as local-kms; it may ignore signatures), and
+// --baseline-pid reads its CPU time. The report then shows base_ops/s,
+// ratio (kmsd ÷ base), both servers' CPU per call and cpu_ratio (kmsd ÷
+// base). The baseline's ciphertext lengths are not checked.
+//
+//	kmsbench --protocol aws --endpoint http://127.0.0.1:7480 --server-pid $(pidof kmsd) \
+//	    --baseline-endpoint http://127.0.0.1:8080 --baseline-pid $(pidof local-kms) --concurrency 1,16,64
+//
 // # Usage
 //
 //	kmsbench [flags]
@@ -56,6 +72,10 @@
 //	--ciphertext-overhead n  ciphertext length minus plaintext length (default 110; 0 skips the check)
 //	--json                   print one JSON document instead of the table
 //	--serve-echo addr        only serve the echo service on addr, until interrupted
+//	--protocol grpc|aws      kmsd's gRPC API (default), or the AWS KMS protocol through the AWS SDK
+//	--region r               with aws: the region requests are signed for (default us-east-1)
+//	--baseline-endpoint url  with aws: another AWS KMS endpoint measured in the same run
+//	--baseline-pid pid       the baseline's process, to read its CPU time from
 //
 // Example, against a local kmsd:
 //

@@ -43,6 +43,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serveEcho(ctx, cfg.ServeEcho, cfg.CiphertextOverhead, stderr)
 	}
 	var target, echo []kmsv1.KeyManagementServiceClient
+	connect := func(addr string) ([]kmsv1.KeyManagementServiceClient, func(), error) {
+		if cfg.Protocol == "aws" {
+			return dialAWS(addr, cfg.Region, cfg.Conns)
+		}
+		return dial(addr, cfg.Conns)
+	}
+	echoKey := echoKeyARN
+	if cfg.BaselineEndpoint != "" {
+		var closeBase func()
+		if echo, closeBase, err = connect(cfg.BaselineEndpoint); err != nil {
+			return err
+		}
+		defer closeBase()
+		if echoKey, err = createKey(ctx, echo[0], stderr); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+	}
 	if cfg.Echo {
 		addr, stop, err := startEcho(cfg.CiphertextOverhead)
 		if err != nil {
@@ -58,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	keyID := cfg.KeyID
 	if !cfg.EchoOnly {
 		var closeTarget func()
-		if target, closeTarget, err = dial(cfg.Endpoint, cfg.Conns); err != nil {
+		if target, closeTarget, err = connect(cfg.Endpoint); err != nil {
 			return err
 		}
 		defer closeTarget()
@@ -72,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	rep := &reporter{out: stdout, cfg: &cfg, keyID: keyID}
-	if err := runAll(ctx, &cfg, keyID, target, echo, rep); err != nil {
+	if err := runAll(ctx, &cfg, keyID, echoKey, target, echo, rep); err != nil {
 		return err
 	}
 	failed := 0
@@ -87,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-func runAll(ctx context.Context, cfg *Config, keyID string, target, echo []kmsv1.KeyManagementServiceClient, rep *reporter) error {
+func runAll(ctx context.Context, cfg *Config, keyID, echoKey string, target, echo []kmsv1.KeyManagementServiceClient, rep *reporter) error {
 	rep.begin()
 	for _, op := range cfg.Ops {
 		for _, conc := range cfg.Concurrency {
@@ -100,7 +117,11 @@ func runAll(ctx context.Context, cfg *Config, keyID string, target, echo []kmsv1
 				r.Target = &res
 			}
 			if echo != nil {
-				res, err := runBench(ctx, cfg.bench(op, conc, echoKeyARN, 0), echo)
+				bc := cfg.bench(op, conc, echoKey, cfg.BaselinePID)
+				if cfg.BaselineEndpoint != "" {
+					bc.CiphertextOverhead = 0 // another implementation's format
+				}
+				res, err := runBench(ctx, bc, echo)
 				if err != nil {
 					return fmt.Errorf("echo %s at concurrency %d: %w", op, conc, err)
 				}

@@ -62,14 +62,20 @@ func (p *reporter) end() error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(p.document())
 	}
-	if p.cfg.Echo && !p.cfg.EchoOnly {
+	if p.cfg.BaselineEndpoint != "" {
+		fmt.Fprintf(p.out, "# base is %s (same run, same client); ratio = kmsd ops/s ÷ base ops/s; cpu_ratio = kmsd server CPU per call ÷ base server CPU per call.\n", p.cfg.BaselineEndpoint)
+	} else if p.cfg.Echo && !p.cfg.EchoOnly {
 		fmt.Fprintln(p.out, "# echo_proc_cpu_us/call is the CPU of this whole process (echo client and echo server) per call.")
 	} else if p.cfg.EchoOnly {
 		fmt.Fprintln(p.out, "# proc_cpu_us/call is the CPU of this whole process (echo client and echo server) per call.")
 	}
 	for _, r := range p.rows {
 		p.failures("kmsd", r.Target)
-		p.failures("echo", r.Echo)
+		if p.cfg.BaselineEndpoint != "" {
+			p.failures("baseline", r.Echo)
+		} else {
+			p.failures("echo", r.Echo)
+		}
 	}
 	return nil
 }
@@ -94,6 +100,9 @@ func (p *reporter) header() []string {
 	h := []string{"op", "conc", "ops/s", "p50", "p99", "max", "errors", "wrong"}
 	if p.cfg.EchoOnly {
 		return append(h, "proc_cpu_us/call")
+	}
+	if p.cfg.BaselineEndpoint != "" {
+		return append(h, "base_ops/s", "ratio", "server_cpu_us/call", "base_cpu_us/call", "cpu_ratio")
 	}
 	return append(h, "echo_ops/s", "ratio", "server_cpu_us/call", "echo_proc_cpu_us/call")
 }
@@ -122,6 +131,17 @@ func (p *reporter) cells(r *row) []string {
 	}
 	if m.HasServerCPU {
 		serverCPU = fmt.Sprintf("%.1f", m.perCallMicros(m.ServerCPU))
+	}
+	if p.cfg.BaselineEndpoint != "" {
+		// The baseline's own CPU per call, and kmsd's over it.
+		echoCPU, cpuRatio := "-", "-"
+		if b := r.Echo; b != nil && b.HasServerCPU {
+			echoCPU = fmt.Sprintf("%.1f", b.perCallMicros(b.ServerCPU))
+			if m.HasServerCPU && b.perCallMicros(b.ServerCPU) > 0 {
+				cpuRatio = fmt.Sprintf("%.2f", m.perCallMicros(m.ServerCPU)/b.perCallMicros(b.ServerCPU))
+			}
+		}
+		return append(c, echoOps, ratio, serverCPU, echoCPU, cpuRatio)
 	}
 	return append(c, echoOps, ratio, serverCPU, echoCPU)
 }
@@ -171,8 +191,11 @@ type jsonRow struct {
 	Concurrency int         `json:"concurrency"`
 	KMSD        *jsonResult `json:"kmsd,omitempty"`
 	// Echo's process_cpu_us_per_call covers echo client and server.
-	Echo  *jsonResult `json:"echo,omitempty"`
-	Ratio *float64    `json:"ratio,omitempty"`
+	Echo *jsonResult `json:"echo,omitempty"`
+	// Baseline is the other AWS endpoint's (--baseline-endpoint); its
+	// server_cpu_us_per_call is that process's.
+	Baseline *jsonResult `json:"baseline,omitempty"`
+	Ratio    *float64    `json:"ratio,omitempty"`
 }
 
 type jsonResult struct {
@@ -200,6 +223,9 @@ func (p *reporter) document() jsonDocument {
 	}
 	for _, r := range p.rows {
 		j := jsonRow{Op: r.Op, Concurrency: r.Concurrency, KMSD: toJSON(r.Target), Echo: toJSON(r.Echo)}
+		if p.cfg.BaselineEndpoint != "" {
+			j.Echo, j.Baseline = nil, j.Echo
+		}
 		if x, ok := r.ratio(); ok {
 			j.Ratio = &x
 		}
