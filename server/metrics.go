@@ -1,6 +1,7 @@
 package server
 
 import (
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +32,7 @@ import (
 //
 // Labels come from fixed sets: operation is a method of kmsd's services
 // ("other" for anything else) and result one of the exception names the
-// server answers ("ok" on success; a gRPC code name for anything else). No
+// server's code answers ("ok" on success; a gRPC code name otherwise). No
 // label carries a key id, a principal or any request data. Per-version
 // usage is a histogram over versions rather than one series per version,
 // so a million keys make the same dozen series as one; the most-used
@@ -160,31 +161,18 @@ func quotaLabel(method string) string {
 	return "mutation"
 }
 
-// resultLabels are the exception names that may label a metric: every
-// exception the server answers (metrics_test.go checks the sources).
-var resultLabels = map[string]bool{}
-
-func init() {
-	for _, n := range []string{excValidation, excNotFound, excAlreadyExists, excDisabled, excInvalidState,
-		excInvalidCiphertxt, excIncorrectKey, excLimitExceeded, excUnsupported, excInvalidAlias, excInvalidMarker,
-		excTag, excInvalidKeyUsage, excDryRun, excDependency, excInternal, excConflict, excIncorrectMaterial,
-		excInvalidImportToken, excExpiredImportToken, excKeyUnavailable, excInvalidNextToken, excThrottling,
-		excNoSuchEntity, excEntityExists, excMalformedPolicy, excDeleteConflict, excAccessDenied,
-		excUnauthenticated, excInvalidToken, excInvalidGrantID, excExpiredToken, "InvalidArnException",
-		// The AWS-compatible endpoint's refusals of a request's signature.
-		"InvalidSignatureException", "IncompleteSignatureException", "MissingAuthenticationTokenException",
-		"UnrecognizedClientException", "SerializationException", "UnknownOperationException",
-	} {
-		resultLabels[n] = true
-	}
-}
+// exceptionLabel matches the exception names a result label may hold.
+// Exception names are constants of the server's code, never made from a
+// request, so the set of labels is the fixed set the code answers; the
+// pattern keeps anything else (a gRPC status from elsewhere) out.
+var exceptionLabel = regexp.MustCompile(`^[A-Z][A-Za-z]{1,60}Exception$`)
 
 // resultLabel is "ok", the call's exception name, or its gRPC code's name.
 func resultLabel(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	if n := ExceptionName(err); resultLabels[n] {
+	if n := ExceptionName(err); exceptionLabel.MatchString(n) {
 		return n
 	}
 	if st, ok := status.FromError(err); ok {
