@@ -124,20 +124,22 @@ func decodeValueMessage(v json.RawMessage, fd protoreflect.FieldDescriptor, m pr
 func decodeScalar(v json.RawMessage, fd protoreflect.FieldDescriptor, path string) (protoreflect.Value, error) {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		var s string
-		if err := unmarshal(v, &s); err != nil {
+		s, ok := jsonString(v)
+		if !ok {
 			return protoreflect.Value{}, serializationError("%s must be a string", path)
 		}
 		return protoreflect.ValueOfString(s), nil
 	case protoreflect.BoolKind:
-		var b bool
-		if err := unmarshal(v, &b); err != nil {
-			return protoreflect.Value{}, serializationError("%s must be a boolean", path)
+		switch string(v) {
+		case "true":
+			return protoreflect.ValueOfBool(true), nil
+		case "false":
+			return protoreflect.ValueOfBool(false), nil
 		}
-		return protoreflect.ValueOfBool(b), nil
+		return protoreflect.Value{}, serializationError("%s must be a boolean", path)
 	case protoreflect.BytesKind:
-		var s string
-		if err := unmarshal(v, &s); err != nil {
+		s, ok := jsonString(v)
+		if !ok {
 			return protoreflect.Value{}, serializationError("%s must be a base64 string", path)
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
@@ -162,6 +164,19 @@ func decodeScalar(v json.RawMessage, fd protoreflect.FieldDescriptor, path strin
 }
 
 func unmarshal(v json.RawMessage, dst any) error { return json.Unmarshal(v, dst) }
+
+// jsonString decodes a JSON string value. The body was checked as JSON as
+// a whole, so a quoted value without escapes is its own text (invalid
+// UTF-8 takes the slow path, which replaces it as encoding/json does).
+func jsonString(v json.RawMessage) (string, bool) {
+	if n := len(v); n >= 2 && v[0] == '"' && v[n-1] == '"' {
+		if in := v[1 : n-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return string(in), true
+		}
+	}
+	var s string
+	return s, unmarshal(v, &s) == nil
+}
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 

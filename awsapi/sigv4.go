@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,60 +126,92 @@ func clip(s string) string {
 
 // stringToSign builds the string signed for r with body.
 func stringToSign(r *http.Request, body []byte, a *authorization, amzDate string) []byte {
-	h := sha256.New()
-	writeCanonicalRequest(h, r, body, a.signedHeaders)
-	var sb []byte
+	cr := sha256.Sum256(appendCanonicalRequest(make([]byte, 0, 512), r, body, a.signedHeaders))
+	sb := make([]byte, 0, 160)
 	sb = append(sb, algorithm+"\n"...)
 	sb = append(sb, amzDate...)
 	sb = append(sb, '\n')
 	sb = append(sb, a.scope()...)
 	sb = append(sb, '\n')
-	return hex.AppendEncode(sb, h.Sum(nil))
+	return hex.AppendEncode(sb, cr[:])
 }
 
-type stringWriter interface{ Write([]byte) (int, error) }
-
-// writeCanonicalRequest writes the canonical request of r.
-func writeCanonicalRequest(w stringWriter, r *http.Request, body []byte, signed []string) {
-	ws := func(s string) { w.Write([]byte(s)) }
-	ws(r.Method)
-	ws("\n")
-	ws(canonicalPath(r.URL))
-	ws("\n")
-	ws(canonicalQuery(r.URL.RawQuery))
-	ws("\n")
+// appendCanonicalRequest appends the canonical request of r to b.
+func appendCanonicalRequest(b []byte, r *http.Request, body []byte, signed []string) []byte {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = append(b, canonicalPath(r.URL)...)
+	b = append(b, '\n')
+	b = append(b, canonicalQuery(r.URL.RawQuery)...)
+	b = append(b, '\n')
 	for _, name := range signed {
-		ws(name)
-		ws(":")
-		ws(headerValue(r, name))
-		ws("\n")
+		b = append(b, name...)
+		b = append(b, ':')
+		b = appendHeaderValue(b, r, name)
+		b = append(b, '\n')
 	}
-	ws("\n")
-	ws(strings.Join(signed, ";"))
-	ws("\n")
+	b = append(b, '\n')
+	for i, name := range signed {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, name...)
+	}
+	b = append(b, '\n')
 	sum := sha256.Sum256(body)
-	ws(hex.EncodeToString(sum[:]))
+	return hex.AppendEncode(b, sum[:])
 }
 
-// headerValue is the canonical value of a signed header.
-func headerValue(r *http.Request, name string) string {
+// appendHeaderValue appends the canonical value of a signed header: its
+// values trimmed, runs of white space made one space, joined with ",".
+func appendHeaderValue(b []byte, r *http.Request, name string) []byte {
 	var vals []string
 	switch name {
 	case "host":
 		vals = []string{r.Host}
 	case "content-length":
-		if v := r.Header.Values(name); len(v) > 0 {
-			vals = v
-		} else if r.ContentLength >= 0 {
-			vals = []string{fmt.Sprint(r.ContentLength)}
+		if vals = r.Header.Values(name); len(vals) == 0 && r.ContentLength >= 0 {
+			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
 		}
 	default:
 		vals = r.Header.Values(name)
 	}
 	for i, v := range vals {
-		vals[i] = strings.Join(strings.Fields(v), " ")
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !needsTrim(v) {
+			b = append(b, v...)
+			continue
+		}
+		for j, f := range strings.Fields(v) {
+			if j > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, f...)
+		}
 	}
-	return strings.Join(vals, ",")
+	return b
+}
+
+// needsTrim reports whether v has leading, trailing or repeated white
+// space (or white space other than a single space).
+func needsTrim(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case ' ':
+			if i == 0 || i == len(v)-1 || v[i-1] == ' ' {
+				return true
+			}
+		case '\t', '\n', '\v', '\f', '\r':
+			return true
+		default:
+			if c >= 0x80 {
+				return true // strings.Fields also splits at Unicode spaces
+			}
+		}
+	}
+	return false
 }
 
 // canonicalPath normalizes the path (no empty or dot segments) and
@@ -186,7 +219,7 @@ func headerValue(r *http.Request, name string) string {
 // for every service but S3.
 func canonicalPath(u *url.URL) string {
 	p := u.EscapedPath()
-	if p == "" {
+	if p == "" || p == "/" {
 		return "/"
 	}
 	var segs []string
