@@ -73,9 +73,18 @@ type UserIdentity struct {
 	SessionContext *SessionContext `json:"sessionContext,omitempty"`
 }
 
-// SessionContext is the role a session was issued for.
+// SessionContext describes temporary credentials: the role a session was
+// issued for (none for an IAM user's own session), when, and whether an
+// MFA code was checked.
 type SessionContext struct {
-	SessionIssuer SessionIssuer `json:"sessionIssuer"`
+	SessionIssuer SessionIssuer      `json:"sessionIssuer,omitzero"`
+	Attributes    *SessionAttributes `json:"attributes,omitempty"`
+}
+
+// SessionAttributes are CloudTrail's sessionContext.attributes.
+type SessionAttributes struct {
+	CreationDate     Time   `json:"creationDate"`
+	MFAAuthenticated string `json:"mfaAuthenticated"` // "true" or "false"
 }
 
 // SessionIssuer is the role behind a session.

@@ -161,6 +161,10 @@ type IdentityMutation struct {
 	PolicyName     string     `json:"policyName,omitempty"`
 	PolicyDocument string     `json:"policyDocument,omitempty"`
 	PolicyARN      string     `json:"policyArn,omitempty"`
+	MFADevice      *MFADevice `json:"mfaDevice,omitempty"`
+	SerialNumber   string     `json:"serialNumber,omitempty"`
+	// Step is an accepted MFA code's TOTP time step.
+	Step uint64 `json:"step,omitempty"`
 }
 
 // PolicyRef is one identity policy that applies to a user or role.

@@ -99,8 +99,8 @@ func planDeleteUser(v *view, m *Mutation) (change, error) {
 	}
 	name := fold(u.UserName)
 	if len(v.iam.keysOf[name]) > 0 || len(v.iam.groupsOf[name]) > 0 ||
-		len(u.Policies.Inline) > 0 || len(u.Policies.Attached) > 0 {
-		return change{}, fmt.Errorf("%s: user %q has access keys, policies or groups: %w", m.Op, u.UserName, ErrDeleteConflict)
+		len(u.Policies.Inline) > 0 || len(u.Policies.Attached) > 0 || v.mfaDevicesOf(name) > 0 {
+		return change{}, fmt.Errorf("%s: user %q has access keys, policies, groups or MFA devices: %w", m.Op, u.UserName, ErrDeleteConflict)
 	}
 	return iamChange(&identityChange{delUsers: []string{name}}), nil
 }

@@ -18,6 +18,7 @@ type identityView struct {
 	groups map[string]*Group
 	roles  map[string]*Role
 	keys   map[string]*AccessKey
+	mfa    map[string]*MFADevice // by serial number
 	// keysOf and groupsOf index access key ids and folded group names by
 	// folded user name, sorted.
 	keysOf   map[string][]string
@@ -27,7 +28,7 @@ type identityView struct {
 func newIdentityView() identityView {
 	return identityView{
 		users: map[string]*User{}, groups: map[string]*Group{}, roles: map[string]*Role{},
-		keys: map[string]*AccessKey{}, keysOf: map[string][]string{}, groupsOf: map[string][]string{},
+		keys: map[string]*AccessKey{}, mfa: map[string]*MFADevice{}, keysOf: map[string][]string{}, groupsOf: map[string][]string{},
 	}
 }
 
@@ -41,6 +42,8 @@ type identityChange struct {
 	delRoles  []string
 	putKeys   []*AccessKey
 	delKeys   []string // access key ids
+	putMFA    []*MFADevice
+	delMFA    []string // serial numbers
 }
 
 // isIdentityRecord reports whether a stored record is an identity's.
@@ -71,6 +74,11 @@ func (iv *identityView) load(key string, val []byte) error {
 		k := new(AccessKey)
 		if err = json.Unmarshal(val, k); err == nil {
 			iv.keys[k.AccessKeyID] = k
+		}
+	case strings.HasPrefix(key, prefixIAMMFA):
+		d := new(MFADevice)
+		if err = json.Unmarshal(val, d); err == nil {
+			iv.mfa[d.SerialNumber] = d
 		}
 	default:
 		return fmt.Errorf("unknown record %q", key)
@@ -113,6 +121,12 @@ func (iv *identityView) apply(c *identityChange) {
 	}
 	for _, name := range c.delRoles {
 		delete(iv.roles, name)
+	}
+	for _, serial := range c.delMFA {
+		delete(iv.mfa, serial)
+	}
+	for _, d := range c.putMFA {
+		iv.mfa[d.SerialNumber] = d
 	}
 	for _, u := range c.putUsers {
 		iv.users[fold(u.UserName)] = u
@@ -203,6 +217,16 @@ func (c *identityChange) commit(txn *badger.Txn) error {
 			return err
 		}
 	}
+	for _, serial := range c.delMFA {
+		if err := txn.Delete([]byte(prefixIAMMFA + serial)); err != nil {
+			return err
+		}
+	}
+	for _, d := range c.putMFA {
+		if err := setJSON(txn, prefixIAMMFA+d.SerialNumber, d); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -212,6 +236,7 @@ func (iv *identityView) digest(field func([]byte)) {
 	digestMap(field, prefixIAMGroup, iv.groups)
 	digestMap(field, prefixIAMRole, iv.roles)
 	digestMap(field, prefixIAMKey, iv.keys)
+	digestMap(field, prefixIAMMFA, iv.mfa)
 }
 
 func digestMap[T any](field func([]byte), prefix string, m map[string]*T) {

@@ -51,13 +51,17 @@ var mutating = map[string]bool{
 	"PutRolePolicy": true, "DeleteRolePolicy": true,
 	"AttachUserPolicy": true, "DetachUserPolicy": true, "AttachGroupPolicy": true, "DetachGroupPolicy": true,
 	"AttachRolePolicy": true, "DetachRolePolicy": true,
+	"CreateVirtualMFADevice": true, "EnableMFADevice": true, "DeactivateMFADevice": true, "DeleteVirtualMFADevice": true,
+	// SecurityTokenService: an MFA code's use is committed.
+	"AssumeRole": true, "GetSessionToken": true,
 }
 
 // secretFields are never recorded, whatever their type, at any depth
 // (CreateAccessKey's AccessKey.SecretAccessKey). Every bytes field is left
 // out too: in this API they are plaintext, ciphertext, wrapped key
 // material, tokens or public keys.
-var secretFields = map[string]bool{"GrantToken": true, "GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true, "SessionToken": true}
+var secretFields = map[string]bool{"GrantToken": true, "GrantTokens": true, "ImportToken": true, "Plaintext": true, "SecretAccessKey": true, "SessionToken": true,
+	"Base32StringSeed": true, "AuthenticationCode1": true, "AuthenticationCode2": true, "TokenCode": true}
 
 // keyFields name the request and response fields that identify a key.
 var keyFields = []string{"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"}

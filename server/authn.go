@@ -59,6 +59,11 @@ type caller struct {
 	userName string
 	roleName string
 	session  *iam.Policy
+	// temporary marks session credentials; mfa, a session issued after
+	// an MFA code was checked, at issued.
+	temporary bool
+	mfa       bool
+	issued    time.Time
 }
 
 type callerKey struct{}

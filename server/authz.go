@@ -134,6 +134,7 @@ func (s *Server) authorize(ctx context.Context, method string, req any) error {
 		return err
 	}
 	now := s.now()
+	setMFAContext(&rc, who, now)
 	for _, t := range targets {
 		ps := &iam.PolicySet{Identity: identity, Session: who.session}
 		if iam.NeedsResourcePolicy(t.action) {

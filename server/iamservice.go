@@ -32,6 +32,8 @@ import (
 type IdentityStore interface {
 	User(name string) (keystore.User, bool)
 	UserRef(name string) (keystore.UserRef, bool)
+	MFADevice(serial string) (keystore.MFADevice, bool)
+	MFADevices(userName string) []keystore.MFADevice
 	Group(name string) (keystore.Group, bool)
 	Role(name string) (keystore.Role, bool)
 	AccessKey(id string) (keystore.AccessKey, bool)

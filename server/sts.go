@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,15 @@ import (
 // at its expiry (ExpiredTokenException), or as soon as its role is
 // deleted (a role made again with the same name has another id, which
 // the token does not match).
+//
+// GetSessionToken issues the same kind of credentials for the calling IAM
+// user itself (they end when the user is deleted). Both take an MFA
+// device's serial number and a code from it (iammfa.go); the session then
+// carries aws:MultiFactorAuthPresent = true and aws:MultiFactorAuthAge in
+// every call's policy evaluation, and the audit record says
+// mfaAuthenticated. Sessions without MFA carry
+// aws:MultiFactorAuthPresent = false; long-term access keys carry neither
+// key, as in AWS.
 
 const (
 	excExpiredToken = "ExpiredTokenException"
@@ -47,7 +57,21 @@ type sessionClaims struct {
 	Issued      int64  `json:"t"`
 	Expires     int64  `json:"e"`
 	Policy      string `json:"p,omitempty"`
+	// UserName and UserID name the IAM user of a GetSessionToken
+	// session (RoleName is empty then).
+	UserName string `json:"u,omitempty"`
+	UserID   string `json:"ui,omitempty"`
+	// MFA reports that an MFA code was checked when the session was
+	// issued.
+	MFA bool `json:"m,omitempty"`
 }
+
+// Session durations of GetSessionToken, as AWS STS.
+const (
+	minUserSessionSeconds     = 900
+	maxUserSessionSeconds     = 129600
+	defaultUserSessionSeconds = 43200
+)
 
 var (
 	errExpiredToken = &apiError{code: codes.Unauthenticated, name: excExpiredToken,
@@ -97,6 +121,22 @@ func (s *Server) session(r iam.SignedRequest) (who caller, secret string, known,
 	if !ok {
 		return caller{}, "", false, false
 	}
+	expired = !s.now().Before(time.Unix(c.Expires, 0))
+	attrs := &audit.SessionAttributes{CreationDate: audit.Time{Time: time.Unix(c.Issued, 0).UTC()}, MFAAuthenticated: strconv.FormatBool(c.MFA)}
+	if c.UserName != "" {
+		u, ok := ids.UserRef(c.UserName)
+		if !ok || u.UserID != c.UserID {
+			return caller{}, "", false, false // the user is gone: so is the session
+		}
+		p, err := iam.UserPrincipal(u.Arn, u.UserID)
+		if err != nil {
+			return caller{}, "", false, false
+		}
+		who = caller{principal: p, userName: u.UserName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0),
+			identity: audit.UserIdentity{Type: "IAMUser", PrincipalID: u.UserID, ARN: u.Arn, AccountID: s.accountID,
+				AccessKeyID: r.AccessKeyID, UserName: u.UserName, SessionContext: &audit.SessionContext{Attributes: attrs}}}
+		return who, c.Secret, true, expired
+	}
 	role, ok := ids.Role(c.RoleName)
 	if !ok || role.RoleID != c.RoleID {
 		return caller{}, "", false, false // the role is gone: so is the session
@@ -105,16 +145,17 @@ func (s *Server) session(r iam.SignedRequest) (who caller, secret string, known,
 	if err != nil {
 		return caller{}, "", false, false
 	}
-	who = caller{principal: p, roleName: role.RoleName, identity: audit.UserIdentity{Type: "AssumedRole",
-		PrincipalID: role.RoleID + ":" + c.Session, ARN: p.ARN, AccountID: s.accountID, AccessKeyID: r.AccessKeyID,
-		SessionContext: &audit.SessionContext{SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: role.RoleID,
-			ARN: role.Arn, AccountID: s.accountID, UserName: role.RoleName}}}}
+	who = caller{principal: p, roleName: role.RoleName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0),
+		identity: audit.UserIdentity{Type: "AssumedRole",
+			PrincipalID: role.RoleID + ":" + c.Session, ARN: p.ARN, AccountID: s.accountID, AccessKeyID: r.AccessKeyID,
+			SessionContext: &audit.SessionContext{SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: role.RoleID,
+				ARN: role.Arn, AccountID: s.accountID, UserName: role.RoleName}, Attributes: attrs}}}
 	if c.Policy != "" {
 		if who.session, err = s.policies.get(c.Policy, iam.IdentityPolicy); err != nil {
 			return caller{}, "", false, false
 		}
 	}
-	return who, c.Secret, true, !s.now().Before(time.Unix(c.Expires, 0))
+	return who, c.Secret, true, expired
 }
 
 // stsService implements kms.v1.SecurityTokenService.
@@ -172,8 +213,16 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 	if err != nil {
 		return nil, err
 	}
-	d := iam.Evaluate(&iam.Request{Principal: who.principal, Action: "sts:AssumeRole", Resource: role.Arn, Time: s.now()},
-		&iam.PolicySet{Resource: trust, Identity: identity, Session: who.session})
+	mfa := who.mfa
+	if req.GetSerialNumber() != "" || req.GetTokenCode() != "" {
+		if err := s.checkMFA(ctx, who.userName, req.GetSerialNumber(), req.GetTokenCode()); err != nil {
+			return nil, err
+		}
+		mfa = true
+	}
+	rq := &iam.Request{Principal: who.principal, Action: "sts:AssumeRole", Resource: role.Arn, Time: s.now()}
+	setMFAContext(&rq.Context, caller{temporary: who.temporary || mfa, mfa: mfa, issued: s.now()}, s.now())
+	d := iam.Evaluate(rq, &iam.PolicySet{Resource: trust, Identity: identity, Session: who.session})
 	if !d.Allowed() {
 		return nil, denied
 	}
@@ -201,7 +250,7 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 	now := s.now()
 	exp := now.Add(dur).Truncate(time.Second)
 	token, err := s.sealSession(sessionClaims{AccessKeyID: id, Secret: secret, RoleName: role.RoleName, RoleID: role.RoleID,
-		Session: req.GetRoleSessionName(), Issued: now.Unix(), Expires: exp.Unix(), Policy: req.GetPolicy()})
+		Session: req.GetRoleSessionName(), Issued: now.Unix(), Expires: exp.Unix(), Policy: req.GetPolicy(), MFA: mfa})
 	if err != nil {
 		return nil, err
 	}
@@ -214,4 +263,70 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 		resp.PackedPolicySize = int32(len(req.GetPolicy()) * 100 / maxSessionPolicy)
 	}
 	return resp, nil
+}
+
+// GetSessionToken issues temporary credentials of the calling IAM user.
+func (t *stsService) GetSessionToken(ctx context.Context, req *kmsv1.GetSessionTokenRequest) (*kmsv1.GetSessionTokenResponse, error) {
+	s := t.s
+	who, ok := callerFrom(ctx)
+	if !ok {
+		return nil, &apiError{code: codes.Unauthenticated, name: excUnauthenticated, message: "GetSessionToken needs a signed request."}
+	}
+	if who.userName == "" || who.temporary {
+		return nil, &apiError{code: codes.PermissionDenied, name: excAccessDenied,
+			message: "Cannot call GetSessionToken with session credentials or as the account root: call it with an IAM user's access key."}
+	}
+	secs := req.GetDurationSeconds()
+	if secs == 0 {
+		secs = defaultUserSessionSeconds
+	}
+	if secs < minUserSessionSeconds || secs > maxUserSessionSeconds {
+		return nil, validationError("DurationSeconds must be between %d and %d.", minUserSessionSeconds, maxUserSessionSeconds)
+	}
+	mfa := false
+	if req.GetSerialNumber() != "" || req.GetTokenCode() != "" {
+		if err := s.checkMFA(ctx, who.userName, req.GetSerialNumber(), req.GetTokenCode()); err != nil {
+			return nil, err
+		}
+		mfa = true
+	}
+	ids, ok := s.identityStore()
+	if !ok {
+		return nil, unsupported("This server keeps no users.")
+	}
+	u, ok := ids.UserRef(who.userName)
+	if !ok {
+		return nil, errUnauthenticated
+	}
+	id, err := newUniqueID(s.rand, "ASIA", 20)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, secretAccessKeyBytes)
+	if _, err := io.ReadFull(s.rand, raw); err != nil {
+		return nil, err
+	}
+	secret := base64.StdEncoding.EncodeToString(raw)
+	clear(raw)
+	now := s.now()
+	exp := now.Add(time.Duration(secs) * time.Second).Truncate(time.Second)
+	token, err := s.sealSession(sessionClaims{AccessKeyID: id, Secret: secret, UserName: u.UserName, UserID: u.UserID,
+		Issued: now.Unix(), Expires: exp.Unix(), MFA: mfa})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.GetSessionTokenResponse{Credentials: &kmsv1.TemporaryCredentials{AccessKeyId: id, SecretAccessKey: secret,
+		SessionToken: token, Expiration: timestamppb.New(exp)}}, nil
+}
+
+// setMFAContext sets the MFA condition keys of a call: present for
+// temporary credentials only, as in AWS.
+func setMFAContext(rc *iam.Context, who caller, now time.Time) {
+	if !who.temporary {
+		return
+	}
+	rc.Set("aws:MultiFactorAuthPresent", strconv.FormatBool(who.mfa))
+	if who.mfa {
+		rc.Set("aws:MultiFactorAuthAge", strconv.FormatInt(int64(now.Sub(who.issued)/time.Second), 10))
+	}
 }

@@ -5,7 +5,7 @@ package main
 const iamUsage = `Usage: kmsctl iam COMMAND [flags]
 
 Manages identities, as "aws iam": users and their access keys, groups,
-roles, and the identity policies attached to them.
+roles, the identity policies attached to them, and virtual MFA devices.
 
 Commands:
   add-user-to-group
@@ -16,6 +16,8 @@ Commands:
   create-group
   create-role
   create-user
+  create-virtual-mfa-device
+  deactivate-mfa-device
   delete-access-key
   delete-group
   delete-group-policy
@@ -23,9 +25,11 @@ Commands:
   delete-role-policy
   delete-user
   delete-user-policy
+  delete-virtual-mfa-device
   detach-group-policy
   detach-role-policy
   detach-user-policy
+  enable-mfa-device
   get-group
   get-group-policy
   get-role
@@ -39,6 +43,7 @@ Commands:
   list-group-policies
   list-groups
   list-groups-for-user
+  list-mfa-devices
   list-policies
   list-role-policies
   list-roles

@@ -33,6 +33,624 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type VirtualMFADevice struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	SerialNumber string                 `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	// Base32StringSeed is the TOTP seed, base32; only in
+	// CreateVirtualMFADevice's response.
+	Base32StringSeed string                 `protobuf:"bytes,2,opt,name=base32_string_seed,json=Base32StringSeed,proto3" json:"base32_string_seed,omitempty"`
+	EnableDate       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enable_date,json=EnableDate,proto3" json:"enable_date,omitempty"`
+	User             *User                  `protobuf:"bytes,4,opt,name=user,json=User,proto3" json:"user,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *VirtualMFADevice) Reset() {
+	*x = VirtualMFADevice{}
+	mi := &file_kms_v1_iam_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VirtualMFADevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VirtualMFADevice) ProtoMessage() {}
+
+func (x *VirtualMFADevice) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VirtualMFADevice.ProtoReflect.Descriptor instead.
+func (*VirtualMFADevice) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *VirtualMFADevice) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *VirtualMFADevice) GetBase32StringSeed() string {
+	if x != nil {
+		return x.Base32StringSeed
+	}
+	return ""
+}
+
+func (x *VirtualMFADevice) GetEnableDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnableDate
+	}
+	return nil
+}
+
+func (x *VirtualMFADevice) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type CreateVirtualMFADeviceRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	VirtualMfaDeviceName string                 `protobuf:"bytes,1,opt,name=virtual_mfa_device_name,json=VirtualMFADeviceName,proto3" json:"virtual_mfa_device_name,omitempty"`
+	Path                 string                 `protobuf:"bytes,2,opt,name=path,json=Path,proto3" json:"path,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *CreateVirtualMFADeviceRequest) Reset() {
+	*x = CreateVirtualMFADeviceRequest{}
+	mi := &file_kms_v1_iam_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateVirtualMFADeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateVirtualMFADeviceRequest) ProtoMessage() {}
+
+func (x *CreateVirtualMFADeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateVirtualMFADeviceRequest.ProtoReflect.Descriptor instead.
+func (*CreateVirtualMFADeviceRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateVirtualMFADeviceRequest) GetVirtualMfaDeviceName() string {
+	if x != nil {
+		return x.VirtualMfaDeviceName
+	}
+	return ""
+}
+
+func (x *CreateVirtualMFADeviceRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type CreateVirtualMFADeviceResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	VirtualMfaDevice *VirtualMFADevice      `protobuf:"bytes,1,opt,name=virtual_mfa_device,json=VirtualMFADevice,proto3" json:"virtual_mfa_device,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreateVirtualMFADeviceResponse) Reset() {
+	*x = CreateVirtualMFADeviceResponse{}
+	mi := &file_kms_v1_iam_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateVirtualMFADeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateVirtualMFADeviceResponse) ProtoMessage() {}
+
+func (x *CreateVirtualMFADeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateVirtualMFADeviceResponse.ProtoReflect.Descriptor instead.
+func (*CreateVirtualMFADeviceResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateVirtualMFADeviceResponse) GetVirtualMfaDevice() *VirtualMFADevice {
+	if x != nil {
+		return x.VirtualMfaDevice
+	}
+	return nil
+}
+
+type EnableMFADeviceRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	UserName            string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	SerialNumber        string                 `protobuf:"bytes,2,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	AuthenticationCode1 string                 `protobuf:"bytes,3,opt,name=authentication_code1,json=AuthenticationCode1,proto3" json:"authentication_code1,omitempty"`
+	AuthenticationCode2 string                 `protobuf:"bytes,4,opt,name=authentication_code2,json=AuthenticationCode2,proto3" json:"authentication_code2,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EnableMFADeviceRequest) Reset() {
+	*x = EnableMFADeviceRequest{}
+	mi := &file_kms_v1_iam_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableMFADeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableMFADeviceRequest) ProtoMessage() {}
+
+func (x *EnableMFADeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableMFADeviceRequest.ProtoReflect.Descriptor instead.
+func (*EnableMFADeviceRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EnableMFADeviceRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *EnableMFADeviceRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *EnableMFADeviceRequest) GetAuthenticationCode1() string {
+	if x != nil {
+		return x.AuthenticationCode1
+	}
+	return ""
+}
+
+func (x *EnableMFADeviceRequest) GetAuthenticationCode2() string {
+	if x != nil {
+		return x.AuthenticationCode2
+	}
+	return ""
+}
+
+type EnableMFADeviceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableMFADeviceResponse) Reset() {
+	*x = EnableMFADeviceResponse{}
+	mi := &file_kms_v1_iam_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableMFADeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableMFADeviceResponse) ProtoMessage() {}
+
+func (x *EnableMFADeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableMFADeviceResponse.ProtoReflect.Descriptor instead.
+func (*EnableMFADeviceResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{4}
+}
+
+type DeactivateMFADeviceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	SerialNumber  string                 `protobuf:"bytes,2,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateMFADeviceRequest) Reset() {
+	*x = DeactivateMFADeviceRequest{}
+	mi := &file_kms_v1_iam_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateMFADeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateMFADeviceRequest) ProtoMessage() {}
+
+func (x *DeactivateMFADeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateMFADeviceRequest.ProtoReflect.Descriptor instead.
+func (*DeactivateMFADeviceRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DeactivateMFADeviceRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *DeactivateMFADeviceRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+type DeactivateMFADeviceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateMFADeviceResponse) Reset() {
+	*x = DeactivateMFADeviceResponse{}
+	mi := &file_kms_v1_iam_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateMFADeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateMFADeviceResponse) ProtoMessage() {}
+
+func (x *DeactivateMFADeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateMFADeviceResponse.ProtoReflect.Descriptor instead.
+func (*DeactivateMFADeviceResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{6}
+}
+
+type DeleteVirtualMFADeviceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SerialNumber  string                 `protobuf:"bytes,1,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVirtualMFADeviceRequest) Reset() {
+	*x = DeleteVirtualMFADeviceRequest{}
+	mi := &file_kms_v1_iam_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVirtualMFADeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVirtualMFADeviceRequest) ProtoMessage() {}
+
+func (x *DeleteVirtualMFADeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVirtualMFADeviceRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVirtualMFADeviceRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DeleteVirtualMFADeviceRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+type DeleteVirtualMFADeviceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVirtualMFADeviceResponse) Reset() {
+	*x = DeleteVirtualMFADeviceResponse{}
+	mi := &file_kms_v1_iam_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVirtualMFADeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVirtualMFADeviceResponse) ProtoMessage() {}
+
+func (x *DeleteVirtualMFADeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVirtualMFADeviceResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVirtualMFADeviceResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{8}
+}
+
+type ListMFADevicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	MaxItems      int32                  `protobuf:"varint,2,opt,name=max_items,json=MaxItems,proto3" json:"max_items,omitempty"`
+	Marker        string                 `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMFADevicesRequest) Reset() {
+	*x = ListMFADevicesRequest{}
+	mi := &file_kms_v1_iam_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMFADevicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMFADevicesRequest) ProtoMessage() {}
+
+func (x *ListMFADevicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMFADevicesRequest.ProtoReflect.Descriptor instead.
+func (*ListMFADevicesRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListMFADevicesRequest) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *ListMFADevicesRequest) GetMaxItems() int32 {
+	if x != nil {
+		return x.MaxItems
+	}
+	return 0
+}
+
+func (x *ListMFADevicesRequest) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
+type MFADevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserName      string                 `protobuf:"bytes,1,opt,name=user_name,json=UserName,proto3" json:"user_name,omitempty"`
+	SerialNumber  string                 `protobuf:"bytes,2,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	EnableDate    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enable_date,json=EnableDate,proto3" json:"enable_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MFADevice) Reset() {
+	*x = MFADevice{}
+	mi := &file_kms_v1_iam_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MFADevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MFADevice) ProtoMessage() {}
+
+func (x *MFADevice) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MFADevice.ProtoReflect.Descriptor instead.
+func (*MFADevice) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MFADevice) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *MFADevice) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *MFADevice) GetEnableDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnableDate
+	}
+	return nil
+}
+
+type ListMFADevicesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MfaDevices    []*MFADevice           `protobuf:"bytes,1,rep,name=mfa_devices,json=MFADevices,proto3" json:"mfa_devices,omitempty"`
+	IsTruncated   bool                   `protobuf:"varint,2,opt,name=is_truncated,json=IsTruncated,proto3" json:"is_truncated,omitempty"`
+	Marker        string                 `protobuf:"bytes,3,opt,name=marker,json=Marker,proto3" json:"marker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMFADevicesResponse) Reset() {
+	*x = ListMFADevicesResponse{}
+	mi := &file_kms_v1_iam_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMFADevicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMFADevicesResponse) ProtoMessage() {}
+
+func (x *ListMFADevicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_iam_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMFADevicesResponse.ProtoReflect.Descriptor instead.
+func (*ListMFADevicesResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListMFADevicesResponse) GetMfaDevices() []*MFADevice {
+	if x != nil {
+		return x.MfaDevices
+	}
+	return nil
+}
+
+func (x *ListMFADevicesResponse) GetIsTruncated() bool {
+	if x != nil {
+		return x.IsTruncated
+	}
+	return false
+}
+
+func (x *ListMFADevicesResponse) GetMarker() string {
+	if x != nil {
+		return x.Marker
+	}
+	return ""
+}
+
 // User is an IAM user.
 type User struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -47,7 +665,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_kms_v1_iam_proto_msgTypes[0]
+	mi := &file_kms_v1_iam_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +677,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[0]
+	mi := &file_kms_v1_iam_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +690,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *User) GetPath() string {
@@ -124,7 +742,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_kms_v1_iam_proto_msgTypes[1]
+	mi := &file_kms_v1_iam_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +754,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[1]
+	mi := &file_kms_v1_iam_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +767,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Group) GetPath() string {
@@ -205,7 +823,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_kms_v1_iam_proto_msgTypes[2]
+	mi := &file_kms_v1_iam_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +835,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[2]
+	mi := &file_kms_v1_iam_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +848,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Role) GetPath() string {
@@ -304,7 +922,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_kms_v1_iam_proto_msgTypes[3]
+	mi := &file_kms_v1_iam_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +934,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[3]
+	mi := &file_kms_v1_iam_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +947,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AccessKey) GetUserName() string {
@@ -380,7 +998,7 @@ type AccessKeyMetadata struct {
 
 func (x *AccessKeyMetadata) Reset() {
 	*x = AccessKeyMetadata{}
-	mi := &file_kms_v1_iam_proto_msgTypes[4]
+	mi := &file_kms_v1_iam_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +1010,7 @@ func (x *AccessKeyMetadata) String() string {
 func (*AccessKeyMetadata) ProtoMessage() {}
 
 func (x *AccessKeyMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[4]
+	mi := &file_kms_v1_iam_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +1023,7 @@ func (x *AccessKeyMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKeyMetadata.ProtoReflect.Descriptor instead.
 func (*AccessKeyMetadata) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AccessKeyMetadata) GetUserName() string {
@@ -447,7 +1065,7 @@ type AttachedPolicy struct {
 
 func (x *AttachedPolicy) Reset() {
 	*x = AttachedPolicy{}
-	mi := &file_kms_v1_iam_proto_msgTypes[5]
+	mi := &file_kms_v1_iam_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +1077,7 @@ func (x *AttachedPolicy) String() string {
 func (*AttachedPolicy) ProtoMessage() {}
 
 func (x *AttachedPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[5]
+	mi := &file_kms_v1_iam_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +1090,7 @@ func (x *AttachedPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachedPolicy.ProtoReflect.Descriptor instead.
 func (*AttachedPolicy) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{5}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AttachedPolicy) GetPolicyName() string {
@@ -510,7 +1128,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_kms_v1_iam_proto_msgTypes[6]
+	mi := &file_kms_v1_iam_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +1140,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[6]
+	mi := &file_kms_v1_iam_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +1153,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{6}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Policy) GetPolicyName() string {
@@ -625,7 +1243,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[7]
+	mi := &file_kms_v1_iam_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +1255,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[7]
+	mi := &file_kms_v1_iam_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +1268,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{7}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateUserRequest) GetPath() string {
@@ -676,7 +1294,7 @@ type CreateUserResponse struct {
 
 func (x *CreateUserResponse) Reset() {
 	*x = CreateUserResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[8]
+	mi := &file_kms_v1_iam_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1306,7 @@ func (x *CreateUserResponse) String() string {
 func (*CreateUserResponse) ProtoMessage() {}
 
 func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[8]
+	mi := &file_kms_v1_iam_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +1319,7 @@ func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
 func (*CreateUserResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{8}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateUserResponse) GetUser() *User {
@@ -720,7 +1338,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[9]
+	mi := &file_kms_v1_iam_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1350,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[9]
+	mi := &file_kms_v1_iam_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1363,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{9}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetUserRequest) GetUserName() string {
@@ -764,7 +1382,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[10]
+	mi := &file_kms_v1_iam_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1394,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[10]
+	mi := &file_kms_v1_iam_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1407,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{10}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -810,7 +1428,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[11]
+	mi := &file_kms_v1_iam_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1440,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[11]
+	mi := &file_kms_v1_iam_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1453,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{11}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListUsersRequest) GetPathPrefix() string {
@@ -870,7 +1488,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[12]
+	mi := &file_kms_v1_iam_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +1500,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[12]
+	mi := &file_kms_v1_iam_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +1513,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{12}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -928,7 +1546,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[13]
+	mi := &file_kms_v1_iam_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1558,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[13]
+	mi := &file_kms_v1_iam_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1571,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{13}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteUserRequest) GetUserName() string {
@@ -971,7 +1589,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[14]
+	mi := &file_kms_v1_iam_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1601,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[14]
+	mi := &file_kms_v1_iam_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1614,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{14}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{26}
 }
 
 type CreateAccessKeyRequest struct {
@@ -1008,7 +1626,7 @@ type CreateAccessKeyRequest struct {
 
 func (x *CreateAccessKeyRequest) Reset() {
 	*x = CreateAccessKeyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[15]
+	mi := &file_kms_v1_iam_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1638,7 @@ func (x *CreateAccessKeyRequest) String() string {
 func (*CreateAccessKeyRequest) ProtoMessage() {}
 
 func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[15]
+	mi := &file_kms_v1_iam_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1651,7 @@ func (x *CreateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{15}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateAccessKeyRequest) GetUserName() string {
@@ -1052,7 +1670,7 @@ type CreateAccessKeyResponse struct {
 
 func (x *CreateAccessKeyResponse) Reset() {
 	*x = CreateAccessKeyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[16]
+	mi := &file_kms_v1_iam_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1682,7 @@ func (x *CreateAccessKeyResponse) String() string {
 func (*CreateAccessKeyResponse) ProtoMessage() {}
 
 func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[16]
+	mi := &file_kms_v1_iam_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1695,7 @@ func (x *CreateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{16}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateAccessKeyResponse) GetAccessKey() *AccessKey {
@@ -1098,7 +1716,7 @@ type ListAccessKeysRequest struct {
 
 func (x *ListAccessKeysRequest) Reset() {
 	*x = ListAccessKeysRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[17]
+	mi := &file_kms_v1_iam_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1728,7 @@ func (x *ListAccessKeysRequest) String() string {
 func (*ListAccessKeysRequest) ProtoMessage() {}
 
 func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[17]
+	mi := &file_kms_v1_iam_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1741,7 @@ func (x *ListAccessKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{17}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAccessKeysRequest) GetUserName() string {
@@ -1158,7 +1776,7 @@ type ListAccessKeysResponse struct {
 
 func (x *ListAccessKeysResponse) Reset() {
 	*x = ListAccessKeysResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[18]
+	mi := &file_kms_v1_iam_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1788,7 @@ func (x *ListAccessKeysResponse) String() string {
 func (*ListAccessKeysResponse) ProtoMessage() {}
 
 func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[18]
+	mi := &file_kms_v1_iam_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1801,7 @@ func (x *ListAccessKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessKeysResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{18}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAccessKeysResponse) GetAccessKeyMetadata() []*AccessKeyMetadata {
@@ -1218,7 +1836,7 @@ type UpdateAccessKeyRequest struct {
 
 func (x *UpdateAccessKeyRequest) Reset() {
 	*x = UpdateAccessKeyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[19]
+	mi := &file_kms_v1_iam_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1848,7 @@ func (x *UpdateAccessKeyRequest) String() string {
 func (*UpdateAccessKeyRequest) ProtoMessage() {}
 
 func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[19]
+	mi := &file_kms_v1_iam_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1861,7 @@ func (x *UpdateAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{19}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateAccessKeyRequest) GetUserName() string {
@@ -1275,7 +1893,7 @@ type UpdateAccessKeyResponse struct {
 
 func (x *UpdateAccessKeyResponse) Reset() {
 	*x = UpdateAccessKeyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[20]
+	mi := &file_kms_v1_iam_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1905,7 @@ func (x *UpdateAccessKeyResponse) String() string {
 func (*UpdateAccessKeyResponse) ProtoMessage() {}
 
 func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[20]
+	mi := &file_kms_v1_iam_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1918,7 @@ func (x *UpdateAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{20}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{32}
 }
 
 type DeleteAccessKeyRequest struct {
@@ -1313,7 +1931,7 @@ type DeleteAccessKeyRequest struct {
 
 func (x *DeleteAccessKeyRequest) Reset() {
 	*x = DeleteAccessKeyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[21]
+	mi := &file_kms_v1_iam_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1943,7 @@ func (x *DeleteAccessKeyRequest) String() string {
 func (*DeleteAccessKeyRequest) ProtoMessage() {}
 
 func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[21]
+	mi := &file_kms_v1_iam_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1956,7 @@ func (x *DeleteAccessKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{21}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteAccessKeyRequest) GetUserName() string {
@@ -1363,7 +1981,7 @@ type DeleteAccessKeyResponse struct {
 
 func (x *DeleteAccessKeyResponse) Reset() {
 	*x = DeleteAccessKeyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[22]
+	mi := &file_kms_v1_iam_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1993,7 @@ func (x *DeleteAccessKeyResponse) String() string {
 func (*DeleteAccessKeyResponse) ProtoMessage() {}
 
 func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[22]
+	mi := &file_kms_v1_iam_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +2006,7 @@ func (x *DeleteAccessKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessKeyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccessKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{22}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{34}
 }
 
 type CreateGroupRequest struct {
@@ -1401,7 +2019,7 @@ type CreateGroupRequest struct {
 
 func (x *CreateGroupRequest) Reset() {
 	*x = CreateGroupRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[23]
+	mi := &file_kms_v1_iam_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +2031,7 @@ func (x *CreateGroupRequest) String() string {
 func (*CreateGroupRequest) ProtoMessage() {}
 
 func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[23]
+	mi := &file_kms_v1_iam_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +2044,7 @@ func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
 func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{23}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateGroupRequest) GetPath() string {
@@ -1452,7 +2070,7 @@ type CreateGroupResponse struct {
 
 func (x *CreateGroupResponse) Reset() {
 	*x = CreateGroupResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[24]
+	mi := &file_kms_v1_iam_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +2082,7 @@ func (x *CreateGroupResponse) String() string {
 func (*CreateGroupResponse) ProtoMessage() {}
 
 func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[24]
+	mi := &file_kms_v1_iam_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +2095,7 @@ func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupResponse.ProtoReflect.Descriptor instead.
 func (*CreateGroupResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{24}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateGroupResponse) GetGroup() *Group {
@@ -1498,7 +2116,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[25]
+	mi := &file_kms_v1_iam_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +2128,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[25]
+	mi := &file_kms_v1_iam_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +2141,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{25}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetGroupRequest) GetGroupName() string {
@@ -1559,7 +2177,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[26]
+	mi := &file_kms_v1_iam_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +2189,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[26]
+	mi := &file_kms_v1_iam_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +2202,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{26}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -1626,7 +2244,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[27]
+	mi := &file_kms_v1_iam_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2256,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[27]
+	mi := &file_kms_v1_iam_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +2269,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{27}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListGroupsRequest) GetPathPrefix() string {
@@ -1686,7 +2304,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[28]
+	mi := &file_kms_v1_iam_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +2316,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[28]
+	mi := &file_kms_v1_iam_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +2329,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{28}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -1744,7 +2362,7 @@ type DeleteGroupRequest struct {
 
 func (x *DeleteGroupRequest) Reset() {
 	*x = DeleteGroupRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[29]
+	mi := &file_kms_v1_iam_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +2374,7 @@ func (x *DeleteGroupRequest) String() string {
 func (*DeleteGroupRequest) ProtoMessage() {}
 
 func (x *DeleteGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[29]
+	mi := &file_kms_v1_iam_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +2387,7 @@ func (x *DeleteGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupRequest.ProtoReflect.Descriptor instead.
 func (*DeleteGroupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{29}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteGroupRequest) GetGroupName() string {
@@ -1787,7 +2405,7 @@ type DeleteGroupResponse struct {
 
 func (x *DeleteGroupResponse) Reset() {
 	*x = DeleteGroupResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[30]
+	mi := &file_kms_v1_iam_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2417,7 @@ func (x *DeleteGroupResponse) String() string {
 func (*DeleteGroupResponse) ProtoMessage() {}
 
 func (x *DeleteGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[30]
+	mi := &file_kms_v1_iam_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2430,7 @@ func (x *DeleteGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupResponse.ProtoReflect.Descriptor instead.
 func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{30}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{42}
 }
 
 type AddUserToGroupRequest struct {
@@ -1825,7 +2443,7 @@ type AddUserToGroupRequest struct {
 
 func (x *AddUserToGroupRequest) Reset() {
 	*x = AddUserToGroupRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[31]
+	mi := &file_kms_v1_iam_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2455,7 @@ func (x *AddUserToGroupRequest) String() string {
 func (*AddUserToGroupRequest) ProtoMessage() {}
 
 func (x *AddUserToGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[31]
+	mi := &file_kms_v1_iam_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2468,7 @@ func (x *AddUserToGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddUserToGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddUserToGroupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{31}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AddUserToGroupRequest) GetGroupName() string {
@@ -1875,7 +2493,7 @@ type AddUserToGroupResponse struct {
 
 func (x *AddUserToGroupResponse) Reset() {
 	*x = AddUserToGroupResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[32]
+	mi := &file_kms_v1_iam_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2505,7 @@ func (x *AddUserToGroupResponse) String() string {
 func (*AddUserToGroupResponse) ProtoMessage() {}
 
 func (x *AddUserToGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[32]
+	mi := &file_kms_v1_iam_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2518,7 @@ func (x *AddUserToGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddUserToGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddUserToGroupResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{32}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{44}
 }
 
 type RemoveUserFromGroupRequest struct {
@@ -1913,7 +2531,7 @@ type RemoveUserFromGroupRequest struct {
 
 func (x *RemoveUserFromGroupRequest) Reset() {
 	*x = RemoveUserFromGroupRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[33]
+	mi := &file_kms_v1_iam_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2543,7 @@ func (x *RemoveUserFromGroupRequest) String() string {
 func (*RemoveUserFromGroupRequest) ProtoMessage() {}
 
 func (x *RemoveUserFromGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[33]
+	mi := &file_kms_v1_iam_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2556,7 @@ func (x *RemoveUserFromGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUserFromGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveUserFromGroupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{33}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RemoveUserFromGroupRequest) GetGroupName() string {
@@ -1963,7 +2581,7 @@ type RemoveUserFromGroupResponse struct {
 
 func (x *RemoveUserFromGroupResponse) Reset() {
 	*x = RemoveUserFromGroupResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[34]
+	mi := &file_kms_v1_iam_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2593,7 @@ func (x *RemoveUserFromGroupResponse) String() string {
 func (*RemoveUserFromGroupResponse) ProtoMessage() {}
 
 func (x *RemoveUserFromGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[34]
+	mi := &file_kms_v1_iam_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2606,7 @@ func (x *RemoveUserFromGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUserFromGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveUserFromGroupResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{34}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{46}
 }
 
 type ListGroupsForUserRequest struct {
@@ -2002,7 +2620,7 @@ type ListGroupsForUserRequest struct {
 
 func (x *ListGroupsForUserRequest) Reset() {
 	*x = ListGroupsForUserRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[35]
+	mi := &file_kms_v1_iam_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2632,7 @@ func (x *ListGroupsForUserRequest) String() string {
 func (*ListGroupsForUserRequest) ProtoMessage() {}
 
 func (x *ListGroupsForUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[35]
+	mi := &file_kms_v1_iam_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2645,7 @@ func (x *ListGroupsForUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsForUserRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsForUserRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{35}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListGroupsForUserRequest) GetUserName() string {
@@ -2062,7 +2680,7 @@ type ListGroupsForUserResponse struct {
 
 func (x *ListGroupsForUserResponse) Reset() {
 	*x = ListGroupsForUserResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[36]
+	mi := &file_kms_v1_iam_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2692,7 @@ func (x *ListGroupsForUserResponse) String() string {
 func (*ListGroupsForUserResponse) ProtoMessage() {}
 
 func (x *ListGroupsForUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[36]
+	mi := &file_kms_v1_iam_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2705,7 @@ func (x *ListGroupsForUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsForUserResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsForUserResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{36}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListGroupsForUserResponse) GetGroups() []*Group {
@@ -2124,7 +2742,7 @@ type CreateRoleRequest struct {
 
 func (x *CreateRoleRequest) Reset() {
 	*x = CreateRoleRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[37]
+	mi := &file_kms_v1_iam_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2754,7 @@ func (x *CreateRoleRequest) String() string {
 func (*CreateRoleRequest) ProtoMessage() {}
 
 func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[37]
+	mi := &file_kms_v1_iam_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2767,7 @@ func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoleRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{37}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateRoleRequest) GetPath() string {
@@ -2196,7 +2814,7 @@ type CreateRoleResponse struct {
 
 func (x *CreateRoleResponse) Reset() {
 	*x = CreateRoleResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[38]
+	mi := &file_kms_v1_iam_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2826,7 @@ func (x *CreateRoleResponse) String() string {
 func (*CreateRoleResponse) ProtoMessage() {}
 
 func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[38]
+	mi := &file_kms_v1_iam_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2839,7 @@ func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoleResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{38}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CreateRoleResponse) GetRole() *Role {
@@ -2240,7 +2858,7 @@ type GetRoleRequest struct {
 
 func (x *GetRoleRequest) Reset() {
 	*x = GetRoleRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[39]
+	mi := &file_kms_v1_iam_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2870,7 @@ func (x *GetRoleRequest) String() string {
 func (*GetRoleRequest) ProtoMessage() {}
 
 func (x *GetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[39]
+	mi := &file_kms_v1_iam_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2883,7 @@ func (x *GetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoleRequest.ProtoReflect.Descriptor instead.
 func (*GetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{39}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetRoleRequest) GetRoleName() string {
@@ -2284,7 +2902,7 @@ type GetRoleResponse struct {
 
 func (x *GetRoleResponse) Reset() {
 	*x = GetRoleResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[40]
+	mi := &file_kms_v1_iam_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2914,7 @@ func (x *GetRoleResponse) String() string {
 func (*GetRoleResponse) ProtoMessage() {}
 
 func (x *GetRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[40]
+	mi := &file_kms_v1_iam_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2927,7 @@ func (x *GetRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoleResponse.ProtoReflect.Descriptor instead.
 func (*GetRoleResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{40}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetRoleResponse) GetRole() *Role {
@@ -2330,7 +2948,7 @@ type ListRolesRequest struct {
 
 func (x *ListRolesRequest) Reset() {
 	*x = ListRolesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[41]
+	mi := &file_kms_v1_iam_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2960,7 @@ func (x *ListRolesRequest) String() string {
 func (*ListRolesRequest) ProtoMessage() {}
 
 func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[41]
+	mi := &file_kms_v1_iam_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2973,7 @@ func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{41}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListRolesRequest) GetPathPrefix() string {
@@ -2390,7 +3008,7 @@ type ListRolesResponse struct {
 
 func (x *ListRolesResponse) Reset() {
 	*x = ListRolesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[42]
+	mi := &file_kms_v1_iam_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2402,7 +3020,7 @@ func (x *ListRolesResponse) String() string {
 func (*ListRolesResponse) ProtoMessage() {}
 
 func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[42]
+	mi := &file_kms_v1_iam_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2415,7 +3033,7 @@ func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{42}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListRolesResponse) GetRoles() []*Role {
@@ -2448,7 +3066,7 @@ type DeleteRoleRequest struct {
 
 func (x *DeleteRoleRequest) Reset() {
 	*x = DeleteRoleRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[43]
+	mi := &file_kms_v1_iam_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2460,7 +3078,7 @@ func (x *DeleteRoleRequest) String() string {
 func (*DeleteRoleRequest) ProtoMessage() {}
 
 func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[43]
+	mi := &file_kms_v1_iam_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2473,7 +3091,7 @@ func (x *DeleteRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoleRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{43}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeleteRoleRequest) GetRoleName() string {
@@ -2491,7 +3109,7 @@ type DeleteRoleResponse struct {
 
 func (x *DeleteRoleResponse) Reset() {
 	*x = DeleteRoleResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[44]
+	mi := &file_kms_v1_iam_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +3121,7 @@ func (x *DeleteRoleResponse) String() string {
 func (*DeleteRoleResponse) ProtoMessage() {}
 
 func (x *DeleteRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[44]
+	mi := &file_kms_v1_iam_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +3134,7 @@ func (x *DeleteRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoleResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{44}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{56}
 }
 
 type UpdateAssumeRolePolicyRequest struct {
@@ -2529,7 +3147,7 @@ type UpdateAssumeRolePolicyRequest struct {
 
 func (x *UpdateAssumeRolePolicyRequest) Reset() {
 	*x = UpdateAssumeRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[45]
+	mi := &file_kms_v1_iam_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +3159,7 @@ func (x *UpdateAssumeRolePolicyRequest) String() string {
 func (*UpdateAssumeRolePolicyRequest) ProtoMessage() {}
 
 func (x *UpdateAssumeRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[45]
+	mi := &file_kms_v1_iam_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +3172,7 @@ func (x *UpdateAssumeRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssumeRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssumeRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{45}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UpdateAssumeRolePolicyRequest) GetRoleName() string {
@@ -2579,7 +3197,7 @@ type UpdateAssumeRolePolicyResponse struct {
 
 func (x *UpdateAssumeRolePolicyResponse) Reset() {
 	*x = UpdateAssumeRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[46]
+	mi := &file_kms_v1_iam_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +3209,7 @@ func (x *UpdateAssumeRolePolicyResponse) String() string {
 func (*UpdateAssumeRolePolicyResponse) ProtoMessage() {}
 
 func (x *UpdateAssumeRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[46]
+	mi := &file_kms_v1_iam_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +3222,7 @@ func (x *UpdateAssumeRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssumeRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssumeRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{46}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{58}
 }
 
 type PutUserPolicyRequest struct {
@@ -2618,7 +3236,7 @@ type PutUserPolicyRequest struct {
 
 func (x *PutUserPolicyRequest) Reset() {
 	*x = PutUserPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[47]
+	mi := &file_kms_v1_iam_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +3248,7 @@ func (x *PutUserPolicyRequest) String() string {
 func (*PutUserPolicyRequest) ProtoMessage() {}
 
 func (x *PutUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[47]
+	mi := &file_kms_v1_iam_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +3261,7 @@ func (x *PutUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{47}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *PutUserPolicyRequest) GetUserName() string {
@@ -2675,7 +3293,7 @@ type PutUserPolicyResponse struct {
 
 func (x *PutUserPolicyResponse) Reset() {
 	*x = PutUserPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[48]
+	mi := &file_kms_v1_iam_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +3305,7 @@ func (x *PutUserPolicyResponse) String() string {
 func (*PutUserPolicyResponse) ProtoMessage() {}
 
 func (x *PutUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[48]
+	mi := &file_kms_v1_iam_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +3318,7 @@ func (x *PutUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{48}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{60}
 }
 
 type GetUserPolicyRequest struct {
@@ -2713,7 +3331,7 @@ type GetUserPolicyRequest struct {
 
 func (x *GetUserPolicyRequest) Reset() {
 	*x = GetUserPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[49]
+	mi := &file_kms_v1_iam_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +3343,7 @@ func (x *GetUserPolicyRequest) String() string {
 func (*GetUserPolicyRequest) ProtoMessage() {}
 
 func (x *GetUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[49]
+	mi := &file_kms_v1_iam_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +3356,7 @@ func (x *GetUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{49}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetUserPolicyRequest) GetUserName() string {
@@ -2766,7 +3384,7 @@ type GetUserPolicyResponse struct {
 
 func (x *GetUserPolicyResponse) Reset() {
 	*x = GetUserPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[50]
+	mi := &file_kms_v1_iam_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +3396,7 @@ func (x *GetUserPolicyResponse) String() string {
 func (*GetUserPolicyResponse) ProtoMessage() {}
 
 func (x *GetUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[50]
+	mi := &file_kms_v1_iam_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +3409,7 @@ func (x *GetUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{50}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetUserPolicyResponse) GetUserName() string {
@@ -2825,7 +3443,7 @@ type DeleteUserPolicyRequest struct {
 
 func (x *DeleteUserPolicyRequest) Reset() {
 	*x = DeleteUserPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[51]
+	mi := &file_kms_v1_iam_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3455,7 @@ func (x *DeleteUserPolicyRequest) String() string {
 func (*DeleteUserPolicyRequest) ProtoMessage() {}
 
 func (x *DeleteUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[51]
+	mi := &file_kms_v1_iam_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3468,7 @@ func (x *DeleteUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{51}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteUserPolicyRequest) GetUserName() string {
@@ -2875,7 +3493,7 @@ type DeleteUserPolicyResponse struct {
 
 func (x *DeleteUserPolicyResponse) Reset() {
 	*x = DeleteUserPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[52]
+	mi := &file_kms_v1_iam_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3505,7 @@ func (x *DeleteUserPolicyResponse) String() string {
 func (*DeleteUserPolicyResponse) ProtoMessage() {}
 
 func (x *DeleteUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[52]
+	mi := &file_kms_v1_iam_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3518,7 @@ func (x *DeleteUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{52}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{64}
 }
 
 type ListUserPoliciesRequest struct {
@@ -2914,7 +3532,7 @@ type ListUserPoliciesRequest struct {
 
 func (x *ListUserPoliciesRequest) Reset() {
 	*x = ListUserPoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[53]
+	mi := &file_kms_v1_iam_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3544,7 @@ func (x *ListUserPoliciesRequest) String() string {
 func (*ListUserPoliciesRequest) ProtoMessage() {}
 
 func (x *ListUserPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[53]
+	mi := &file_kms_v1_iam_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3557,7 @@ func (x *ListUserPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListUserPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{53}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListUserPoliciesRequest) GetUserName() string {
@@ -2974,7 +3592,7 @@ type ListUserPoliciesResponse struct {
 
 func (x *ListUserPoliciesResponse) Reset() {
 	*x = ListUserPoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[54]
+	mi := &file_kms_v1_iam_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3604,7 @@ func (x *ListUserPoliciesResponse) String() string {
 func (*ListUserPoliciesResponse) ProtoMessage() {}
 
 func (x *ListUserPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[54]
+	mi := &file_kms_v1_iam_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3617,7 @@ func (x *ListUserPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListUserPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{54}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListUserPoliciesResponse) GetPolicyNames() []string {
@@ -3034,7 +3652,7 @@ type PutGroupPolicyRequest struct {
 
 func (x *PutGroupPolicyRequest) Reset() {
 	*x = PutGroupPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[55]
+	mi := &file_kms_v1_iam_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3664,7 @@ func (x *PutGroupPolicyRequest) String() string {
 func (*PutGroupPolicyRequest) ProtoMessage() {}
 
 func (x *PutGroupPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[55]
+	mi := &file_kms_v1_iam_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3677,7 @@ func (x *PutGroupPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutGroupPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutGroupPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{55}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PutGroupPolicyRequest) GetGroupName() string {
@@ -3091,7 +3709,7 @@ type PutGroupPolicyResponse struct {
 
 func (x *PutGroupPolicyResponse) Reset() {
 	*x = PutGroupPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[56]
+	mi := &file_kms_v1_iam_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3103,7 +3721,7 @@ func (x *PutGroupPolicyResponse) String() string {
 func (*PutGroupPolicyResponse) ProtoMessage() {}
 
 func (x *PutGroupPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[56]
+	mi := &file_kms_v1_iam_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3116,7 +3734,7 @@ func (x *PutGroupPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutGroupPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutGroupPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{56}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{68}
 }
 
 type GetGroupPolicyRequest struct {
@@ -3129,7 +3747,7 @@ type GetGroupPolicyRequest struct {
 
 func (x *GetGroupPolicyRequest) Reset() {
 	*x = GetGroupPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[57]
+	mi := &file_kms_v1_iam_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3759,7 @@ func (x *GetGroupPolicyRequest) String() string {
 func (*GetGroupPolicyRequest) ProtoMessage() {}
 
 func (x *GetGroupPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[57]
+	mi := &file_kms_v1_iam_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3772,7 @@ func (x *GetGroupPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{57}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GetGroupPolicyRequest) GetGroupName() string {
@@ -3182,7 +3800,7 @@ type GetGroupPolicyResponse struct {
 
 func (x *GetGroupPolicyResponse) Reset() {
 	*x = GetGroupPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[58]
+	mi := &file_kms_v1_iam_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3812,7 @@ func (x *GetGroupPolicyResponse) String() string {
 func (*GetGroupPolicyResponse) ProtoMessage() {}
 
 func (x *GetGroupPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[58]
+	mi := &file_kms_v1_iam_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3825,7 @@ func (x *GetGroupPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{58}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GetGroupPolicyResponse) GetGroupName() string {
@@ -3241,7 +3859,7 @@ type DeleteGroupPolicyRequest struct {
 
 func (x *DeleteGroupPolicyRequest) Reset() {
 	*x = DeleteGroupPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[59]
+	mi := &file_kms_v1_iam_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3871,7 @@ func (x *DeleteGroupPolicyRequest) String() string {
 func (*DeleteGroupPolicyRequest) ProtoMessage() {}
 
 func (x *DeleteGroupPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[59]
+	mi := &file_kms_v1_iam_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3884,7 @@ func (x *DeleteGroupPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteGroupPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{59}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteGroupPolicyRequest) GetGroupName() string {
@@ -3291,7 +3909,7 @@ type DeleteGroupPolicyResponse struct {
 
 func (x *DeleteGroupPolicyResponse) Reset() {
 	*x = DeleteGroupPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[60]
+	mi := &file_kms_v1_iam_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3921,7 @@ func (x *DeleteGroupPolicyResponse) String() string {
 func (*DeleteGroupPolicyResponse) ProtoMessage() {}
 
 func (x *DeleteGroupPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[60]
+	mi := &file_kms_v1_iam_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3934,7 @@ func (x *DeleteGroupPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteGroupPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{60}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{72}
 }
 
 type ListGroupPoliciesRequest struct {
@@ -3330,7 +3948,7 @@ type ListGroupPoliciesRequest struct {
 
 func (x *ListGroupPoliciesRequest) Reset() {
 	*x = ListGroupPoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[61]
+	mi := &file_kms_v1_iam_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3342,7 +3960,7 @@ func (x *ListGroupPoliciesRequest) String() string {
 func (*ListGroupPoliciesRequest) ProtoMessage() {}
 
 func (x *ListGroupPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[61]
+	mi := &file_kms_v1_iam_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3355,7 +3973,7 @@ func (x *ListGroupPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{61}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListGroupPoliciesRequest) GetGroupName() string {
@@ -3390,7 +4008,7 @@ type ListGroupPoliciesResponse struct {
 
 func (x *ListGroupPoliciesResponse) Reset() {
 	*x = ListGroupPoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[62]
+	mi := &file_kms_v1_iam_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +4020,7 @@ func (x *ListGroupPoliciesResponse) String() string {
 func (*ListGroupPoliciesResponse) ProtoMessage() {}
 
 func (x *ListGroupPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[62]
+	mi := &file_kms_v1_iam_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +4033,7 @@ func (x *ListGroupPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{62}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListGroupPoliciesResponse) GetPolicyNames() []string {
@@ -3450,7 +4068,7 @@ type PutRolePolicyRequest struct {
 
 func (x *PutRolePolicyRequest) Reset() {
 	*x = PutRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[63]
+	mi := &file_kms_v1_iam_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3462,7 +4080,7 @@ func (x *PutRolePolicyRequest) String() string {
 func (*PutRolePolicyRequest) ProtoMessage() {}
 
 func (x *PutRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[63]
+	mi := &file_kms_v1_iam_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3475,7 +4093,7 @@ func (x *PutRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{63}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PutRolePolicyRequest) GetRoleName() string {
@@ -3507,7 +4125,7 @@ type PutRolePolicyResponse struct {
 
 func (x *PutRolePolicyResponse) Reset() {
 	*x = PutRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[64]
+	mi := &file_kms_v1_iam_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3519,7 +4137,7 @@ func (x *PutRolePolicyResponse) String() string {
 func (*PutRolePolicyResponse) ProtoMessage() {}
 
 func (x *PutRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[64]
+	mi := &file_kms_v1_iam_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3532,7 +4150,7 @@ func (x *PutRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{64}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{76}
 }
 
 type GetRolePolicyRequest struct {
@@ -3545,7 +4163,7 @@ type GetRolePolicyRequest struct {
 
 func (x *GetRolePolicyRequest) Reset() {
 	*x = GetRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[65]
+	mi := &file_kms_v1_iam_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +4175,7 @@ func (x *GetRolePolicyRequest) String() string {
 func (*GetRolePolicyRequest) ProtoMessage() {}
 
 func (x *GetRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[65]
+	mi := &file_kms_v1_iam_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +4188,7 @@ func (x *GetRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{65}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetRolePolicyRequest) GetRoleName() string {
@@ -3598,7 +4216,7 @@ type GetRolePolicyResponse struct {
 
 func (x *GetRolePolicyResponse) Reset() {
 	*x = GetRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[66]
+	mi := &file_kms_v1_iam_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +4228,7 @@ func (x *GetRolePolicyResponse) String() string {
 func (*GetRolePolicyResponse) ProtoMessage() {}
 
 func (x *GetRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[66]
+	mi := &file_kms_v1_iam_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +4241,7 @@ func (x *GetRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{66}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetRolePolicyResponse) GetRoleName() string {
@@ -3657,7 +4275,7 @@ type DeleteRolePolicyRequest struct {
 
 func (x *DeleteRolePolicyRequest) Reset() {
 	*x = DeleteRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[67]
+	mi := &file_kms_v1_iam_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +4287,7 @@ func (x *DeleteRolePolicyRequest) String() string {
 func (*DeleteRolePolicyRequest) ProtoMessage() {}
 
 func (x *DeleteRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[67]
+	mi := &file_kms_v1_iam_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +4300,7 @@ func (x *DeleteRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{67}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *DeleteRolePolicyRequest) GetRoleName() string {
@@ -3707,7 +4325,7 @@ type DeleteRolePolicyResponse struct {
 
 func (x *DeleteRolePolicyResponse) Reset() {
 	*x = DeleteRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[68]
+	mi := &file_kms_v1_iam_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +4337,7 @@ func (x *DeleteRolePolicyResponse) String() string {
 func (*DeleteRolePolicyResponse) ProtoMessage() {}
 
 func (x *DeleteRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[68]
+	mi := &file_kms_v1_iam_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +4350,7 @@ func (x *DeleteRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{68}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{80}
 }
 
 type ListRolePoliciesRequest struct {
@@ -3746,7 +4364,7 @@ type ListRolePoliciesRequest struct {
 
 func (x *ListRolePoliciesRequest) Reset() {
 	*x = ListRolePoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[69]
+	mi := &file_kms_v1_iam_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3758,7 +4376,7 @@ func (x *ListRolePoliciesRequest) String() string {
 func (*ListRolePoliciesRequest) ProtoMessage() {}
 
 func (x *ListRolePoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[69]
+	mi := &file_kms_v1_iam_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3771,7 +4389,7 @@ func (x *ListRolePoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolePoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolePoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{69}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListRolePoliciesRequest) GetRoleName() string {
@@ -3806,7 +4424,7 @@ type ListRolePoliciesResponse struct {
 
 func (x *ListRolePoliciesResponse) Reset() {
 	*x = ListRolePoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[70]
+	mi := &file_kms_v1_iam_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +4436,7 @@ func (x *ListRolePoliciesResponse) String() string {
 func (*ListRolePoliciesResponse) ProtoMessage() {}
 
 func (x *ListRolePoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[70]
+	mi := &file_kms_v1_iam_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +4449,7 @@ func (x *ListRolePoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolePoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolePoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{70}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListRolePoliciesResponse) GetPolicyNames() []string {
@@ -3865,7 +4483,7 @@ type AttachUserPolicyRequest struct {
 
 func (x *AttachUserPolicyRequest) Reset() {
 	*x = AttachUserPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[71]
+	mi := &file_kms_v1_iam_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +4495,7 @@ func (x *AttachUserPolicyRequest) String() string {
 func (*AttachUserPolicyRequest) ProtoMessage() {}
 
 func (x *AttachUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[71]
+	mi := &file_kms_v1_iam_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +4508,7 @@ func (x *AttachUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*AttachUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{71}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *AttachUserPolicyRequest) GetUserName() string {
@@ -3915,7 +4533,7 @@ type AttachUserPolicyResponse struct {
 
 func (x *AttachUserPolicyResponse) Reset() {
 	*x = AttachUserPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[72]
+	mi := &file_kms_v1_iam_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3927,7 +4545,7 @@ func (x *AttachUserPolicyResponse) String() string {
 func (*AttachUserPolicyResponse) ProtoMessage() {}
 
 func (x *AttachUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[72]
+	mi := &file_kms_v1_iam_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3940,7 +4558,7 @@ func (x *AttachUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*AttachUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{72}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{84}
 }
 
 type DetachUserPolicyRequest struct {
@@ -3953,7 +4571,7 @@ type DetachUserPolicyRequest struct {
 
 func (x *DetachUserPolicyRequest) Reset() {
 	*x = DetachUserPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[73]
+	mi := &file_kms_v1_iam_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3965,7 +4583,7 @@ func (x *DetachUserPolicyRequest) String() string {
 func (*DetachUserPolicyRequest) ProtoMessage() {}
 
 func (x *DetachUserPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[73]
+	mi := &file_kms_v1_iam_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3978,7 +4596,7 @@ func (x *DetachUserPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachUserPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DetachUserPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{73}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *DetachUserPolicyRequest) GetUserName() string {
@@ -4003,7 +4621,7 @@ type DetachUserPolicyResponse struct {
 
 func (x *DetachUserPolicyResponse) Reset() {
 	*x = DetachUserPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[74]
+	mi := &file_kms_v1_iam_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4015,7 +4633,7 @@ func (x *DetachUserPolicyResponse) String() string {
 func (*DetachUserPolicyResponse) ProtoMessage() {}
 
 func (x *DetachUserPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[74]
+	mi := &file_kms_v1_iam_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4028,7 +4646,7 @@ func (x *DetachUserPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachUserPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DetachUserPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{74}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{86}
 }
 
 type ListAttachedUserPoliciesRequest struct {
@@ -4043,7 +4661,7 @@ type ListAttachedUserPoliciesRequest struct {
 
 func (x *ListAttachedUserPoliciesRequest) Reset() {
 	*x = ListAttachedUserPoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[75]
+	mi := &file_kms_v1_iam_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4055,7 +4673,7 @@ func (x *ListAttachedUserPoliciesRequest) String() string {
 func (*ListAttachedUserPoliciesRequest) ProtoMessage() {}
 
 func (x *ListAttachedUserPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[75]
+	mi := &file_kms_v1_iam_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4068,7 +4686,7 @@ func (x *ListAttachedUserPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachedUserPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListAttachedUserPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{75}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ListAttachedUserPoliciesRequest) GetUserName() string {
@@ -4110,7 +4728,7 @@ type ListAttachedUserPoliciesResponse struct {
 
 func (x *ListAttachedUserPoliciesResponse) Reset() {
 	*x = ListAttachedUserPoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[76]
+	mi := &file_kms_v1_iam_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4122,7 +4740,7 @@ func (x *ListAttachedUserPoliciesResponse) String() string {
 func (*ListAttachedUserPoliciesResponse) ProtoMessage() {}
 
 func (x *ListAttachedUserPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[76]
+	mi := &file_kms_v1_iam_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4135,7 +4753,7 @@ func (x *ListAttachedUserPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachedUserPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListAttachedUserPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{76}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListAttachedUserPoliciesResponse) GetAttachedPolicies() []*AttachedPolicy {
@@ -4169,7 +4787,7 @@ type AttachGroupPolicyRequest struct {
 
 func (x *AttachGroupPolicyRequest) Reset() {
 	*x = AttachGroupPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[77]
+	mi := &file_kms_v1_iam_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4181,7 +4799,7 @@ func (x *AttachGroupPolicyRequest) String() string {
 func (*AttachGroupPolicyRequest) ProtoMessage() {}
 
 func (x *AttachGroupPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[77]
+	mi := &file_kms_v1_iam_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4194,7 +4812,7 @@ func (x *AttachGroupPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachGroupPolicyRequest.ProtoReflect.Descriptor instead.
 func (*AttachGroupPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{77}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *AttachGroupPolicyRequest) GetGroupName() string {
@@ -4219,7 +4837,7 @@ type AttachGroupPolicyResponse struct {
 
 func (x *AttachGroupPolicyResponse) Reset() {
 	*x = AttachGroupPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[78]
+	mi := &file_kms_v1_iam_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4231,7 +4849,7 @@ func (x *AttachGroupPolicyResponse) String() string {
 func (*AttachGroupPolicyResponse) ProtoMessage() {}
 
 func (x *AttachGroupPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[78]
+	mi := &file_kms_v1_iam_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4244,7 +4862,7 @@ func (x *AttachGroupPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachGroupPolicyResponse.ProtoReflect.Descriptor instead.
 func (*AttachGroupPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{78}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{90}
 }
 
 type DetachGroupPolicyRequest struct {
@@ -4257,7 +4875,7 @@ type DetachGroupPolicyRequest struct {
 
 func (x *DetachGroupPolicyRequest) Reset() {
 	*x = DetachGroupPolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[79]
+	mi := &file_kms_v1_iam_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4887,7 @@ func (x *DetachGroupPolicyRequest) String() string {
 func (*DetachGroupPolicyRequest) ProtoMessage() {}
 
 func (x *DetachGroupPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[79]
+	mi := &file_kms_v1_iam_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4900,7 @@ func (x *DetachGroupPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachGroupPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DetachGroupPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{79}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *DetachGroupPolicyRequest) GetGroupName() string {
@@ -4307,7 +4925,7 @@ type DetachGroupPolicyResponse struct {
 
 func (x *DetachGroupPolicyResponse) Reset() {
 	*x = DetachGroupPolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[80]
+	mi := &file_kms_v1_iam_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4319,7 +4937,7 @@ func (x *DetachGroupPolicyResponse) String() string {
 func (*DetachGroupPolicyResponse) ProtoMessage() {}
 
 func (x *DetachGroupPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[80]
+	mi := &file_kms_v1_iam_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4332,7 +4950,7 @@ func (x *DetachGroupPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachGroupPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DetachGroupPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{80}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{92}
 }
 
 type ListAttachedGroupPoliciesRequest struct {
@@ -4347,7 +4965,7 @@ type ListAttachedGroupPoliciesRequest struct {
 
 func (x *ListAttachedGroupPoliciesRequest) Reset() {
 	*x = ListAttachedGroupPoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[81]
+	mi := &file_kms_v1_iam_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4359,7 +4977,7 @@ func (x *ListAttachedGroupPoliciesRequest) String() string {
 func (*ListAttachedGroupPoliciesRequest) ProtoMessage() {}
 
 func (x *ListAttachedGroupPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[81]
+	mi := &file_kms_v1_iam_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4372,7 +4990,7 @@ func (x *ListAttachedGroupPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachedGroupPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListAttachedGroupPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{81}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListAttachedGroupPoliciesRequest) GetGroupName() string {
@@ -4414,7 +5032,7 @@ type ListAttachedGroupPoliciesResponse struct {
 
 func (x *ListAttachedGroupPoliciesResponse) Reset() {
 	*x = ListAttachedGroupPoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[82]
+	mi := &file_kms_v1_iam_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +5044,7 @@ func (x *ListAttachedGroupPoliciesResponse) String() string {
 func (*ListAttachedGroupPoliciesResponse) ProtoMessage() {}
 
 func (x *ListAttachedGroupPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[82]
+	mi := &file_kms_v1_iam_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +5057,7 @@ func (x *ListAttachedGroupPoliciesResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListAttachedGroupPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListAttachedGroupPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{82}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ListAttachedGroupPoliciesResponse) GetAttachedPolicies() []*AttachedPolicy {
@@ -4473,7 +5091,7 @@ type AttachRolePolicyRequest struct {
 
 func (x *AttachRolePolicyRequest) Reset() {
 	*x = AttachRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[83]
+	mi := &file_kms_v1_iam_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4485,7 +5103,7 @@ func (x *AttachRolePolicyRequest) String() string {
 func (*AttachRolePolicyRequest) ProtoMessage() {}
 
 func (x *AttachRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[83]
+	mi := &file_kms_v1_iam_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4498,7 +5116,7 @@ func (x *AttachRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*AttachRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{83}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *AttachRolePolicyRequest) GetRoleName() string {
@@ -4523,7 +5141,7 @@ type AttachRolePolicyResponse struct {
 
 func (x *AttachRolePolicyResponse) Reset() {
 	*x = AttachRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[84]
+	mi := &file_kms_v1_iam_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4535,7 +5153,7 @@ func (x *AttachRolePolicyResponse) String() string {
 func (*AttachRolePolicyResponse) ProtoMessage() {}
 
 func (x *AttachRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[84]
+	mi := &file_kms_v1_iam_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4548,7 +5166,7 @@ func (x *AttachRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*AttachRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{84}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{96}
 }
 
 type DetachRolePolicyRequest struct {
@@ -4561,7 +5179,7 @@ type DetachRolePolicyRequest struct {
 
 func (x *DetachRolePolicyRequest) Reset() {
 	*x = DetachRolePolicyRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[85]
+	mi := &file_kms_v1_iam_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4573,7 +5191,7 @@ func (x *DetachRolePolicyRequest) String() string {
 func (*DetachRolePolicyRequest) ProtoMessage() {}
 
 func (x *DetachRolePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[85]
+	mi := &file_kms_v1_iam_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4586,7 +5204,7 @@ func (x *DetachRolePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachRolePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DetachRolePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{85}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *DetachRolePolicyRequest) GetRoleName() string {
@@ -4611,7 +5229,7 @@ type DetachRolePolicyResponse struct {
 
 func (x *DetachRolePolicyResponse) Reset() {
 	*x = DetachRolePolicyResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[86]
+	mi := &file_kms_v1_iam_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4623,7 +5241,7 @@ func (x *DetachRolePolicyResponse) String() string {
 func (*DetachRolePolicyResponse) ProtoMessage() {}
 
 func (x *DetachRolePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[86]
+	mi := &file_kms_v1_iam_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4636,7 +5254,7 @@ func (x *DetachRolePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachRolePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DetachRolePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{86}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{98}
 }
 
 type ListAttachedRolePoliciesRequest struct {
@@ -4651,7 +5269,7 @@ type ListAttachedRolePoliciesRequest struct {
 
 func (x *ListAttachedRolePoliciesRequest) Reset() {
 	*x = ListAttachedRolePoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[87]
+	mi := &file_kms_v1_iam_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4663,7 +5281,7 @@ func (x *ListAttachedRolePoliciesRequest) String() string {
 func (*ListAttachedRolePoliciesRequest) ProtoMessage() {}
 
 func (x *ListAttachedRolePoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[87]
+	mi := &file_kms_v1_iam_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4676,7 +5294,7 @@ func (x *ListAttachedRolePoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachedRolePoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListAttachedRolePoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{87}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ListAttachedRolePoliciesRequest) GetRoleName() string {
@@ -4718,7 +5336,7 @@ type ListAttachedRolePoliciesResponse struct {
 
 func (x *ListAttachedRolePoliciesResponse) Reset() {
 	*x = ListAttachedRolePoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[88]
+	mi := &file_kms_v1_iam_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +5348,7 @@ func (x *ListAttachedRolePoliciesResponse) String() string {
 func (*ListAttachedRolePoliciesResponse) ProtoMessage() {}
 
 func (x *ListAttachedRolePoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[88]
+	mi := &file_kms_v1_iam_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +5361,7 @@ func (x *ListAttachedRolePoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachedRolePoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListAttachedRolePoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{88}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ListAttachedRolePoliciesResponse) GetAttachedPolicies() []*AttachedPolicy {
@@ -4780,7 +5398,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_kms_v1_iam_proto_msgTypes[89]
+	mi := &file_kms_v1_iam_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4792,7 +5410,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[89]
+	mi := &file_kms_v1_iam_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4805,7 +5423,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{89}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ListPoliciesRequest) GetScope() string {
@@ -4854,7 +5472,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_kms_v1_iam_proto_msgTypes[90]
+	mi := &file_kms_v1_iam_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4866,7 +5484,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_iam_proto_msgTypes[90]
+	mi := &file_kms_v1_iam_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4879,7 +5497,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_iam_proto_rawDescGZIP(), []int{90}
+	return file_kms_v1_iam_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -4907,7 +5525,45 @@ var File_kms_v1_iam_proto protoreflect.FileDescriptor
 
 const file_kms_v1_iam_proto_rawDesc = "" +
 	"\n" +
-	"\x10kms/v1/iam.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n" +
+	"\x10kms/v1/iam.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x01\n" +
+	"\x10VirtualMFADevice\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\x12,\n" +
+	"\x12base32_string_seed\x18\x02 \x01(\tR\x10Base32StringSeed\x12;\n" +
+	"\venable_date\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"EnableDate\x12 \n" +
+	"\x04user\x18\x04 \x01(\v2\f.kms.v1.UserR\x04User\"j\n" +
+	"\x1dCreateVirtualMFADeviceRequest\x125\n" +
+	"\x17virtual_mfa_device_name\x18\x01 \x01(\tR\x14VirtualMFADeviceName\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04Path\"h\n" +
+	"\x1eCreateVirtualMFADeviceResponse\x12F\n" +
+	"\x12virtual_mfa_device\x18\x01 \x01(\v2\x18.kms.v1.VirtualMFADeviceR\x10VirtualMFADevice\"\xc0\x01\n" +
+	"\x16EnableMFADeviceRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12#\n" +
+	"\rserial_number\x18\x02 \x01(\tR\fSerialNumber\x121\n" +
+	"\x14authentication_code1\x18\x03 \x01(\tR\x13AuthenticationCode1\x121\n" +
+	"\x14authentication_code2\x18\x04 \x01(\tR\x13AuthenticationCode2\"\x19\n" +
+	"\x17EnableMFADeviceResponse\"^\n" +
+	"\x1aDeactivateMFADeviceRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12#\n" +
+	"\rserial_number\x18\x02 \x01(\tR\fSerialNumber\"\x1d\n" +
+	"\x1bDeactivateMFADeviceResponse\"D\n" +
+	"\x1dDeleteVirtualMFADeviceRequest\x12#\n" +
+	"\rserial_number\x18\x01 \x01(\tR\fSerialNumber\" \n" +
+	"\x1eDeleteVirtualMFADeviceResponse\"i\n" +
+	"\x15ListMFADevicesRequest\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12\x1b\n" +
+	"\tmax_items\x18\x02 \x01(\x05R\bMaxItems\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\"\x8a\x01\n" +
+	"\tMFADevice\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\bUserName\x12#\n" +
+	"\rserial_number\x18\x02 \x01(\tR\fSerialNumber\x12;\n" +
+	"\venable_date\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"EnableDate\"\x87\x01\n" +
+	"\x16ListMFADevicesResponse\x122\n" +
+	"\vmfa_devices\x18\x01 \x03(\v2\x11.kms.v1.MFADeviceR\n" +
+	"MFADevices\x12!\n" +
+	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\x12\x16\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker\"\x9f\x01\n" +
 	"\x04User\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04Path\x12\x1b\n" +
 	"\tuser_name\x18\x02 \x01(\tR\bUserName\x12\x17\n" +
@@ -5247,7 +5903,7 @@ const file_kms_v1_iam_proto_rawDesc = "" +
 	"\x14ListPoliciesResponse\x12*\n" +
 	"\bpolicies\x18\x01 \x03(\v2\x0e.kms.v1.PolicyR\bPolicies\x12!\n" +
 	"\fis_truncated\x18\x02 \x01(\bR\vIsTruncated\x12\x16\n" +
-	"\x06marker\x18\x03 \x01(\tR\x06Marker2\x95\x1b\n" +
+	"\x06marker\x18\x03 \x01(\tR\x06Marker2\xec\x1e\n" +
 	"\x19IdentityManagementService\x12C\n" +
 	"\n" +
 	"CreateUser\x12\x19.kms.v1.CreateUserRequest\x1a\x1a.kms.v1.CreateUserResponse\x12:\n" +
@@ -5295,7 +5951,12 @@ const file_kms_v1_iam_proto_rawDesc = "" +
 	"\x10AttachRolePolicy\x12\x1f.kms.v1.AttachRolePolicyRequest\x1a .kms.v1.AttachRolePolicyResponse\x12U\n" +
 	"\x10DetachRolePolicy\x12\x1f.kms.v1.DetachRolePolicyRequest\x1a .kms.v1.DetachRolePolicyResponse\x12m\n" +
 	"\x18ListAttachedRolePolicies\x12'.kms.v1.ListAttachedRolePoliciesRequest\x1a(.kms.v1.ListAttachedRolePoliciesResponse\x12I\n" +
-	"\fListPolicies\x12\x1b.kms.v1.ListPoliciesRequest\x1a\x1c.kms.v1.ListPoliciesResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\fListPolicies\x12\x1b.kms.v1.ListPoliciesRequest\x1a\x1c.kms.v1.ListPoliciesResponse\x12g\n" +
+	"\x16CreateVirtualMFADevice\x12%.kms.v1.CreateVirtualMFADeviceRequest\x1a&.kms.v1.CreateVirtualMFADeviceResponse\x12R\n" +
+	"\x0fEnableMFADevice\x12\x1e.kms.v1.EnableMFADeviceRequest\x1a\x1f.kms.v1.EnableMFADeviceResponse\x12^\n" +
+	"\x13DeactivateMFADevice\x12\".kms.v1.DeactivateMFADeviceRequest\x1a#.kms.v1.DeactivateMFADeviceResponse\x12g\n" +
+	"\x16DeleteVirtualMFADevice\x12%.kms.v1.DeleteVirtualMFADeviceRequest\x1a&.kms.v1.DeleteVirtualMFADeviceResponse\x12O\n" +
+	"\x0eListMFADevices\x12\x1d.kms.v1.ListMFADevicesRequest\x1a\x1e.kms.v1.ListMFADevicesResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_iam_proto_rawDescOnce sync.Once
@@ -5309,215 +5970,242 @@ func file_kms_v1_iam_proto_rawDescGZIP() []byte {
 	return file_kms_v1_iam_proto_rawDescData
 }
 
-var file_kms_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_kms_v1_iam_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
 var file_kms_v1_iam_proto_goTypes = []any{
-	(*User)(nil),                              // 0: kms.v1.User
-	(*Group)(nil),                             // 1: kms.v1.Group
-	(*Role)(nil),                              // 2: kms.v1.Role
-	(*AccessKey)(nil),                         // 3: kms.v1.AccessKey
-	(*AccessKeyMetadata)(nil),                 // 4: kms.v1.AccessKeyMetadata
-	(*AttachedPolicy)(nil),                    // 5: kms.v1.AttachedPolicy
-	(*Policy)(nil),                            // 6: kms.v1.Policy
-	(*CreateUserRequest)(nil),                 // 7: kms.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),                // 8: kms.v1.CreateUserResponse
-	(*GetUserRequest)(nil),                    // 9: kms.v1.GetUserRequest
-	(*GetUserResponse)(nil),                   // 10: kms.v1.GetUserResponse
-	(*ListUsersRequest)(nil),                  // 11: kms.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),                 // 12: kms.v1.ListUsersResponse
-	(*DeleteUserRequest)(nil),                 // 13: kms.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),                // 14: kms.v1.DeleteUserResponse
-	(*CreateAccessKeyRequest)(nil),            // 15: kms.v1.CreateAccessKeyRequest
-	(*CreateAccessKeyResponse)(nil),           // 16: kms.v1.CreateAccessKeyResponse
-	(*ListAccessKeysRequest)(nil),             // 17: kms.v1.ListAccessKeysRequest
-	(*ListAccessKeysResponse)(nil),            // 18: kms.v1.ListAccessKeysResponse
-	(*UpdateAccessKeyRequest)(nil),            // 19: kms.v1.UpdateAccessKeyRequest
-	(*UpdateAccessKeyResponse)(nil),           // 20: kms.v1.UpdateAccessKeyResponse
-	(*DeleteAccessKeyRequest)(nil),            // 21: kms.v1.DeleteAccessKeyRequest
-	(*DeleteAccessKeyResponse)(nil),           // 22: kms.v1.DeleteAccessKeyResponse
-	(*CreateGroupRequest)(nil),                // 23: kms.v1.CreateGroupRequest
-	(*CreateGroupResponse)(nil),               // 24: kms.v1.CreateGroupResponse
-	(*GetGroupRequest)(nil),                   // 25: kms.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),                  // 26: kms.v1.GetGroupResponse
-	(*ListGroupsRequest)(nil),                 // 27: kms.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),                // 28: kms.v1.ListGroupsResponse
-	(*DeleteGroupRequest)(nil),                // 29: kms.v1.DeleteGroupRequest
-	(*DeleteGroupResponse)(nil),               // 30: kms.v1.DeleteGroupResponse
-	(*AddUserToGroupRequest)(nil),             // 31: kms.v1.AddUserToGroupRequest
-	(*AddUserToGroupResponse)(nil),            // 32: kms.v1.AddUserToGroupResponse
-	(*RemoveUserFromGroupRequest)(nil),        // 33: kms.v1.RemoveUserFromGroupRequest
-	(*RemoveUserFromGroupResponse)(nil),       // 34: kms.v1.RemoveUserFromGroupResponse
-	(*ListGroupsForUserRequest)(nil),          // 35: kms.v1.ListGroupsForUserRequest
-	(*ListGroupsForUserResponse)(nil),         // 36: kms.v1.ListGroupsForUserResponse
-	(*CreateRoleRequest)(nil),                 // 37: kms.v1.CreateRoleRequest
-	(*CreateRoleResponse)(nil),                // 38: kms.v1.CreateRoleResponse
-	(*GetRoleRequest)(nil),                    // 39: kms.v1.GetRoleRequest
-	(*GetRoleResponse)(nil),                   // 40: kms.v1.GetRoleResponse
-	(*ListRolesRequest)(nil),                  // 41: kms.v1.ListRolesRequest
-	(*ListRolesResponse)(nil),                 // 42: kms.v1.ListRolesResponse
-	(*DeleteRoleRequest)(nil),                 // 43: kms.v1.DeleteRoleRequest
-	(*DeleteRoleResponse)(nil),                // 44: kms.v1.DeleteRoleResponse
-	(*UpdateAssumeRolePolicyRequest)(nil),     // 45: kms.v1.UpdateAssumeRolePolicyRequest
-	(*UpdateAssumeRolePolicyResponse)(nil),    // 46: kms.v1.UpdateAssumeRolePolicyResponse
-	(*PutUserPolicyRequest)(nil),              // 47: kms.v1.PutUserPolicyRequest
-	(*PutUserPolicyResponse)(nil),             // 48: kms.v1.PutUserPolicyResponse
-	(*GetUserPolicyRequest)(nil),              // 49: kms.v1.GetUserPolicyRequest
-	(*GetUserPolicyResponse)(nil),             // 50: kms.v1.GetUserPolicyResponse
-	(*DeleteUserPolicyRequest)(nil),           // 51: kms.v1.DeleteUserPolicyRequest
-	(*DeleteUserPolicyResponse)(nil),          // 52: kms.v1.DeleteUserPolicyResponse
-	(*ListUserPoliciesRequest)(nil),           // 53: kms.v1.ListUserPoliciesRequest
-	(*ListUserPoliciesResponse)(nil),          // 54: kms.v1.ListUserPoliciesResponse
-	(*PutGroupPolicyRequest)(nil),             // 55: kms.v1.PutGroupPolicyRequest
-	(*PutGroupPolicyResponse)(nil),            // 56: kms.v1.PutGroupPolicyResponse
-	(*GetGroupPolicyRequest)(nil),             // 57: kms.v1.GetGroupPolicyRequest
-	(*GetGroupPolicyResponse)(nil),            // 58: kms.v1.GetGroupPolicyResponse
-	(*DeleteGroupPolicyRequest)(nil),          // 59: kms.v1.DeleteGroupPolicyRequest
-	(*DeleteGroupPolicyResponse)(nil),         // 60: kms.v1.DeleteGroupPolicyResponse
-	(*ListGroupPoliciesRequest)(nil),          // 61: kms.v1.ListGroupPoliciesRequest
-	(*ListGroupPoliciesResponse)(nil),         // 62: kms.v1.ListGroupPoliciesResponse
-	(*PutRolePolicyRequest)(nil),              // 63: kms.v1.PutRolePolicyRequest
-	(*PutRolePolicyResponse)(nil),             // 64: kms.v1.PutRolePolicyResponse
-	(*GetRolePolicyRequest)(nil),              // 65: kms.v1.GetRolePolicyRequest
-	(*GetRolePolicyResponse)(nil),             // 66: kms.v1.GetRolePolicyResponse
-	(*DeleteRolePolicyRequest)(nil),           // 67: kms.v1.DeleteRolePolicyRequest
-	(*DeleteRolePolicyResponse)(nil),          // 68: kms.v1.DeleteRolePolicyResponse
-	(*ListRolePoliciesRequest)(nil),           // 69: kms.v1.ListRolePoliciesRequest
-	(*ListRolePoliciesResponse)(nil),          // 70: kms.v1.ListRolePoliciesResponse
-	(*AttachUserPolicyRequest)(nil),           // 71: kms.v1.AttachUserPolicyRequest
-	(*AttachUserPolicyResponse)(nil),          // 72: kms.v1.AttachUserPolicyResponse
-	(*DetachUserPolicyRequest)(nil),           // 73: kms.v1.DetachUserPolicyRequest
-	(*DetachUserPolicyResponse)(nil),          // 74: kms.v1.DetachUserPolicyResponse
-	(*ListAttachedUserPoliciesRequest)(nil),   // 75: kms.v1.ListAttachedUserPoliciesRequest
-	(*ListAttachedUserPoliciesResponse)(nil),  // 76: kms.v1.ListAttachedUserPoliciesResponse
-	(*AttachGroupPolicyRequest)(nil),          // 77: kms.v1.AttachGroupPolicyRequest
-	(*AttachGroupPolicyResponse)(nil),         // 78: kms.v1.AttachGroupPolicyResponse
-	(*DetachGroupPolicyRequest)(nil),          // 79: kms.v1.DetachGroupPolicyRequest
-	(*DetachGroupPolicyResponse)(nil),         // 80: kms.v1.DetachGroupPolicyResponse
-	(*ListAttachedGroupPoliciesRequest)(nil),  // 81: kms.v1.ListAttachedGroupPoliciesRequest
-	(*ListAttachedGroupPoliciesResponse)(nil), // 82: kms.v1.ListAttachedGroupPoliciesResponse
-	(*AttachRolePolicyRequest)(nil),           // 83: kms.v1.AttachRolePolicyRequest
-	(*AttachRolePolicyResponse)(nil),          // 84: kms.v1.AttachRolePolicyResponse
-	(*DetachRolePolicyRequest)(nil),           // 85: kms.v1.DetachRolePolicyRequest
-	(*DetachRolePolicyResponse)(nil),          // 86: kms.v1.DetachRolePolicyResponse
-	(*ListAttachedRolePoliciesRequest)(nil),   // 87: kms.v1.ListAttachedRolePoliciesRequest
-	(*ListAttachedRolePoliciesResponse)(nil),  // 88: kms.v1.ListAttachedRolePoliciesResponse
-	(*ListPoliciesRequest)(nil),               // 89: kms.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),              // 90: kms.v1.ListPoliciesResponse
-	(*timestamppb.Timestamp)(nil),             // 91: google.protobuf.Timestamp
+	(*VirtualMFADevice)(nil),                  // 0: kms.v1.VirtualMFADevice
+	(*CreateVirtualMFADeviceRequest)(nil),     // 1: kms.v1.CreateVirtualMFADeviceRequest
+	(*CreateVirtualMFADeviceResponse)(nil),    // 2: kms.v1.CreateVirtualMFADeviceResponse
+	(*EnableMFADeviceRequest)(nil),            // 3: kms.v1.EnableMFADeviceRequest
+	(*EnableMFADeviceResponse)(nil),           // 4: kms.v1.EnableMFADeviceResponse
+	(*DeactivateMFADeviceRequest)(nil),        // 5: kms.v1.DeactivateMFADeviceRequest
+	(*DeactivateMFADeviceResponse)(nil),       // 6: kms.v1.DeactivateMFADeviceResponse
+	(*DeleteVirtualMFADeviceRequest)(nil),     // 7: kms.v1.DeleteVirtualMFADeviceRequest
+	(*DeleteVirtualMFADeviceResponse)(nil),    // 8: kms.v1.DeleteVirtualMFADeviceResponse
+	(*ListMFADevicesRequest)(nil),             // 9: kms.v1.ListMFADevicesRequest
+	(*MFADevice)(nil),                         // 10: kms.v1.MFADevice
+	(*ListMFADevicesResponse)(nil),            // 11: kms.v1.ListMFADevicesResponse
+	(*User)(nil),                              // 12: kms.v1.User
+	(*Group)(nil),                             // 13: kms.v1.Group
+	(*Role)(nil),                              // 14: kms.v1.Role
+	(*AccessKey)(nil),                         // 15: kms.v1.AccessKey
+	(*AccessKeyMetadata)(nil),                 // 16: kms.v1.AccessKeyMetadata
+	(*AttachedPolicy)(nil),                    // 17: kms.v1.AttachedPolicy
+	(*Policy)(nil),                            // 18: kms.v1.Policy
+	(*CreateUserRequest)(nil),                 // 19: kms.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),                // 20: kms.v1.CreateUserResponse
+	(*GetUserRequest)(nil),                    // 21: kms.v1.GetUserRequest
+	(*GetUserResponse)(nil),                   // 22: kms.v1.GetUserResponse
+	(*ListUsersRequest)(nil),                  // 23: kms.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                 // 24: kms.v1.ListUsersResponse
+	(*DeleteUserRequest)(nil),                 // 25: kms.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                // 26: kms.v1.DeleteUserResponse
+	(*CreateAccessKeyRequest)(nil),            // 27: kms.v1.CreateAccessKeyRequest
+	(*CreateAccessKeyResponse)(nil),           // 28: kms.v1.CreateAccessKeyResponse
+	(*ListAccessKeysRequest)(nil),             // 29: kms.v1.ListAccessKeysRequest
+	(*ListAccessKeysResponse)(nil),            // 30: kms.v1.ListAccessKeysResponse
+	(*UpdateAccessKeyRequest)(nil),            // 31: kms.v1.UpdateAccessKeyRequest
+	(*UpdateAccessKeyResponse)(nil),           // 32: kms.v1.UpdateAccessKeyResponse
+	(*DeleteAccessKeyRequest)(nil),            // 33: kms.v1.DeleteAccessKeyRequest
+	(*DeleteAccessKeyResponse)(nil),           // 34: kms.v1.DeleteAccessKeyResponse
+	(*CreateGroupRequest)(nil),                // 35: kms.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),               // 36: kms.v1.CreateGroupResponse
+	(*GetGroupRequest)(nil),                   // 37: kms.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),                  // 38: kms.v1.GetGroupResponse
+	(*ListGroupsRequest)(nil),                 // 39: kms.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),                // 40: kms.v1.ListGroupsResponse
+	(*DeleteGroupRequest)(nil),                // 41: kms.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),               // 42: kms.v1.DeleteGroupResponse
+	(*AddUserToGroupRequest)(nil),             // 43: kms.v1.AddUserToGroupRequest
+	(*AddUserToGroupResponse)(nil),            // 44: kms.v1.AddUserToGroupResponse
+	(*RemoveUserFromGroupRequest)(nil),        // 45: kms.v1.RemoveUserFromGroupRequest
+	(*RemoveUserFromGroupResponse)(nil),       // 46: kms.v1.RemoveUserFromGroupResponse
+	(*ListGroupsForUserRequest)(nil),          // 47: kms.v1.ListGroupsForUserRequest
+	(*ListGroupsForUserResponse)(nil),         // 48: kms.v1.ListGroupsForUserResponse
+	(*CreateRoleRequest)(nil),                 // 49: kms.v1.CreateRoleRequest
+	(*CreateRoleResponse)(nil),                // 50: kms.v1.CreateRoleResponse
+	(*GetRoleRequest)(nil),                    // 51: kms.v1.GetRoleRequest
+	(*GetRoleResponse)(nil),                   // 52: kms.v1.GetRoleResponse
+	(*ListRolesRequest)(nil),                  // 53: kms.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),                 // 54: kms.v1.ListRolesResponse
+	(*DeleteRoleRequest)(nil),                 // 55: kms.v1.DeleteRoleRequest
+	(*DeleteRoleResponse)(nil),                // 56: kms.v1.DeleteRoleResponse
+	(*UpdateAssumeRolePolicyRequest)(nil),     // 57: kms.v1.UpdateAssumeRolePolicyRequest
+	(*UpdateAssumeRolePolicyResponse)(nil),    // 58: kms.v1.UpdateAssumeRolePolicyResponse
+	(*PutUserPolicyRequest)(nil),              // 59: kms.v1.PutUserPolicyRequest
+	(*PutUserPolicyResponse)(nil),             // 60: kms.v1.PutUserPolicyResponse
+	(*GetUserPolicyRequest)(nil),              // 61: kms.v1.GetUserPolicyRequest
+	(*GetUserPolicyResponse)(nil),             // 62: kms.v1.GetUserPolicyResponse
+	(*DeleteUserPolicyRequest)(nil),           // 63: kms.v1.DeleteUserPolicyRequest
+	(*DeleteUserPolicyResponse)(nil),          // 64: kms.v1.DeleteUserPolicyResponse
+	(*ListUserPoliciesRequest)(nil),           // 65: kms.v1.ListUserPoliciesRequest
+	(*ListUserPoliciesResponse)(nil),          // 66: kms.v1.ListUserPoliciesResponse
+	(*PutGroupPolicyRequest)(nil),             // 67: kms.v1.PutGroupPolicyRequest
+	(*PutGroupPolicyResponse)(nil),            // 68: kms.v1.PutGroupPolicyResponse
+	(*GetGroupPolicyRequest)(nil),             // 69: kms.v1.GetGroupPolicyRequest
+	(*GetGroupPolicyResponse)(nil),            // 70: kms.v1.GetGroupPolicyResponse
+	(*DeleteGroupPolicyRequest)(nil),          // 71: kms.v1.DeleteGroupPolicyRequest
+	(*DeleteGroupPolicyResponse)(nil),         // 72: kms.v1.DeleteGroupPolicyResponse
+	(*ListGroupPoliciesRequest)(nil),          // 73: kms.v1.ListGroupPoliciesRequest
+	(*ListGroupPoliciesResponse)(nil),         // 74: kms.v1.ListGroupPoliciesResponse
+	(*PutRolePolicyRequest)(nil),              // 75: kms.v1.PutRolePolicyRequest
+	(*PutRolePolicyResponse)(nil),             // 76: kms.v1.PutRolePolicyResponse
+	(*GetRolePolicyRequest)(nil),              // 77: kms.v1.GetRolePolicyRequest
+	(*GetRolePolicyResponse)(nil),             // 78: kms.v1.GetRolePolicyResponse
+	(*DeleteRolePolicyRequest)(nil),           // 79: kms.v1.DeleteRolePolicyRequest
+	(*DeleteRolePolicyResponse)(nil),          // 80: kms.v1.DeleteRolePolicyResponse
+	(*ListRolePoliciesRequest)(nil),           // 81: kms.v1.ListRolePoliciesRequest
+	(*ListRolePoliciesResponse)(nil),          // 82: kms.v1.ListRolePoliciesResponse
+	(*AttachUserPolicyRequest)(nil),           // 83: kms.v1.AttachUserPolicyRequest
+	(*AttachUserPolicyResponse)(nil),          // 84: kms.v1.AttachUserPolicyResponse
+	(*DetachUserPolicyRequest)(nil),           // 85: kms.v1.DetachUserPolicyRequest
+	(*DetachUserPolicyResponse)(nil),          // 86: kms.v1.DetachUserPolicyResponse
+	(*ListAttachedUserPoliciesRequest)(nil),   // 87: kms.v1.ListAttachedUserPoliciesRequest
+	(*ListAttachedUserPoliciesResponse)(nil),  // 88: kms.v1.ListAttachedUserPoliciesResponse
+	(*AttachGroupPolicyRequest)(nil),          // 89: kms.v1.AttachGroupPolicyRequest
+	(*AttachGroupPolicyResponse)(nil),         // 90: kms.v1.AttachGroupPolicyResponse
+	(*DetachGroupPolicyRequest)(nil),          // 91: kms.v1.DetachGroupPolicyRequest
+	(*DetachGroupPolicyResponse)(nil),         // 92: kms.v1.DetachGroupPolicyResponse
+	(*ListAttachedGroupPoliciesRequest)(nil),  // 93: kms.v1.ListAttachedGroupPoliciesRequest
+	(*ListAttachedGroupPoliciesResponse)(nil), // 94: kms.v1.ListAttachedGroupPoliciesResponse
+	(*AttachRolePolicyRequest)(nil),           // 95: kms.v1.AttachRolePolicyRequest
+	(*AttachRolePolicyResponse)(nil),          // 96: kms.v1.AttachRolePolicyResponse
+	(*DetachRolePolicyRequest)(nil),           // 97: kms.v1.DetachRolePolicyRequest
+	(*DetachRolePolicyResponse)(nil),          // 98: kms.v1.DetachRolePolicyResponse
+	(*ListAttachedRolePoliciesRequest)(nil),   // 99: kms.v1.ListAttachedRolePoliciesRequest
+	(*ListAttachedRolePoliciesResponse)(nil),  // 100: kms.v1.ListAttachedRolePoliciesResponse
+	(*ListPoliciesRequest)(nil),               // 101: kms.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),              // 102: kms.v1.ListPoliciesResponse
+	(*timestamppb.Timestamp)(nil),             // 103: google.protobuf.Timestamp
 }
 var file_kms_v1_iam_proto_depIdxs = []int32{
-	91, // 0: kms.v1.User.create_date:type_name -> google.protobuf.Timestamp
-	91, // 1: kms.v1.Group.create_date:type_name -> google.protobuf.Timestamp
-	91, // 2: kms.v1.Role.create_date:type_name -> google.protobuf.Timestamp
-	91, // 3: kms.v1.AccessKey.create_date:type_name -> google.protobuf.Timestamp
-	91, // 4: kms.v1.AccessKeyMetadata.create_date:type_name -> google.protobuf.Timestamp
-	91, // 5: kms.v1.Policy.create_date:type_name -> google.protobuf.Timestamp
-	91, // 6: kms.v1.Policy.update_date:type_name -> google.protobuf.Timestamp
-	0,  // 7: kms.v1.CreateUserResponse.user:type_name -> kms.v1.User
-	0,  // 8: kms.v1.GetUserResponse.user:type_name -> kms.v1.User
-	0,  // 9: kms.v1.ListUsersResponse.users:type_name -> kms.v1.User
-	3,  // 10: kms.v1.CreateAccessKeyResponse.access_key:type_name -> kms.v1.AccessKey
-	4,  // 11: kms.v1.ListAccessKeysResponse.access_key_metadata:type_name -> kms.v1.AccessKeyMetadata
-	1,  // 12: kms.v1.CreateGroupResponse.group:type_name -> kms.v1.Group
-	1,  // 13: kms.v1.GetGroupResponse.group:type_name -> kms.v1.Group
-	0,  // 14: kms.v1.GetGroupResponse.users:type_name -> kms.v1.User
-	1,  // 15: kms.v1.ListGroupsResponse.groups:type_name -> kms.v1.Group
-	1,  // 16: kms.v1.ListGroupsForUserResponse.groups:type_name -> kms.v1.Group
-	2,  // 17: kms.v1.CreateRoleResponse.role:type_name -> kms.v1.Role
-	2,  // 18: kms.v1.GetRoleResponse.role:type_name -> kms.v1.Role
-	2,  // 19: kms.v1.ListRolesResponse.roles:type_name -> kms.v1.Role
-	5,  // 20: kms.v1.ListAttachedUserPoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
-	5,  // 21: kms.v1.ListAttachedGroupPoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
-	5,  // 22: kms.v1.ListAttachedRolePoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
-	6,  // 23: kms.v1.ListPoliciesResponse.policies:type_name -> kms.v1.Policy
-	7,  // 24: kms.v1.IdentityManagementService.CreateUser:input_type -> kms.v1.CreateUserRequest
-	9,  // 25: kms.v1.IdentityManagementService.GetUser:input_type -> kms.v1.GetUserRequest
-	11, // 26: kms.v1.IdentityManagementService.ListUsers:input_type -> kms.v1.ListUsersRequest
-	13, // 27: kms.v1.IdentityManagementService.DeleteUser:input_type -> kms.v1.DeleteUserRequest
-	15, // 28: kms.v1.IdentityManagementService.CreateAccessKey:input_type -> kms.v1.CreateAccessKeyRequest
-	17, // 29: kms.v1.IdentityManagementService.ListAccessKeys:input_type -> kms.v1.ListAccessKeysRequest
-	19, // 30: kms.v1.IdentityManagementService.UpdateAccessKey:input_type -> kms.v1.UpdateAccessKeyRequest
-	21, // 31: kms.v1.IdentityManagementService.DeleteAccessKey:input_type -> kms.v1.DeleteAccessKeyRequest
-	23, // 32: kms.v1.IdentityManagementService.CreateGroup:input_type -> kms.v1.CreateGroupRequest
-	25, // 33: kms.v1.IdentityManagementService.GetGroup:input_type -> kms.v1.GetGroupRequest
-	27, // 34: kms.v1.IdentityManagementService.ListGroups:input_type -> kms.v1.ListGroupsRequest
-	29, // 35: kms.v1.IdentityManagementService.DeleteGroup:input_type -> kms.v1.DeleteGroupRequest
-	31, // 36: kms.v1.IdentityManagementService.AddUserToGroup:input_type -> kms.v1.AddUserToGroupRequest
-	33, // 37: kms.v1.IdentityManagementService.RemoveUserFromGroup:input_type -> kms.v1.RemoveUserFromGroupRequest
-	35, // 38: kms.v1.IdentityManagementService.ListGroupsForUser:input_type -> kms.v1.ListGroupsForUserRequest
-	37, // 39: kms.v1.IdentityManagementService.CreateRole:input_type -> kms.v1.CreateRoleRequest
-	39, // 40: kms.v1.IdentityManagementService.GetRole:input_type -> kms.v1.GetRoleRequest
-	41, // 41: kms.v1.IdentityManagementService.ListRoles:input_type -> kms.v1.ListRolesRequest
-	43, // 42: kms.v1.IdentityManagementService.DeleteRole:input_type -> kms.v1.DeleteRoleRequest
-	45, // 43: kms.v1.IdentityManagementService.UpdateAssumeRolePolicy:input_type -> kms.v1.UpdateAssumeRolePolicyRequest
-	47, // 44: kms.v1.IdentityManagementService.PutUserPolicy:input_type -> kms.v1.PutUserPolicyRequest
-	49, // 45: kms.v1.IdentityManagementService.GetUserPolicy:input_type -> kms.v1.GetUserPolicyRequest
-	51, // 46: kms.v1.IdentityManagementService.DeleteUserPolicy:input_type -> kms.v1.DeleteUserPolicyRequest
-	53, // 47: kms.v1.IdentityManagementService.ListUserPolicies:input_type -> kms.v1.ListUserPoliciesRequest
-	55, // 48: kms.v1.IdentityManagementService.PutGroupPolicy:input_type -> kms.v1.PutGroupPolicyRequest
-	57, // 49: kms.v1.IdentityManagementService.GetGroupPolicy:input_type -> kms.v1.GetGroupPolicyRequest
-	59, // 50: kms.v1.IdentityManagementService.DeleteGroupPolicy:input_type -> kms.v1.DeleteGroupPolicyRequest
-	61, // 51: kms.v1.IdentityManagementService.ListGroupPolicies:input_type -> kms.v1.ListGroupPoliciesRequest
-	63, // 52: kms.v1.IdentityManagementService.PutRolePolicy:input_type -> kms.v1.PutRolePolicyRequest
-	65, // 53: kms.v1.IdentityManagementService.GetRolePolicy:input_type -> kms.v1.GetRolePolicyRequest
-	67, // 54: kms.v1.IdentityManagementService.DeleteRolePolicy:input_type -> kms.v1.DeleteRolePolicyRequest
-	69, // 55: kms.v1.IdentityManagementService.ListRolePolicies:input_type -> kms.v1.ListRolePoliciesRequest
-	71, // 56: kms.v1.IdentityManagementService.AttachUserPolicy:input_type -> kms.v1.AttachUserPolicyRequest
-	73, // 57: kms.v1.IdentityManagementService.DetachUserPolicy:input_type -> kms.v1.DetachUserPolicyRequest
-	75, // 58: kms.v1.IdentityManagementService.ListAttachedUserPolicies:input_type -> kms.v1.ListAttachedUserPoliciesRequest
-	77, // 59: kms.v1.IdentityManagementService.AttachGroupPolicy:input_type -> kms.v1.AttachGroupPolicyRequest
-	79, // 60: kms.v1.IdentityManagementService.DetachGroupPolicy:input_type -> kms.v1.DetachGroupPolicyRequest
-	81, // 61: kms.v1.IdentityManagementService.ListAttachedGroupPolicies:input_type -> kms.v1.ListAttachedGroupPoliciesRequest
-	83, // 62: kms.v1.IdentityManagementService.AttachRolePolicy:input_type -> kms.v1.AttachRolePolicyRequest
-	85, // 63: kms.v1.IdentityManagementService.DetachRolePolicy:input_type -> kms.v1.DetachRolePolicyRequest
-	87, // 64: kms.v1.IdentityManagementService.ListAttachedRolePolicies:input_type -> kms.v1.ListAttachedRolePoliciesRequest
-	89, // 65: kms.v1.IdentityManagementService.ListPolicies:input_type -> kms.v1.ListPoliciesRequest
-	8,  // 66: kms.v1.IdentityManagementService.CreateUser:output_type -> kms.v1.CreateUserResponse
-	10, // 67: kms.v1.IdentityManagementService.GetUser:output_type -> kms.v1.GetUserResponse
-	12, // 68: kms.v1.IdentityManagementService.ListUsers:output_type -> kms.v1.ListUsersResponse
-	14, // 69: kms.v1.IdentityManagementService.DeleteUser:output_type -> kms.v1.DeleteUserResponse
-	16, // 70: kms.v1.IdentityManagementService.CreateAccessKey:output_type -> kms.v1.CreateAccessKeyResponse
-	18, // 71: kms.v1.IdentityManagementService.ListAccessKeys:output_type -> kms.v1.ListAccessKeysResponse
-	20, // 72: kms.v1.IdentityManagementService.UpdateAccessKey:output_type -> kms.v1.UpdateAccessKeyResponse
-	22, // 73: kms.v1.IdentityManagementService.DeleteAccessKey:output_type -> kms.v1.DeleteAccessKeyResponse
-	24, // 74: kms.v1.IdentityManagementService.CreateGroup:output_type -> kms.v1.CreateGroupResponse
-	26, // 75: kms.v1.IdentityManagementService.GetGroup:output_type -> kms.v1.GetGroupResponse
-	28, // 76: kms.v1.IdentityManagementService.ListGroups:output_type -> kms.v1.ListGroupsResponse
-	30, // 77: kms.v1.IdentityManagementService.DeleteGroup:output_type -> kms.v1.DeleteGroupResponse
-	32, // 78: kms.v1.IdentityManagementService.AddUserToGroup:output_type -> kms.v1.AddUserToGroupResponse
-	34, // 79: kms.v1.IdentityManagementService.RemoveUserFromGroup:output_type -> kms.v1.RemoveUserFromGroupResponse
-	36, // 80: kms.v1.IdentityManagementService.ListGroupsForUser:output_type -> kms.v1.ListGroupsForUserResponse
-	38, // 81: kms.v1.IdentityManagementService.CreateRole:output_type -> kms.v1.CreateRoleResponse
-	40, // 82: kms.v1.IdentityManagementService.GetRole:output_type -> kms.v1.GetRoleResponse
-	42, // 83: kms.v1.IdentityManagementService.ListRoles:output_type -> kms.v1.ListRolesResponse
-	44, // 84: kms.v1.IdentityManagementService.DeleteRole:output_type -> kms.v1.DeleteRoleResponse
-	46, // 85: kms.v1.IdentityManagementService.UpdateAssumeRolePolicy:output_type -> kms.v1.UpdateAssumeRolePolicyResponse
-	48, // 86: kms.v1.IdentityManagementService.PutUserPolicy:output_type -> kms.v1.PutUserPolicyResponse
-	50, // 87: kms.v1.IdentityManagementService.GetUserPolicy:output_type -> kms.v1.GetUserPolicyResponse
-	52, // 88: kms.v1.IdentityManagementService.DeleteUserPolicy:output_type -> kms.v1.DeleteUserPolicyResponse
-	54, // 89: kms.v1.IdentityManagementService.ListUserPolicies:output_type -> kms.v1.ListUserPoliciesResponse
-	56, // 90: kms.v1.IdentityManagementService.PutGroupPolicy:output_type -> kms.v1.PutGroupPolicyResponse
-	58, // 91: kms.v1.IdentityManagementService.GetGroupPolicy:output_type -> kms.v1.GetGroupPolicyResponse
-	60, // 92: kms.v1.IdentityManagementService.DeleteGroupPolicy:output_type -> kms.v1.DeleteGroupPolicyResponse
-	62, // 93: kms.v1.IdentityManagementService.ListGroupPolicies:output_type -> kms.v1.ListGroupPoliciesResponse
-	64, // 94: kms.v1.IdentityManagementService.PutRolePolicy:output_type -> kms.v1.PutRolePolicyResponse
-	66, // 95: kms.v1.IdentityManagementService.GetRolePolicy:output_type -> kms.v1.GetRolePolicyResponse
-	68, // 96: kms.v1.IdentityManagementService.DeleteRolePolicy:output_type -> kms.v1.DeleteRolePolicyResponse
-	70, // 97: kms.v1.IdentityManagementService.ListRolePolicies:output_type -> kms.v1.ListRolePoliciesResponse
-	72, // 98: kms.v1.IdentityManagementService.AttachUserPolicy:output_type -> kms.v1.AttachUserPolicyResponse
-	74, // 99: kms.v1.IdentityManagementService.DetachUserPolicy:output_type -> kms.v1.DetachUserPolicyResponse
-	76, // 100: kms.v1.IdentityManagementService.ListAttachedUserPolicies:output_type -> kms.v1.ListAttachedUserPoliciesResponse
-	78, // 101: kms.v1.IdentityManagementService.AttachGroupPolicy:output_type -> kms.v1.AttachGroupPolicyResponse
-	80, // 102: kms.v1.IdentityManagementService.DetachGroupPolicy:output_type -> kms.v1.DetachGroupPolicyResponse
-	82, // 103: kms.v1.IdentityManagementService.ListAttachedGroupPolicies:output_type -> kms.v1.ListAttachedGroupPoliciesResponse
-	84, // 104: kms.v1.IdentityManagementService.AttachRolePolicy:output_type -> kms.v1.AttachRolePolicyResponse
-	86, // 105: kms.v1.IdentityManagementService.DetachRolePolicy:output_type -> kms.v1.DetachRolePolicyResponse
-	88, // 106: kms.v1.IdentityManagementService.ListAttachedRolePolicies:output_type -> kms.v1.ListAttachedRolePoliciesResponse
-	90, // 107: kms.v1.IdentityManagementService.ListPolicies:output_type -> kms.v1.ListPoliciesResponse
-	66, // [66:108] is the sub-list for method output_type
-	24, // [24:66] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	103, // 0: kms.v1.VirtualMFADevice.enable_date:type_name -> google.protobuf.Timestamp
+	12,  // 1: kms.v1.VirtualMFADevice.user:type_name -> kms.v1.User
+	0,   // 2: kms.v1.CreateVirtualMFADeviceResponse.virtual_mfa_device:type_name -> kms.v1.VirtualMFADevice
+	103, // 3: kms.v1.MFADevice.enable_date:type_name -> google.protobuf.Timestamp
+	10,  // 4: kms.v1.ListMFADevicesResponse.mfa_devices:type_name -> kms.v1.MFADevice
+	103, // 5: kms.v1.User.create_date:type_name -> google.protobuf.Timestamp
+	103, // 6: kms.v1.Group.create_date:type_name -> google.protobuf.Timestamp
+	103, // 7: kms.v1.Role.create_date:type_name -> google.protobuf.Timestamp
+	103, // 8: kms.v1.AccessKey.create_date:type_name -> google.protobuf.Timestamp
+	103, // 9: kms.v1.AccessKeyMetadata.create_date:type_name -> google.protobuf.Timestamp
+	103, // 10: kms.v1.Policy.create_date:type_name -> google.protobuf.Timestamp
+	103, // 11: kms.v1.Policy.update_date:type_name -> google.protobuf.Timestamp
+	12,  // 12: kms.v1.CreateUserResponse.user:type_name -> kms.v1.User
+	12,  // 13: kms.v1.GetUserResponse.user:type_name -> kms.v1.User
+	12,  // 14: kms.v1.ListUsersResponse.users:type_name -> kms.v1.User
+	15,  // 15: kms.v1.CreateAccessKeyResponse.access_key:type_name -> kms.v1.AccessKey
+	16,  // 16: kms.v1.ListAccessKeysResponse.access_key_metadata:type_name -> kms.v1.AccessKeyMetadata
+	13,  // 17: kms.v1.CreateGroupResponse.group:type_name -> kms.v1.Group
+	13,  // 18: kms.v1.GetGroupResponse.group:type_name -> kms.v1.Group
+	12,  // 19: kms.v1.GetGroupResponse.users:type_name -> kms.v1.User
+	13,  // 20: kms.v1.ListGroupsResponse.groups:type_name -> kms.v1.Group
+	13,  // 21: kms.v1.ListGroupsForUserResponse.groups:type_name -> kms.v1.Group
+	14,  // 22: kms.v1.CreateRoleResponse.role:type_name -> kms.v1.Role
+	14,  // 23: kms.v1.GetRoleResponse.role:type_name -> kms.v1.Role
+	14,  // 24: kms.v1.ListRolesResponse.roles:type_name -> kms.v1.Role
+	17,  // 25: kms.v1.ListAttachedUserPoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
+	17,  // 26: kms.v1.ListAttachedGroupPoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
+	17,  // 27: kms.v1.ListAttachedRolePoliciesResponse.attached_policies:type_name -> kms.v1.AttachedPolicy
+	18,  // 28: kms.v1.ListPoliciesResponse.policies:type_name -> kms.v1.Policy
+	19,  // 29: kms.v1.IdentityManagementService.CreateUser:input_type -> kms.v1.CreateUserRequest
+	21,  // 30: kms.v1.IdentityManagementService.GetUser:input_type -> kms.v1.GetUserRequest
+	23,  // 31: kms.v1.IdentityManagementService.ListUsers:input_type -> kms.v1.ListUsersRequest
+	25,  // 32: kms.v1.IdentityManagementService.DeleteUser:input_type -> kms.v1.DeleteUserRequest
+	27,  // 33: kms.v1.IdentityManagementService.CreateAccessKey:input_type -> kms.v1.CreateAccessKeyRequest
+	29,  // 34: kms.v1.IdentityManagementService.ListAccessKeys:input_type -> kms.v1.ListAccessKeysRequest
+	31,  // 35: kms.v1.IdentityManagementService.UpdateAccessKey:input_type -> kms.v1.UpdateAccessKeyRequest
+	33,  // 36: kms.v1.IdentityManagementService.DeleteAccessKey:input_type -> kms.v1.DeleteAccessKeyRequest
+	35,  // 37: kms.v1.IdentityManagementService.CreateGroup:input_type -> kms.v1.CreateGroupRequest
+	37,  // 38: kms.v1.IdentityManagementService.GetGroup:input_type -> kms.v1.GetGroupRequest
+	39,  // 39: kms.v1.IdentityManagementService.ListGroups:input_type -> kms.v1.ListGroupsRequest
+	41,  // 40: kms.v1.IdentityManagementService.DeleteGroup:input_type -> kms.v1.DeleteGroupRequest
+	43,  // 41: kms.v1.IdentityManagementService.AddUserToGroup:input_type -> kms.v1.AddUserToGroupRequest
+	45,  // 42: kms.v1.IdentityManagementService.RemoveUserFromGroup:input_type -> kms.v1.RemoveUserFromGroupRequest
+	47,  // 43: kms.v1.IdentityManagementService.ListGroupsForUser:input_type -> kms.v1.ListGroupsForUserRequest
+	49,  // 44: kms.v1.IdentityManagementService.CreateRole:input_type -> kms.v1.CreateRoleRequest
+	51,  // 45: kms.v1.IdentityManagementService.GetRole:input_type -> kms.v1.GetRoleRequest
+	53,  // 46: kms.v1.IdentityManagementService.ListRoles:input_type -> kms.v1.ListRolesRequest
+	55,  // 47: kms.v1.IdentityManagementService.DeleteRole:input_type -> kms.v1.DeleteRoleRequest
+	57,  // 48: kms.v1.IdentityManagementService.UpdateAssumeRolePolicy:input_type -> kms.v1.UpdateAssumeRolePolicyRequest
+	59,  // 49: kms.v1.IdentityManagementService.PutUserPolicy:input_type -> kms.v1.PutUserPolicyRequest
+	61,  // 50: kms.v1.IdentityManagementService.GetUserPolicy:input_type -> kms.v1.GetUserPolicyRequest
+	63,  // 51: kms.v1.IdentityManagementService.DeleteUserPolicy:input_type -> kms.v1.DeleteUserPolicyRequest
+	65,  // 52: kms.v1.IdentityManagementService.ListUserPolicies:input_type -> kms.v1.ListUserPoliciesRequest
+	67,  // 53: kms.v1.IdentityManagementService.PutGroupPolicy:input_type -> kms.v1.PutGroupPolicyRequest
+	69,  // 54: kms.v1.IdentityManagementService.GetGroupPolicy:input_type -> kms.v1.GetGroupPolicyRequest
+	71,  // 55: kms.v1.IdentityManagementService.DeleteGroupPolicy:input_type -> kms.v1.DeleteGroupPolicyRequest
+	73,  // 56: kms.v1.IdentityManagementService.ListGroupPolicies:input_type -> kms.v1.ListGroupPoliciesRequest
+	75,  // 57: kms.v1.IdentityManagementService.PutRolePolicy:input_type -> kms.v1.PutRolePolicyRequest
+	77,  // 58: kms.v1.IdentityManagementService.GetRolePolicy:input_type -> kms.v1.GetRolePolicyRequest
+	79,  // 59: kms.v1.IdentityManagementService.DeleteRolePolicy:input_type -> kms.v1.DeleteRolePolicyRequest
+	81,  // 60: kms.v1.IdentityManagementService.ListRolePolicies:input_type -> kms.v1.ListRolePoliciesRequest
+	83,  // 61: kms.v1.IdentityManagementService.AttachUserPolicy:input_type -> kms.v1.AttachUserPolicyRequest
+	85,  // 62: kms.v1.IdentityManagementService.DetachUserPolicy:input_type -> kms.v1.DetachUserPolicyRequest
+	87,  // 63: kms.v1.IdentityManagementService.ListAttachedUserPolicies:input_type -> kms.v1.ListAttachedUserPoliciesRequest
+	89,  // 64: kms.v1.IdentityManagementService.AttachGroupPolicy:input_type -> kms.v1.AttachGroupPolicyRequest
+	91,  // 65: kms.v1.IdentityManagementService.DetachGroupPolicy:input_type -> kms.v1.DetachGroupPolicyRequest
+	93,  // 66: kms.v1.IdentityManagementService.ListAttachedGroupPolicies:input_type -> kms.v1.ListAttachedGroupPoliciesRequest
+	95,  // 67: kms.v1.IdentityManagementService.AttachRolePolicy:input_type -> kms.v1.AttachRolePolicyRequest
+	97,  // 68: kms.v1.IdentityManagementService.DetachRolePolicy:input_type -> kms.v1.DetachRolePolicyRequest
+	99,  // 69: kms.v1.IdentityManagementService.ListAttachedRolePolicies:input_type -> kms.v1.ListAttachedRolePoliciesRequest
+	101, // 70: kms.v1.IdentityManagementService.ListPolicies:input_type -> kms.v1.ListPoliciesRequest
+	1,   // 71: kms.v1.IdentityManagementService.CreateVirtualMFADevice:input_type -> kms.v1.CreateVirtualMFADeviceRequest
+	3,   // 72: kms.v1.IdentityManagementService.EnableMFADevice:input_type -> kms.v1.EnableMFADeviceRequest
+	5,   // 73: kms.v1.IdentityManagementService.DeactivateMFADevice:input_type -> kms.v1.DeactivateMFADeviceRequest
+	7,   // 74: kms.v1.IdentityManagementService.DeleteVirtualMFADevice:input_type -> kms.v1.DeleteVirtualMFADeviceRequest
+	9,   // 75: kms.v1.IdentityManagementService.ListMFADevices:input_type -> kms.v1.ListMFADevicesRequest
+	20,  // 76: kms.v1.IdentityManagementService.CreateUser:output_type -> kms.v1.CreateUserResponse
+	22,  // 77: kms.v1.IdentityManagementService.GetUser:output_type -> kms.v1.GetUserResponse
+	24,  // 78: kms.v1.IdentityManagementService.ListUsers:output_type -> kms.v1.ListUsersResponse
+	26,  // 79: kms.v1.IdentityManagementService.DeleteUser:output_type -> kms.v1.DeleteUserResponse
+	28,  // 80: kms.v1.IdentityManagementService.CreateAccessKey:output_type -> kms.v1.CreateAccessKeyResponse
+	30,  // 81: kms.v1.IdentityManagementService.ListAccessKeys:output_type -> kms.v1.ListAccessKeysResponse
+	32,  // 82: kms.v1.IdentityManagementService.UpdateAccessKey:output_type -> kms.v1.UpdateAccessKeyResponse
+	34,  // 83: kms.v1.IdentityManagementService.DeleteAccessKey:output_type -> kms.v1.DeleteAccessKeyResponse
+	36,  // 84: kms.v1.IdentityManagementService.CreateGroup:output_type -> kms.v1.CreateGroupResponse
+	38,  // 85: kms.v1.IdentityManagementService.GetGroup:output_type -> kms.v1.GetGroupResponse
+	40,  // 86: kms.v1.IdentityManagementService.ListGroups:output_type -> kms.v1.ListGroupsResponse
+	42,  // 87: kms.v1.IdentityManagementService.DeleteGroup:output_type -> kms.v1.DeleteGroupResponse
+	44,  // 88: kms.v1.IdentityManagementService.AddUserToGroup:output_type -> kms.v1.AddUserToGroupResponse
+	46,  // 89: kms.v1.IdentityManagementService.RemoveUserFromGroup:output_type -> kms.v1.RemoveUserFromGroupResponse
+	48,  // 90: kms.v1.IdentityManagementService.ListGroupsForUser:output_type -> kms.v1.ListGroupsForUserResponse
+	50,  // 91: kms.v1.IdentityManagementService.CreateRole:output_type -> kms.v1.CreateRoleResponse
+	52,  // 92: kms.v1.IdentityManagementService.GetRole:output_type -> kms.v1.GetRoleResponse
+	54,  // 93: kms.v1.IdentityManagementService.ListRoles:output_type -> kms.v1.ListRolesResponse
+	56,  // 94: kms.v1.IdentityManagementService.DeleteRole:output_type -> kms.v1.DeleteRoleResponse
+	58,  // 95: kms.v1.IdentityManagementService.UpdateAssumeRolePolicy:output_type -> kms.v1.UpdateAssumeRolePolicyResponse
+	60,  // 96: kms.v1.IdentityManagementService.PutUserPolicy:output_type -> kms.v1.PutUserPolicyResponse
+	62,  // 97: kms.v1.IdentityManagementService.GetUserPolicy:output_type -> kms.v1.GetUserPolicyResponse
+	64,  // 98: kms.v1.IdentityManagementService.DeleteUserPolicy:output_type -> kms.v1.DeleteUserPolicyResponse
+	66,  // 99: kms.v1.IdentityManagementService.ListUserPolicies:output_type -> kms.v1.ListUserPoliciesResponse
+	68,  // 100: kms.v1.IdentityManagementService.PutGroupPolicy:output_type -> kms.v1.PutGroupPolicyResponse
+	70,  // 101: kms.v1.IdentityManagementService.GetGroupPolicy:output_type -> kms.v1.GetGroupPolicyResponse
+	72,  // 102: kms.v1.IdentityManagementService.DeleteGroupPolicy:output_type -> kms.v1.DeleteGroupPolicyResponse
+	74,  // 103: kms.v1.IdentityManagementService.ListGroupPolicies:output_type -> kms.v1.ListGroupPoliciesResponse
+	76,  // 104: kms.v1.IdentityManagementService.PutRolePolicy:output_type -> kms.v1.PutRolePolicyResponse
+	78,  // 105: kms.v1.IdentityManagementService.GetRolePolicy:output_type -> kms.v1.GetRolePolicyResponse
+	80,  // 106: kms.v1.IdentityManagementService.DeleteRolePolicy:output_type -> kms.v1.DeleteRolePolicyResponse
+	82,  // 107: kms.v1.IdentityManagementService.ListRolePolicies:output_type -> kms.v1.ListRolePoliciesResponse
+	84,  // 108: kms.v1.IdentityManagementService.AttachUserPolicy:output_type -> kms.v1.AttachUserPolicyResponse
+	86,  // 109: kms.v1.IdentityManagementService.DetachUserPolicy:output_type -> kms.v1.DetachUserPolicyResponse
+	88,  // 110: kms.v1.IdentityManagementService.ListAttachedUserPolicies:output_type -> kms.v1.ListAttachedUserPoliciesResponse
+	90,  // 111: kms.v1.IdentityManagementService.AttachGroupPolicy:output_type -> kms.v1.AttachGroupPolicyResponse
+	92,  // 112: kms.v1.IdentityManagementService.DetachGroupPolicy:output_type -> kms.v1.DetachGroupPolicyResponse
+	94,  // 113: kms.v1.IdentityManagementService.ListAttachedGroupPolicies:output_type -> kms.v1.ListAttachedGroupPoliciesResponse
+	96,  // 114: kms.v1.IdentityManagementService.AttachRolePolicy:output_type -> kms.v1.AttachRolePolicyResponse
+	98,  // 115: kms.v1.IdentityManagementService.DetachRolePolicy:output_type -> kms.v1.DetachRolePolicyResponse
+	100, // 116: kms.v1.IdentityManagementService.ListAttachedRolePolicies:output_type -> kms.v1.ListAttachedRolePoliciesResponse
+	102, // 117: kms.v1.IdentityManagementService.ListPolicies:output_type -> kms.v1.ListPoliciesResponse
+	2,   // 118: kms.v1.IdentityManagementService.CreateVirtualMFADevice:output_type -> kms.v1.CreateVirtualMFADeviceResponse
+	4,   // 119: kms.v1.IdentityManagementService.EnableMFADevice:output_type -> kms.v1.EnableMFADeviceResponse
+	6,   // 120: kms.v1.IdentityManagementService.DeactivateMFADevice:output_type -> kms.v1.DeactivateMFADeviceResponse
+	8,   // 121: kms.v1.IdentityManagementService.DeleteVirtualMFADevice:output_type -> kms.v1.DeleteVirtualMFADeviceResponse
+	11,  // 122: kms.v1.IdentityManagementService.ListMFADevices:output_type -> kms.v1.ListMFADevicesResponse
+	76,  // [76:123] is the sub-list for method output_type
+	29,  // [29:76] is the sub-list for method input_type
+	29,  // [29:29] is the sub-list for extension type_name
+	29,  // [29:29] is the sub-list for extension extendee
+	0,   // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_kms_v1_iam_proto_init() }
@@ -5531,7 +6219,7 @@ func file_kms_v1_iam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_iam_proto_rawDesc), len(file_kms_v1_iam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   91,
+			NumMessages:   103,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

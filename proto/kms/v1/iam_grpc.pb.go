@@ -72,6 +72,11 @@ const (
 	IdentityManagementService_DetachRolePolicy_FullMethodName          = "/kms.v1.IdentityManagementService/DetachRolePolicy"
 	IdentityManagementService_ListAttachedRolePolicies_FullMethodName  = "/kms.v1.IdentityManagementService/ListAttachedRolePolicies"
 	IdentityManagementService_ListPolicies_FullMethodName              = "/kms.v1.IdentityManagementService/ListPolicies"
+	IdentityManagementService_CreateVirtualMFADevice_FullMethodName    = "/kms.v1.IdentityManagementService/CreateVirtualMFADevice"
+	IdentityManagementService_EnableMFADevice_FullMethodName           = "/kms.v1.IdentityManagementService/EnableMFADevice"
+	IdentityManagementService_DeactivateMFADevice_FullMethodName       = "/kms.v1.IdentityManagementService/DeactivateMFADevice"
+	IdentityManagementService_DeleteVirtualMFADevice_FullMethodName    = "/kms.v1.IdentityManagementService/DeleteVirtualMFADevice"
+	IdentityManagementService_ListMFADevices_FullMethodName            = "/kms.v1.IdentityManagementService/ListMFADevices"
 )
 
 // IdentityManagementServiceClient is the client API for IdentityManagementService service.
@@ -134,6 +139,18 @@ type IdentityManagementServiceClient interface {
 	ListAttachedRolePolicies(ctx context.Context, in *ListAttachedRolePoliciesRequest, opts ...grpc.CallOption) (*ListAttachedRolePoliciesResponse, error)
 	// The predefined managed policies.
 	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
+	// Virtual MFA devices (TOTP, RFC 6238: SHA-1, 6 digits, 30 s steps).
+	// CreateVirtualMFADevice returns the device's seed, once; it is stored
+	// only wrapped under the root key. EnableMFADevice assigns the device to
+	// a user, given two consecutive codes from it. A user's device is then
+	// checked by sts GetSessionToken and AssumeRole (SerialNumber,
+	// TokenCode), whose credentials carry aws:MultiFactorAuthPresent. A code
+	// is accepted once.
+	CreateVirtualMFADevice(ctx context.Context, in *CreateVirtualMFADeviceRequest, opts ...grpc.CallOption) (*CreateVirtualMFADeviceResponse, error)
+	EnableMFADevice(ctx context.Context, in *EnableMFADeviceRequest, opts ...grpc.CallOption) (*EnableMFADeviceResponse, error)
+	DeactivateMFADevice(ctx context.Context, in *DeactivateMFADeviceRequest, opts ...grpc.CallOption) (*DeactivateMFADeviceResponse, error)
+	DeleteVirtualMFADevice(ctx context.Context, in *DeleteVirtualMFADeviceRequest, opts ...grpc.CallOption) (*DeleteVirtualMFADeviceResponse, error)
+	ListMFADevices(ctx context.Context, in *ListMFADevicesRequest, opts ...grpc.CallOption) (*ListMFADevicesResponse, error)
 }
 
 type identityManagementServiceClient struct {
@@ -564,6 +581,56 @@ func (c *identityManagementServiceClient) ListPolicies(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *identityManagementServiceClient) CreateVirtualMFADevice(ctx context.Context, in *CreateVirtualMFADeviceRequest, opts ...grpc.CallOption) (*CreateVirtualMFADeviceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateVirtualMFADeviceResponse)
+	err := c.cc.Invoke(ctx, IdentityManagementService_CreateVirtualMFADevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityManagementServiceClient) EnableMFADevice(ctx context.Context, in *EnableMFADeviceRequest, opts ...grpc.CallOption) (*EnableMFADeviceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableMFADeviceResponse)
+	err := c.cc.Invoke(ctx, IdentityManagementService_EnableMFADevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityManagementServiceClient) DeactivateMFADevice(ctx context.Context, in *DeactivateMFADeviceRequest, opts ...grpc.CallOption) (*DeactivateMFADeviceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeactivateMFADeviceResponse)
+	err := c.cc.Invoke(ctx, IdentityManagementService_DeactivateMFADevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityManagementServiceClient) DeleteVirtualMFADevice(ctx context.Context, in *DeleteVirtualMFADeviceRequest, opts ...grpc.CallOption) (*DeleteVirtualMFADeviceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteVirtualMFADeviceResponse)
+	err := c.cc.Invoke(ctx, IdentityManagementService_DeleteVirtualMFADevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityManagementServiceClient) ListMFADevices(ctx context.Context, in *ListMFADevicesRequest, opts ...grpc.CallOption) (*ListMFADevicesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMFADevicesResponse)
+	err := c.cc.Invoke(ctx, IdentityManagementService_ListMFADevices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityManagementServiceServer is the server API for IdentityManagementService service.
 // All implementations must embed UnimplementedIdentityManagementServiceServer
 // for forward compatibility.
@@ -624,6 +691,18 @@ type IdentityManagementServiceServer interface {
 	ListAttachedRolePolicies(context.Context, *ListAttachedRolePoliciesRequest) (*ListAttachedRolePoliciesResponse, error)
 	// The predefined managed policies.
 	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
+	// Virtual MFA devices (TOTP, RFC 6238: SHA-1, 6 digits, 30 s steps).
+	// CreateVirtualMFADevice returns the device's seed, once; it is stored
+	// only wrapped under the root key. EnableMFADevice assigns the device to
+	// a user, given two consecutive codes from it. A user's device is then
+	// checked by sts GetSessionToken and AssumeRole (SerialNumber,
+	// TokenCode), whose credentials carry aws:MultiFactorAuthPresent. A code
+	// is accepted once.
+	CreateVirtualMFADevice(context.Context, *CreateVirtualMFADeviceRequest) (*CreateVirtualMFADeviceResponse, error)
+	EnableMFADevice(context.Context, *EnableMFADeviceRequest) (*EnableMFADeviceResponse, error)
+	DeactivateMFADevice(context.Context, *DeactivateMFADeviceRequest) (*DeactivateMFADeviceResponse, error)
+	DeleteVirtualMFADevice(context.Context, *DeleteVirtualMFADeviceRequest) (*DeleteVirtualMFADeviceResponse, error)
+	ListMFADevices(context.Context, *ListMFADevicesRequest) (*ListMFADevicesResponse, error)
 	mustEmbedUnimplementedIdentityManagementServiceServer()
 }
 
@@ -759,6 +838,21 @@ func (UnimplementedIdentityManagementServiceServer) ListAttachedRolePolicies(con
 }
 func (UnimplementedIdentityManagementServiceServer) ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPolicies not implemented")
+}
+func (UnimplementedIdentityManagementServiceServer) CreateVirtualMFADevice(context.Context, *CreateVirtualMFADeviceRequest) (*CreateVirtualMFADeviceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateVirtualMFADevice not implemented")
+}
+func (UnimplementedIdentityManagementServiceServer) EnableMFADevice(context.Context, *EnableMFADeviceRequest) (*EnableMFADeviceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableMFADevice not implemented")
+}
+func (UnimplementedIdentityManagementServiceServer) DeactivateMFADevice(context.Context, *DeactivateMFADeviceRequest) (*DeactivateMFADeviceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeactivateMFADevice not implemented")
+}
+func (UnimplementedIdentityManagementServiceServer) DeleteVirtualMFADevice(context.Context, *DeleteVirtualMFADeviceRequest) (*DeleteVirtualMFADeviceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteVirtualMFADevice not implemented")
+}
+func (UnimplementedIdentityManagementServiceServer) ListMFADevices(context.Context, *ListMFADevicesRequest) (*ListMFADevicesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMFADevices not implemented")
 }
 func (UnimplementedIdentityManagementServiceServer) mustEmbedUnimplementedIdentityManagementServiceServer() {
 }
@@ -1538,6 +1632,96 @@ func _IdentityManagementService_ListPolicies_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityManagementService_CreateVirtualMFADevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateVirtualMFADeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityManagementServiceServer).CreateVirtualMFADevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityManagementService_CreateVirtualMFADevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityManagementServiceServer).CreateVirtualMFADevice(ctx, req.(*CreateVirtualMFADeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityManagementService_EnableMFADevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableMFADeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityManagementServiceServer).EnableMFADevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityManagementService_EnableMFADevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityManagementServiceServer).EnableMFADevice(ctx, req.(*EnableMFADeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityManagementService_DeactivateMFADevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeactivateMFADeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityManagementServiceServer).DeactivateMFADevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityManagementService_DeactivateMFADevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityManagementServiceServer).DeactivateMFADevice(ctx, req.(*DeactivateMFADeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityManagementService_DeleteVirtualMFADevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteVirtualMFADeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityManagementServiceServer).DeleteVirtualMFADevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityManagementService_DeleteVirtualMFADevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityManagementServiceServer).DeleteVirtualMFADevice(ctx, req.(*DeleteVirtualMFADeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityManagementService_ListMFADevices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMFADevicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityManagementServiceServer).ListMFADevices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityManagementService_ListMFADevices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityManagementServiceServer).ListMFADevices(ctx, req.(*ListMFADevicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityManagementService_ServiceDesc is the grpc.ServiceDesc for IdentityManagementService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1712,6 +1896,26 @@ var IdentityManagementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPolicies",
 			Handler:    _IdentityManagementService_ListPolicies_Handler,
+		},
+		{
+			MethodName: "CreateVirtualMFADevice",
+			Handler:    _IdentityManagementService_CreateVirtualMFADevice_Handler,
+		},
+		{
+			MethodName: "EnableMFADevice",
+			Handler:    _IdentityManagementService_EnableMFADevice_Handler,
+		},
+		{
+			MethodName: "DeactivateMFADevice",
+			Handler:    _IdentityManagementService_DeactivateMFADevice_Handler,
+		},
+		{
+			MethodName: "DeleteVirtualMFADevice",
+			Handler:    _IdentityManagementService_DeleteVirtualMFADevice_Handler,
+		},
+		{
+			MethodName: "ListMFADevices",
+			Handler:    _IdentityManagementService_ListMFADevices_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -29,19 +29,127 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetSessionTokenRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DurationSeconds int32                  `protobuf:"varint,1,opt,name=duration_seconds,json=DurationSeconds,proto3" json:"duration_seconds,omitempty"`
+	SerialNumber    string                 `protobuf:"bytes,2,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	TokenCode       string                 `protobuf:"bytes,3,opt,name=token_code,json=TokenCode,proto3" json:"token_code,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetSessionTokenRequest) Reset() {
+	*x = GetSessionTokenRequest{}
+	mi := &file_kms_v1_sts_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionTokenRequest) ProtoMessage() {}
+
+func (x *GetSessionTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_sts_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionTokenRequest.ProtoReflect.Descriptor instead.
+func (*GetSessionTokenRequest) Descriptor() ([]byte, []int) {
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetSessionTokenRequest) GetDurationSeconds() int32 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
+}
+
+func (x *GetSessionTokenRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *GetSessionTokenRequest) GetTokenCode() string {
+	if x != nil {
+		return x.TokenCode
+	}
+	return ""
+}
+
+type GetSessionTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   *TemporaryCredentials  `protobuf:"bytes,1,opt,name=credentials,json=Credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionTokenResponse) Reset() {
+	*x = GetSessionTokenResponse{}
+	mi := &file_kms_v1_sts_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionTokenResponse) ProtoMessage() {}
+
+func (x *GetSessionTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_sts_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionTokenResponse.ProtoReflect.Descriptor instead.
+func (*GetSessionTokenResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetSessionTokenResponse) GetCredentials() *TemporaryCredentials {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 type AssumeRoleRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	RoleArn         string                 `protobuf:"bytes,1,opt,name=role_arn,json=RoleArn,proto3" json:"role_arn,omitempty"`
 	RoleSessionName string                 `protobuf:"bytes,2,opt,name=role_session_name,json=RoleSessionName,proto3" json:"role_session_name,omitempty"`
 	DurationSeconds int32                  `protobuf:"varint,3,opt,name=duration_seconds,json=DurationSeconds,proto3" json:"duration_seconds,omitempty"`
 	Policy          string                 `protobuf:"bytes,4,opt,name=policy,json=Policy,proto3" json:"policy,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// SerialNumber and TokenCode: an MFA device of the calling user and a
+	// code from it; the session is then MFA-authenticated.
+	SerialNumber  string `protobuf:"bytes,5,opt,name=serial_number,json=SerialNumber,proto3" json:"serial_number,omitempty"`
+	TokenCode     string `protobuf:"bytes,6,opt,name=token_code,json=TokenCode,proto3" json:"token_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AssumeRoleRequest) Reset() {
 	*x = AssumeRoleRequest{}
-	mi := &file_kms_v1_sts_proto_msgTypes[0]
+	mi := &file_kms_v1_sts_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +161,7 @@ func (x *AssumeRoleRequest) String() string {
 func (*AssumeRoleRequest) ProtoMessage() {}
 
 func (x *AssumeRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[0]
+	mi := &file_kms_v1_sts_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +174,7 @@ func (x *AssumeRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssumeRoleRequest.ProtoReflect.Descriptor instead.
 func (*AssumeRoleRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AssumeRoleRequest) GetRoleArn() string {
@@ -97,6 +205,20 @@ func (x *AssumeRoleRequest) GetPolicy() string {
 	return ""
 }
 
+func (x *AssumeRoleRequest) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *AssumeRoleRequest) GetTokenCode() string {
+	if x != nil {
+		return x.TokenCode
+	}
+	return ""
+}
+
 type TemporaryCredentials struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	AccessKeyId     string                 `protobuf:"bytes,1,opt,name=access_key_id,json=AccessKeyId,proto3" json:"access_key_id,omitempty"`
@@ -109,7 +231,7 @@ type TemporaryCredentials struct {
 
 func (x *TemporaryCredentials) Reset() {
 	*x = TemporaryCredentials{}
-	mi := &file_kms_v1_sts_proto_msgTypes[1]
+	mi := &file_kms_v1_sts_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +243,7 @@ func (x *TemporaryCredentials) String() string {
 func (*TemporaryCredentials) ProtoMessage() {}
 
 func (x *TemporaryCredentials) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[1]
+	mi := &file_kms_v1_sts_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +256,7 @@ func (x *TemporaryCredentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TemporaryCredentials.ProtoReflect.Descriptor instead.
 func (*TemporaryCredentials) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TemporaryCredentials) GetAccessKeyId() string {
@@ -175,7 +297,7 @@ type AssumedRoleUser struct {
 
 func (x *AssumedRoleUser) Reset() {
 	*x = AssumedRoleUser{}
-	mi := &file_kms_v1_sts_proto_msgTypes[2]
+	mi := &file_kms_v1_sts_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +309,7 @@ func (x *AssumedRoleUser) String() string {
 func (*AssumedRoleUser) ProtoMessage() {}
 
 func (x *AssumedRoleUser) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[2]
+	mi := &file_kms_v1_sts_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +322,7 @@ func (x *AssumedRoleUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssumedRoleUser.ProtoReflect.Descriptor instead.
 func (*AssumedRoleUser) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AssumedRoleUser) GetAssumedRoleId() string {
@@ -228,7 +350,7 @@ type AssumeRoleResponse struct {
 
 func (x *AssumeRoleResponse) Reset() {
 	*x = AssumeRoleResponse{}
-	mi := &file_kms_v1_sts_proto_msgTypes[3]
+	mi := &file_kms_v1_sts_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +362,7 @@ func (x *AssumeRoleResponse) String() string {
 func (*AssumeRoleResponse) ProtoMessage() {}
 
 func (x *AssumeRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[3]
+	mi := &file_kms_v1_sts_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +375,7 @@ func (x *AssumeRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssumeRoleResponse.ProtoReflect.Descriptor instead.
 func (*AssumeRoleResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AssumeRoleResponse) GetCredentials() *TemporaryCredentials {
@@ -285,7 +407,7 @@ type GetCallerIdentityRequest struct {
 
 func (x *GetCallerIdentityRequest) Reset() {
 	*x = GetCallerIdentityRequest{}
-	mi := &file_kms_v1_sts_proto_msgTypes[4]
+	mi := &file_kms_v1_sts_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +419,7 @@ func (x *GetCallerIdentityRequest) String() string {
 func (*GetCallerIdentityRequest) ProtoMessage() {}
 
 func (x *GetCallerIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[4]
+	mi := &file_kms_v1_sts_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +432,7 @@ func (x *GetCallerIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerIdentityRequest.ProtoReflect.Descriptor instead.
 func (*GetCallerIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{6}
 }
 
 type GetCallerIdentityResponse struct {
@@ -324,7 +446,7 @@ type GetCallerIdentityResponse struct {
 
 func (x *GetCallerIdentityResponse) Reset() {
 	*x = GetCallerIdentityResponse{}
-	mi := &file_kms_v1_sts_proto_msgTypes[5]
+	mi := &file_kms_v1_sts_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +458,7 @@ func (x *GetCallerIdentityResponse) String() string {
 func (*GetCallerIdentityResponse) ProtoMessage() {}
 
 func (x *GetCallerIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_sts_proto_msgTypes[5]
+	mi := &file_kms_v1_sts_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +471,7 @@ func (x *GetCallerIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCallerIdentityResponse.ProtoReflect.Descriptor instead.
 func (*GetCallerIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_sts_proto_rawDescGZIP(), []int{5}
+	return file_kms_v1_sts_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCallerIdentityResponse) GetUserId() string {
@@ -377,12 +499,22 @@ var File_kms_v1_sts_proto protoreflect.FileDescriptor
 
 const file_kms_v1_sts_proto_rawDesc = "" +
 	"\n" +
-	"\x10kms/v1/sts.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x01\n" +
+	"\x10kms/v1/sts.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n" +
+	"\x16GetSessionTokenRequest\x12)\n" +
+	"\x10duration_seconds\x18\x01 \x01(\x05R\x0fDurationSeconds\x12#\n" +
+	"\rserial_number\x18\x02 \x01(\tR\fSerialNumber\x12\x1d\n" +
+	"\n" +
+	"token_code\x18\x03 \x01(\tR\tTokenCode\"Y\n" +
+	"\x17GetSessionTokenResponse\x12>\n" +
+	"\vcredentials\x18\x01 \x01(\v2\x1c.kms.v1.TemporaryCredentialsR\vCredentials\"\xe1\x01\n" +
 	"\x11AssumeRoleRequest\x12\x19\n" +
 	"\brole_arn\x18\x01 \x01(\tR\aRoleArn\x12*\n" +
 	"\x11role_session_name\x18\x02 \x01(\tR\x0fRoleSessionName\x12)\n" +
 	"\x10duration_seconds\x18\x03 \x01(\x05R\x0fDurationSeconds\x12\x16\n" +
-	"\x06policy\x18\x04 \x01(\tR\x06Policy\"\xc7\x01\n" +
+	"\x06policy\x18\x04 \x01(\tR\x06Policy\x12#\n" +
+	"\rserial_number\x18\x05 \x01(\tR\fSerialNumber\x12\x1d\n" +
+	"\n" +
+	"token_code\x18\x06 \x01(\tR\tTokenCode\"\xc7\x01\n" +
 	"\x14TemporaryCredentials\x12\"\n" +
 	"\raccess_key_id\x18\x01 \x01(\tR\vAccessKeyId\x12*\n" +
 	"\x11secret_access_key\x18\x02 \x01(\tR\x0fSecretAccessKey\x12#\n" +
@@ -401,11 +533,12 @@ const file_kms_v1_sts_proto_rawDesc = "" +
 	"\x19GetCallerIdentityResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06UserId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aAccount\x12\x10\n" +
-	"\x03arn\x18\x03 \x01(\tR\x03Arn2\xb5\x01\n" +
+	"\x03arn\x18\x03 \x01(\tR\x03Arn2\x89\x02\n" +
 	"\x14SecurityTokenService\x12C\n" +
 	"\n" +
 	"AssumeRole\x12\x19.kms.v1.AssumeRoleRequest\x1a\x1a.kms.v1.AssumeRoleResponse\x12X\n" +
-	"\x11GetCallerIdentity\x12 .kms.v1.GetCallerIdentityRequest\x1a!.kms.v1.GetCallerIdentityResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\x11GetCallerIdentity\x12 .kms.v1.GetCallerIdentityRequest\x1a!.kms.v1.GetCallerIdentityResponse\x12R\n" +
+	"\x0fGetSessionToken\x12\x1e.kms.v1.GetSessionTokenRequest\x1a\x1f.kms.v1.GetSessionTokenResponseB)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_sts_proto_rawDescOnce sync.Once
@@ -419,29 +552,34 @@ func file_kms_v1_sts_proto_rawDescGZIP() []byte {
 	return file_kms_v1_sts_proto_rawDescData
 }
 
-var file_kms_v1_sts_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_kms_v1_sts_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_kms_v1_sts_proto_goTypes = []any{
-	(*AssumeRoleRequest)(nil),         // 0: kms.v1.AssumeRoleRequest
-	(*TemporaryCredentials)(nil),      // 1: kms.v1.TemporaryCredentials
-	(*AssumedRoleUser)(nil),           // 2: kms.v1.AssumedRoleUser
-	(*AssumeRoleResponse)(nil),        // 3: kms.v1.AssumeRoleResponse
-	(*GetCallerIdentityRequest)(nil),  // 4: kms.v1.GetCallerIdentityRequest
-	(*GetCallerIdentityResponse)(nil), // 5: kms.v1.GetCallerIdentityResponse
-	(*timestamppb.Timestamp)(nil),     // 6: google.protobuf.Timestamp
+	(*GetSessionTokenRequest)(nil),    // 0: kms.v1.GetSessionTokenRequest
+	(*GetSessionTokenResponse)(nil),   // 1: kms.v1.GetSessionTokenResponse
+	(*AssumeRoleRequest)(nil),         // 2: kms.v1.AssumeRoleRequest
+	(*TemporaryCredentials)(nil),      // 3: kms.v1.TemporaryCredentials
+	(*AssumedRoleUser)(nil),           // 4: kms.v1.AssumedRoleUser
+	(*AssumeRoleResponse)(nil),        // 5: kms.v1.AssumeRoleResponse
+	(*GetCallerIdentityRequest)(nil),  // 6: kms.v1.GetCallerIdentityRequest
+	(*GetCallerIdentityResponse)(nil), // 7: kms.v1.GetCallerIdentityResponse
+	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
 }
 var file_kms_v1_sts_proto_depIdxs = []int32{
-	6, // 0: kms.v1.TemporaryCredentials.expiration:type_name -> google.protobuf.Timestamp
-	1, // 1: kms.v1.AssumeRoleResponse.credentials:type_name -> kms.v1.TemporaryCredentials
-	2, // 2: kms.v1.AssumeRoleResponse.assumed_role_user:type_name -> kms.v1.AssumedRoleUser
-	0, // 3: kms.v1.SecurityTokenService.AssumeRole:input_type -> kms.v1.AssumeRoleRequest
-	4, // 4: kms.v1.SecurityTokenService.GetCallerIdentity:input_type -> kms.v1.GetCallerIdentityRequest
-	3, // 5: kms.v1.SecurityTokenService.AssumeRole:output_type -> kms.v1.AssumeRoleResponse
-	5, // 6: kms.v1.SecurityTokenService.GetCallerIdentity:output_type -> kms.v1.GetCallerIdentityResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 0: kms.v1.GetSessionTokenResponse.credentials:type_name -> kms.v1.TemporaryCredentials
+	8, // 1: kms.v1.TemporaryCredentials.expiration:type_name -> google.protobuf.Timestamp
+	3, // 2: kms.v1.AssumeRoleResponse.credentials:type_name -> kms.v1.TemporaryCredentials
+	4, // 3: kms.v1.AssumeRoleResponse.assumed_role_user:type_name -> kms.v1.AssumedRoleUser
+	2, // 4: kms.v1.SecurityTokenService.AssumeRole:input_type -> kms.v1.AssumeRoleRequest
+	6, // 5: kms.v1.SecurityTokenService.GetCallerIdentity:input_type -> kms.v1.GetCallerIdentityRequest
+	0, // 6: kms.v1.SecurityTokenService.GetSessionToken:input_type -> kms.v1.GetSessionTokenRequest
+	5, // 7: kms.v1.SecurityTokenService.AssumeRole:output_type -> kms.v1.AssumeRoleResponse
+	7, // 8: kms.v1.SecurityTokenService.GetCallerIdentity:output_type -> kms.v1.GetCallerIdentityResponse
+	1, // 9: kms.v1.SecurityTokenService.GetSessionToken:output_type -> kms.v1.GetSessionTokenResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_kms_v1_sts_proto_init() }
@@ -455,7 +593,7 @@ func file_kms_v1_sts_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_sts_proto_rawDesc), len(file_kms_v1_sts_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	SecurityTokenService_AssumeRole_FullMethodName        = "/kms.v1.SecurityTokenService/AssumeRole"
 	SecurityTokenService_GetCallerIdentity_FullMethodName = "/kms.v1.SecurityTokenService/GetCallerIdentity"
+	SecurityTokenService_GetSessionToken_FullMethodName   = "/kms.v1.SecurityTokenService/GetSessionToken"
 )
 
 // SecurityTokenServiceClient is the client API for SecurityTokenService service.
@@ -44,6 +45,13 @@ type SecurityTokenServiceClient interface {
 	AssumeRole(ctx context.Context, in *AssumeRoleRequest, opts ...grpc.CallOption) (*AssumeRoleResponse, error)
 	// GetCallerIdentity says who signed the call. It needs no permission.
 	GetCallerIdentity(ctx context.Context, in *GetCallerIdentityRequest, opts ...grpc.CallOption) (*GetCallerIdentityResponse, error)
+	// GetSessionToken returns credentials that act as the calling IAM user
+	// for a while (DurationSeconds, 900 to 129600, default 43200). With
+	// SerialNumber and TokenCode (a code of an MFA device enabled for the
+	// user) the session counts as MFA-authenticated:
+	// aws:MultiFactorAuthPresent is true in its calls. A session cannot ask
+	// for another.
+	GetSessionToken(ctx context.Context, in *GetSessionTokenRequest, opts ...grpc.CallOption) (*GetSessionTokenResponse, error)
 }
 
 type securityTokenServiceClient struct {
@@ -74,6 +82,16 @@ func (c *securityTokenServiceClient) GetCallerIdentity(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *securityTokenServiceClient) GetSessionToken(ctx context.Context, in *GetSessionTokenRequest, opts ...grpc.CallOption) (*GetSessionTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSessionTokenResponse)
+	err := c.cc.Invoke(ctx, SecurityTokenService_GetSessionToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SecurityTokenServiceServer is the server API for SecurityTokenService service.
 // All implementations must embed UnimplementedSecurityTokenServiceServer
 // for forward compatibility.
@@ -88,6 +106,13 @@ type SecurityTokenServiceServer interface {
 	AssumeRole(context.Context, *AssumeRoleRequest) (*AssumeRoleResponse, error)
 	// GetCallerIdentity says who signed the call. It needs no permission.
 	GetCallerIdentity(context.Context, *GetCallerIdentityRequest) (*GetCallerIdentityResponse, error)
+	// GetSessionToken returns credentials that act as the calling IAM user
+	// for a while (DurationSeconds, 900 to 129600, default 43200). With
+	// SerialNumber and TokenCode (a code of an MFA device enabled for the
+	// user) the session counts as MFA-authenticated:
+	// aws:MultiFactorAuthPresent is true in its calls. A session cannot ask
+	// for another.
+	GetSessionToken(context.Context, *GetSessionTokenRequest) (*GetSessionTokenResponse, error)
 	mustEmbedUnimplementedSecurityTokenServiceServer()
 }
 
@@ -103,6 +128,9 @@ func (UnimplementedSecurityTokenServiceServer) AssumeRole(context.Context, *Assu
 }
 func (UnimplementedSecurityTokenServiceServer) GetCallerIdentity(context.Context, *GetCallerIdentityRequest) (*GetCallerIdentityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCallerIdentity not implemented")
+}
+func (UnimplementedSecurityTokenServiceServer) GetSessionToken(context.Context, *GetSessionTokenRequest) (*GetSessionTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSessionToken not implemented")
 }
 func (UnimplementedSecurityTokenServiceServer) mustEmbedUnimplementedSecurityTokenServiceServer() {}
 func (UnimplementedSecurityTokenServiceServer) testEmbeddedByValue()                              {}
@@ -161,6 +189,24 @@ func _SecurityTokenService_GetCallerIdentity_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SecurityTokenService_GetSessionToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSessionTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityTokenServiceServer).GetSessionToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityTokenService_GetSessionToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityTokenServiceServer).GetSessionToken(ctx, req.(*GetSessionTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SecurityTokenService_ServiceDesc is the grpc.ServiceDesc for SecurityTokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -175,6 +221,10 @@ var SecurityTokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCallerIdentity",
 			Handler:    _SecurityTokenService_GetCallerIdentity_Handler,
+		},
+		{
+			MethodName: "GetSessionToken",
+			Handler:    _SecurityTokenService_GetSessionToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
