@@ -138,7 +138,9 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 		hlis.Close()
 		return err
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// The AWS API reads bodies of at most 256 KiB: a client slower than
+	// ReadTimeout is cut off rather than holding a handler.
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
