@@ -90,7 +90,7 @@ func open(msg, dk []byte, small bool) ([]byte, error) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, fs := range []int{1, 7, 4096} {
+	for _, fs := range []int{1, 7, 4096, 9000} {
 		for _, n := range []int{0, 1, fs - 1, fs, fs + 1, 3 * fs, 3*fs + 5, 10000} {
 			for _, chunk := range []int{0, -1, 3, 5000} {
 				name := fmt.Sprintf("frame=%d/len=%d/chunk=%d", fs, n, chunk)

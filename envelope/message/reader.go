@@ -41,7 +41,7 @@ func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
 	if _, err := aead.Open(nil, nonce[:], h.tag[:], h.encoded); err != nil {
 		return nil, envelope.ErrDecrypt
 	}
-	rd := &Reader{r: r, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+h.FrameSize+tagSize+1)}
+	rd := &Reader{r: r, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+min(h.FrameSize, smallFrame)+tagSize+1)}
 	copy(rd.fp.aad[:], h.MessageID[:])
 	return rd, nil
 }
@@ -111,6 +111,7 @@ func (r *Reader) next() error {
 	if seq != r.seq+1 {
 		return envelope.ErrDecrypt
 	}
+	r.buf = grow(r.buf, 0, n, r.frameSize, 1) // one byte more: see below
 	sealed := r.buf[prefix : prefix+n+tagSize]
 	if err := readFull(r.r, sealed); err != nil {
 		return err

@@ -17,6 +17,24 @@ var ErrClosed = errors.New("message: write after close")
 // before the plaintext in a Writer's or Reader's buffer.
 const prefix = 12
 
+// smallFrame is the plaintext room a Writer or Reader starts with; it
+// grows to the frame size only for a message that needs it, so that small
+// messages do not pay for large frame buffers.
+const smallFrame = 4096
+
+// grow returns buf (prefix || n bytes || room for the tag, and extra
+// bytes) with room for at least want bytes of plaintext, keeping its
+// first prefix+n bytes.
+func grow(buf []byte, n, want, frameSize, extra int) []byte {
+	if len(buf) >= prefix+want+tagSize+extra {
+		return buf
+	}
+	nb := make([]byte, prefix+frameSize+tagSize+extra)
+	copy(nb, buf[:prefix+n])
+	clear(buf)
+	return nb
+}
+
 // Writer encrypts a stream into one message. It holds at most one frame
 // of plaintext; Close writes the final frame.
 type Writer struct {
@@ -53,7 +71,7 @@ func NewWriter(w io.Writer, dataKey []byte, h Header) (*Writer, error) {
 	if _, err := w.Write(hb); err != nil {
 		return nil, err
 	}
-	wr := &Writer{w: w, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+h.FrameSize+tagSize)}
+	wr := &Writer{w: w, aead: aead, frameSize: h.FrameSize, buf: make([]byte, prefix+min(h.FrameSize, smallFrame)+tagSize)}
 	copy(wr.fp.aad[:], h.MessageID[:])
 	return wr, nil
 }
@@ -68,13 +86,15 @@ func (w *Writer) Write(p []byte) (int, error) {
 		}
 		if w.n == 0 && len(p) >= w.frameSize {
 			// A whole frame straight from p, without copying it first.
+			w.buf = grow(w.buf, 0, w.frameSize, w.frameSize, 0)
 			if w.sealRegular(p[:w.frameSize]); w.err != nil {
 				return written, w.err
 			}
 			written, p = written+w.frameSize, p[w.frameSize:]
 			continue
 		}
-		k := copy(w.buf[prefix+w.n:prefix+w.frameSize], p)
+		w.buf = grow(w.buf, w.n, min(w.n+len(p), w.frameSize), w.frameSize, 0)
+		k := copy(w.buf[prefix+w.n:len(w.buf)-tagSize], p)
 		w.n += k
 		written, p = written+k, p[k:]
 		if w.n == w.frameSize {
@@ -88,6 +108,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // buffer (io.Copy uses it).
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
+	w.buf = grow(w.buf, w.n, w.frameSize, w.frameSize, 0)
 	for w.err == nil {
 		k, err := r.Read(w.buf[prefix+w.n : prefix+w.frameSize])
 		w.n += k
