@@ -187,7 +187,11 @@ func (e *evaluation) grantOrBlock(d Decision, exempt bool) (Decision, bool) {
 
 func (e *evaluation) allow() Decision {
 	r, ps := e.r, e.ps
+	// gate is the resource policy's statement that names the account,
+	// if any (gated: one was found; the first statement of an unnamed
+	// policy without a Sid is the zero StatementRef).
 	var gate StatementRef
+	gated := false
 	if p := ps.Resource; p != nil {
 		for i := range p.statements {
 			s := &p.statements[i]
@@ -199,8 +203,8 @@ func (e *evaluation) allow() Decision {
 				continue
 			}
 			if m == matchAccount {
-				if gate.IsZero() {
-					gate = p.ref(s)
+				if !gated {
+					gate, gated = p.ref(s), true
 				}
 				continue
 			}
@@ -217,7 +221,7 @@ func (e *evaluation) allow() Decision {
 			}
 		}
 	}
-	if d, ok := e.identityAllow(gate); ok {
+	if d, ok := e.identityAllow(gate, gated); ok {
 		return d
 	}
 	return e.blocked
@@ -226,7 +230,7 @@ func (e *evaluation) allow() Decision {
 // identityAllow applies the identity layer: the root holds every identity
 // permission; others need an Allow in an identity policy, which counts for
 // a resource with a policy only when that policy names the account.
-func (e *evaluation) identityAllow(gate StatementRef) (Decision, bool) {
+func (e *evaluation) identityAllow(gate StatementRef, gated bool) (Decision, bool) {
 	r, ps := e.r, e.ps
 	var d Decision
 	switch {
@@ -247,7 +251,7 @@ func (e *evaluation) identityAllow(gate StatementRef) (Decision, bool) {
 			return Decision{}, false
 		}
 	}
-	if ps.Resource != nil && gate.IsZero() {
+	if ps.Resource != nil && !gated {
 		if e.blocked.Reason == ReasonDefaultDeny {
 			e.blocked = Decision{Reason: ReasonNotEnabled, Statement: d.Statement}
 		}

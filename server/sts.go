@@ -221,7 +221,11 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 		mfa = true
 	}
 	rq := &iam.Request{Principal: who.principal, Action: "sts:AssumeRole", Resource: role.Arn, Time: s.now()}
-	setMFAContext(&rq.Context, caller{temporary: who.temporary || mfa, mfa: mfa, issued: s.now()}, s.now())
+	issued := s.now()
+	if who.temporary {
+		issued = who.issued
+	}
+	setMFAContext(&rq.Context, caller{temporary: who.temporary || mfa, mfa: mfa, issued: issued}, s.now())
 	d := iam.Evaluate(rq, &iam.PolicySet{Resource: trust, Identity: identity, Session: who.session})
 	if !d.Allowed() {
 		return nil, denied
@@ -319,12 +323,18 @@ func (t *stsService) GetSessionToken(ctx context.Context, req *kmsv1.GetSessionT
 		SessionToken: token, Expiration: timestamppb.New(exp)}}, nil
 }
 
-// setMFAContext sets the MFA condition keys of a call: present for
-// temporary credentials only, as in AWS.
+// setMFAContext sets the condition keys of temporary credentials: MFA,
+// and aws:TokenIssueTime, when the session was issued. Long-term
+// credentials carry none of them, as in AWS.
+//
+// A role's or user's sessions issued before a moment are revoked, as in
+// AWS, with a policy denying everything to tokens issued earlier:
+// {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-02T03:04:05Z"}}}.
 func setMFAContext(rc *iam.Context, who caller, now time.Time) {
 	if !who.temporary {
 		return
 	}
+	rc.Set("aws:TokenIssueTime", who.issued.UTC().Format(time.RFC3339))
 	rc.Set("aws:MultiFactorAuthPresent", strconv.FormatBool(who.mfa))
 	if who.mfa {
 		rc.Set("aws:MultiFactorAuthAge", strconv.FormatInt(int64(now.Sub(who.issued)/time.Second), 10))
