@@ -175,6 +175,12 @@ func TestWithSize(t *testing.T) {
 	if _, err := w.Write(data(5)); !errors.Is(err, encrypt.ErrSizeExceeded) {
 		t.Fatalf("past the declared size: %v", err)
 	}
+	if _, err := w.Write(data(1)); !errors.Is(err, encrypt.ErrSizeExceeded) {
+		t.Fatalf("after ErrSizeExceeded: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, encrypt.ErrSizeExceeded) {
+		t.Fatalf("Close after ErrSizeExceeded: %v; the message must not be completed", err)
+	}
 	w2, _ := c.NewEncryptingWriter(ctx, io.Discard, key, nil, encrypt.WithSize(10))
 	if _, err := io.Copy(w2, strings.NewReader("0123456789A")); !errors.Is(err, encrypt.ErrSizeExceeded) {
 		t.Fatalf("ReadFrom past the declared size: %v", err)

@@ -27,6 +27,7 @@ type EncryptingWriter struct {
 	limit int64 // -1: none
 	n     int64
 	keyID string
+	err   error // ErrSizeExceeded, once it happened
 }
 
 // NewEncryptingWriter gets a data key for keyID and ec (from kmsd or the
@@ -61,8 +62,11 @@ func (e *EncryptingWriter) KeyID() string { return e.keyID }
 
 // Write encrypts p.
 func (e *EncryptingWriter) Write(p []byte) (int, error) {
-	if e.limit >= 0 && int64(len(p)) > e.limit-e.n {
-		return 0, ErrSizeExceeded
+	if e.err == nil && e.limit >= 0 && int64(len(p)) > e.limit-e.n {
+		e.err = ErrSizeExceeded
+	}
+	if e.err != nil {
+		return 0, e.err
 	}
 	n, err := e.w.Write(p)
 	e.n += int64(n)
@@ -83,14 +87,20 @@ func (e *EncryptingWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var one [1]byte
 	if k, _ := io.ReadFull(r, one[:]); k > 0 {
-		return n, ErrSizeExceeded
+		e.err = ErrSizeExceeded
+		return n, e.err
 	}
 	return n, nil
 }
 
 // Close writes the final frame. The message is complete only once Close
-// has returned nil.
-func (e *EncryptingWriter) Close() error { return e.w.Close() }
+// has returned nil; after ErrSizeExceeded it never is.
+func (e *EncryptingWriter) Close() error {
+	if e.err != nil {
+		return e.err
+	}
+	return e.w.Close()
+}
 
 // DecryptingReader decrypts one message. It returns plaintext only of
 // frames that authenticated, and io.EOF only at the end of a whole
