@@ -61,6 +61,7 @@ func (r rawRequest) build(t testing.TB) *http.Request {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentTypeJSON)
+	req.Header.Set("User-Agent", "kmsd-test (aws-sdk-go-v2 signer)")
 	if r.target != "" {
 		req.Header.Set(headerTarget, r.target)
 	}

@@ -28,6 +28,7 @@ const Service = "kms"
 // Backend runs operations: *server.Server.
 type Backend interface {
 	LookupCredential(accessKeyID, token string) *server.Credential
+	ClaimedCredential(accessKeyID string) *server.Credential
 	Invoke(ctx context.Context, c server.Call) (proto.Message, server.CallIDs, error)
 }
 
@@ -122,6 +123,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RemoteAddr: remoteAddr(r.RemoteAddr), UserAgent: r.UserAgent()}
 	if c, ok := vr.cred.(*server.Credential); ok {
 		call.Credential = c
+	} else if vr.accessKey != "" {
+		call.Credential = h.srv.ClaimedCredential(vr.accessKey)
 	}
 	if vr.err != nil {
 		call.AuthError = server.AuthError(vr.err.name, vr.err.message)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,6 +80,11 @@ func TestAuditRecordsOfAWSCalls(t *testing.T) {
 	if _, err := e.sdk(bad).Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("p")}); err == nil {
 		t.Fatal("a wrong secret was accepted")
 	}
+	stale := rawRequest{creds: alice, target: "TrentService.Encrypt", body: `{"KeyId":"` + keyID + `","Plaintext":"cA=="}`,
+		endpoint: e.url, at: time.Now().Add(-time.Hour)}
+	if st, typ, _ := stale.do(t); st != 400 || typ != excInvalidSig {
+		t.Fatalf("a request an hour old: %d %s", st, typ)
+	}
 	resp, err := kmsv1.NewAuditServiceClient(e.conn(t, e.root)).LookupEvents(ctx, &kmsv1.LookupEventsRequest{EventName: "Encrypt"})
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +132,8 @@ func TestAuditRecordsOfAWSCalls(t *testing.T) {
 			}
 		}
 	}
-	if ok != 1 || refused != 1 {
-		t.Fatalf("%d good and %d refused Encrypt records, want 1 and 1", ok, refused)
+	if ok != 1 || refused != 2 {
+		t.Fatalf("%d good and %d refused Encrypt records, want 1 and 2 (a wrong secret, a stale request)", ok, refused)
 	}
 }
 

@@ -59,6 +59,14 @@ func (s *Server) LookupCredential(accessKeyID, token string) *Credential {
 	return c
 }
 
+// ClaimedCredential is the credential of a request refused before its
+// access key was looked up (a malformed or stale signature): it names the
+// access key the request claimed, for the audit record, and nothing more.
+func (s *Server) ClaimedCredential(accessKeyID string) *Credential {
+	return &Credential{claimed: caller{identity: audit.UserIdentity{Type: "Unknown", AccessKeyID: truncate(accessKeyID, 128)}},
+		secret: "unknown access key, checked all the same"}
+}
+
 // Known reports whether the credential names an active access key (or a
 // valid session token whose key matches).
 func (c *Credential) Known() bool { return c.known }
