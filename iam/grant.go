@@ -114,10 +114,29 @@ func (g *Grant) allows(r *Request) matchKind {
 		return matchNone
 	}
 	m := g.match(&r.Principal)
-	if m == matchNone || !g.constraintHolds(op, &r.Context) {
+	if m == matchNone || !g.constraintHolds(op, &r.Context) || !g.narrowerGrant(op, &r.Context) {
 		return matchNone
 	}
 	return m
+}
+
+// narrowerGrant applies AWS's rule for CreateGrant allowed by a grant: the
+// new grant (its operations in kms:GrantOperations) may have the same or
+// fewer permissions, never an operation this grant lacks.
+func (g *Grant) narrowerGrant(op string, c *Context) bool {
+	if !equalFoldASCII(op, "CreateGrant") {
+		return true
+	}
+	ops := c.vals["kms:grantoperations"]
+	if len(ops) == 0 {
+		return false
+	}
+	for _, o := range ops {
+		if !containsFold(g.Operations, o) {
+			return false
+		}
+	}
+	return true
 }
 
 // constraintHolds applies the grant's constraint. For CreateGrant the

@@ -206,7 +206,7 @@ func TestGrants(t *testing.T) {
 // TestCreateGrantConditions: CreateGrant is authorized with the new
 // grant's operations, grantee and constraint as condition keys, and a
 // grantee allowed CreateGrant by a constrained grant may only create
-// grants at least as strict.
+// grants at least as strict, with no operation its grant lacks.
 func TestCreateGrantConditions(t *testing.T) {
 	a := newAuthServer(t)
 	ctx := context.Background()
@@ -249,6 +249,15 @@ func TestCreateGrantConditions(t *testing.T) {
 	if _, err := ops.CreateGrant(ctx, &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: appARN, Operations: []string{"Decrypt"},
 		Constraints: &kmsv1.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "acme", "env": "prod"}}}); err != nil {
 		t.Fatalf("a stricter grant from a constrained grantee: %v", err)
+	}
+	// ... and only with the operations of its own grant (AWS: the same or
+	// fewer permissions).
+	_, err = ops.CreateGrant(ctx, &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: appARN, Operations: []string{"Decrypt", "Encrypt"},
+		Constraints: &kmsv1.GrantConstraints{EncryptionContextSubset: sub}})
+	wantException(t, err, excAccessDenied)
+	if _, err := ops.CreateGrant(ctx, &kmsv1.CreateGrantRequest{KeyId: keyID, GranteePrincipal: appARN, Operations: []string{"CreateGrant", "Decrypt"},
+		Constraints: &kmsv1.GrantConstraints{EncryptionContextSubset: sub}}); err != nil {
+		t.Fatalf("a grant with the grantee's own operations: %v", err)
 	}
 }
 
