@@ -32,7 +32,7 @@ func allowed(dir, dep string) bool {
 		return depTop != "server" && depTop != "awsapi" && depTop != "cmd"
 	}
 	if strings.HasPrefix(dir, "cmd/kmsctl") {
-		return depTop != "server" && depTop != "keystore" && depTop != "cluster"
+		return depTop != "server" && depTop != "awsapi" && depTop != "keystore" && depTop != "cluster"
 	}
 	return true
 }
@@ -81,6 +81,10 @@ func TestAllowedTable(t *testing.T) {
 		{"cmd/kmsctl", "proto/kms/v1", true},
 		{"server", "cmd/kmsd", false},
 		{"cmd/kmsd", "server", true},
+		{"cmd/kmsd", "awsapi", true},
+		{"awsapi", "server", true},
+		{"cluster", "awsapi", false},
+		{"cmd/kmsctl", "awsapi", false},
 		{"envelope/message", "envelope", true},
 		{"envelope/message", "proto/kms/v1", false},
 		{"encrypt", "envelope/message", true},
