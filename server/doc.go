@@ -21,6 +21,16 @@
 // and answers once the follower has applied it, so a caller reads its own
 // writes on the node it called.
 //
+// # Front doors
+//
+// The gRPC interceptor and Invoke (invoke.go) run every call through one
+// pipeline (Server.pipeline): authentication, the read barrier,
+// authorization, the handler, the error table and the audit record. Invoke
+// serves another protocol's front door — the AWS-compatible HTTP endpoint
+// of package awsapi — which checks the request's signature with the
+// signing key LookupCredential derives (the secret stays here) and hands
+// over the operation, its decoded request and the outcome of the check.
+//
 // # Audit
 //
 // The interceptor records every call to both services, success or failure,
