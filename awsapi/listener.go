@@ -3,6 +3,7 @@ package awsapi
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -30,16 +31,28 @@ type sniffer struct {
 	err    error
 }
 
+// acceptLoop accepts until the listener is closed; other errors (out of
+// file descriptors) are retried after a pause, as net/http does.
 func (s *sniffer) acceptLoop() {
+	var pause time.Duration
 	for {
 		c, err := s.Listener.Accept()
 		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(pause):
+					continue
+				case <-s.done:
+				}
+			}
 			s.mu.Lock()
 			s.err = err
 			s.mu.Unlock()
 			s.Close()
 			return
 		}
+		pause = 0
 		go s.sniff(c)
 	}
 }
