@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,13 +177,32 @@ Examples:
   kmsd init --root-key-file /etc/kmsd/root.key
   kmsd tls ca --dir /etc/kmsd/tls
   kmsd --root-key-file /etc/kmsd/root.key --data-dir /var/lib/kmsd
+  KMSD_DATA_DIR=/var/lib/kmsd KMSD_ROOT_KEY_FILE=/etc/kmsd/root.key kmsd
+
+Every flag can also be set in the --config file (its name with '_' for '-')
+and as an environment variable, KMSD_ and its name in upper case with '_'
+for '-'. The file is read first, then the environment, then the flags.
 
 Flags:
 `
 
-// loadConfig builds the configuration: defaults, then the --config file,
-// then the flags given on the command line.
+// loadConfig builds the configuration: defaults, then the --config file
+// (or KMSD_CONFIG), then environment variables, then the flags given on
+// the command line.
 func loadConfig(args []string, stderr io.Writer) (Config, error) {
+	return loadConfigEnv(args, os.Environ(), stderr)
+}
+
+// envPrefix starts the environment variable of every setting: KMSD_ and
+// the flag's name in upper case with '_' for '-' (KMSD_GRPC_ADDR for
+// --grpc-addr).
+const envPrefix = "KMSD_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func loadConfigEnv(args, environ []string, stderr io.Writer) (Config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("kmsd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -196,13 +217,56 @@ func loadConfig(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q (see kmsd --help)", fs.Arg(0))
 	}
+	env, err := envSettings(fs, environ)
+	if err != nil {
+		return Config{}, err
+	}
+	if file == "" {
+		file = env["config"]
+	}
 	if file != "" {
 		if err := readConfigFile(file, &cfg); err != nil {
 			return Config{}, err
 		}
 	}
+	// Environment variables go through flags of their own, bound to a
+	// copy of the configuration so far, so each is parsed as its flag is.
+	fromEnv := cfg
+	efs := flag.NewFlagSet("kmsd environment", flag.ContinueOnError)
+	efs.SetOutput(io.Discard)
+	bindFlags(efs, &fromEnv)
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		if name == "config" {
+			continue
+		}
+		if err := efs.Set(name, env[name]); err != nil {
+			return Config{}, fmt.Errorf("%s=%q: %w", envName(name), env[name], err)
+		}
+		copyFlag(name, &fromEnv, &cfg)
+	}
 	fs.Visit(func(f *flag.Flag) { copyFlag(f.Name, &flagged, &cfg) })
 	return cfg, cfg.Validate()
+}
+
+// envSettings returns the settings given as KMSD_* environment variables,
+// by flag name. A KMSD_ variable that names no setting is an error, so
+// that a misspelt one is not silently ignored.
+func envSettings(fs *flag.FlagSet, environ []string) (map[string]string, error) {
+	byEnv := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { byEnv[envName(f.Name)] = f.Name })
+	out := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, envPrefix) {
+			continue
+		}
+		name, ok := byEnv[k]
+		if !ok {
+			return nil, fmt.Errorf("unknown environment variable %s: kmsd's settings are KMSD_ and a flag's name, such as KMSD_GRPC_ADDR (see kmsd --help)", k)
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 func bindFlags(fs *flag.FlagSet, c *Config) {
