@@ -73,7 +73,8 @@ const (
 
 // ServerOptions returns the grpc.ServerOptions kmsd's API needs: message
 // size and connection limits (Config.Connections) and the interceptors that
-// authenticate, limit, audit, map errors, recover panics and log.
+// authenticate, limit, audit, map errors, recover panics and log, and the
+// guard against rapid resets (resetguard.go).
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	c := s.conns
 	return []grpc.ServerOption{
@@ -86,15 +87,18 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.ConnectionTimeout(c.HandshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: c.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: c.IdleTimeout}),
+		grpc.StatsHandler(s.guard),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}
 }
 
-// Listener bounds l to Config.Connections.MaxConnections open connections.
+// Listener bounds l to Config.Connections.MaxConnections open connections,
+// and lets the server close a connection whose client cancels most calls
+// it opens (resetguard.go). Serve the gRPC server on it.
 func (s *Server) Listener(l net.Listener) net.Listener {
-	if s.conns.MaxConnections < 0 {
-		return l
+	if s.conns.MaxConnections >= 0 {
+		l = netutil.LimitListener(l, s.conns.MaxConnections)
 	}
-	return netutil.LimitListener(l, s.conns.MaxConnections)
+	return &trackingListener{Listener: l, g: s.guard}
 }

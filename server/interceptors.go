@@ -236,6 +236,12 @@ func (a *auditedStream) RecvMsg(m any) error {
 		return err
 	}
 	a.recorded = true
+	if err != nil && a.Context().Err() != nil {
+		// The caller went away before its request arrived: nothing was
+		// done or answered, so nothing is recorded (like a unary call
+		// cancelled before it began).
+		return err
+	}
 	var req any
 	if err == nil {
 		req = m

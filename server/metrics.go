@@ -21,6 +21,7 @@ import (
 //	kmsd_requests_in_flight                    calls being handled
 //	kmsd_request_duration_seconds{operation}   time to answer, audit record included
 //	kmsd_throttled_requests_total{quota}       calls refused over a quota (crypto, read, mutation)
+//	kmsd_grpc_reset_flood_closes_total         connections closed for cancelling most calls (rapid reset)
 //	kmsd_audit_queue_records                   audit records waiting for their commit
 //	kmsd_audit_commit_duration_seconds         time to make one audit batch durable (Raft commit, fsync)
 //	kmsd_audit_commit_records                  records per audit batch
@@ -83,6 +84,10 @@ func (s *Server) registerMetrics(reg prometheus.Registerer, raft RaftMetrics) er
 			Help: "Audit records waiting for their batch to be committed."}, func() float64 { return float64(w.waiting.Load()) }))
 		w.observe = m.observeAuditCommit
 	}
+	resets := prometheus.NewCounter(prometheus.CounterOpts{Name: "kmsd_grpc_reset_flood_closes_total",
+		Help: "Connections closed because their client cancelled most calls it opened (rapid reset)."})
+	cs = append(cs, resets)
+	s.guard.closed = resets.Inc
 	if ks, ok := s.store.(keyStats); ok {
 		cs = append(cs, &keyCollector{store: ks})
 	}

@@ -190,6 +190,7 @@ type Server struct {
 	limits  *limiter
 	conns   ConnLimits
 	metrics *metrics
+	guard   *resetGuard
 	// rootReady is set once RootKeyReady has seen the root key unwrap
 	// stored material (readiness.go).
 	rootReady atomic.Bool
@@ -284,6 +285,7 @@ func New(cfg Config) (*Server, error) {
 		s.auditW.committed = s.maybeKickSigner
 	}
 	s.limits, s.conns = newLimiter(cfg.RateLimits), cfg.Connections.withDefaults()
+	s.guard = newResetGuard(s.log)
 	if cfg.Metrics != nil {
 		if err := s.registerMetrics(cfg.Metrics, cfg.Raft); err != nil {
 			return nil, fmt.Errorf("server: metrics: %w", err)
