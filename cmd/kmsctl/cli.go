@@ -140,7 +140,8 @@ tab-separated: the scalars of an object on one line (headed by the member
 name in capitals when nested, e.g. KEYMETADATA), then each nested object or
 list item on its own line.
 
-Run "kmsctl help COMMAND" for a command's flags and an example.
+Run "kmsctl help COMMAND" for a command's flags and an example, and
+"kmsctl completion bash|zsh|fish" for a shell completion script.
 
 Exit status: 0 success; 252 usage error (nothing was sent); 254 the service
 returned an error ("An error occurred (NotFoundException) when calling the
@@ -161,6 +162,9 @@ func usagef(format string, args ...any) error {
 
 // run is kmsctl; it returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "__complete" { // the completion scripts' question
+		return complete(args[1:], stdout)
+	}
 	name, rest := splitCommand(args)
 	if usage, ok := groups[name]; ok {
 		var sub string
@@ -190,6 +194,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version", "--version":
 		fmt.Fprintln(stdout, "kmsctl", version)
 		return exitOK
+	case "completion":
+		return completionScript(rest, stdout, stderr)
 	}
 	cmd := commands[name]
 	if cmd == nil {
