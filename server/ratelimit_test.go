@@ -87,7 +87,7 @@ func TestLimiterBuckets(t *testing.T) {
 // audit log; the second is never refused. -rate-limit-duration sets how
 // long it runs.
 func TestRateLimitX4(t *testing.T) {
-	const rate, burst = 100.0, 10
+	const rate, burst = 100.0, 50
 	a := newAuthServer(t, func(c *Config) {
 		c.RateLimits = RateLimits{Crypto: Bucket{Rate: rate, Burst: burst}}
 	})
