@@ -82,6 +82,16 @@ func TestEncryptFileThroughKmsctl(t *testing.T) {
 		t.Fatalf("decrypt-file --overwrite: exit %d, %q", r.code, r.stderr)
 	}
 
+	// --key-id: the file's key passes, by id; another key is refused by kmsd.
+	if r = d.ctl(nil, "decrypt-file", "--in", enc, "--out", dec, "--overwrite", "--key-id", key); r.code != 0 {
+		t.Fatalf("decrypt-file --key-id (the file's key): exit %d, %q", r.code, r.stderr)
+	}
+	otherKey := str(d.ok("create-key"), "KeyMetadata.KeyId")
+	if r = d.ctl(nil, "decrypt-file", "--in", enc, "--out", filepath.Join(dir, "never"), "--key-id", otherKey); r.code != 254 ||
+		!strings.Contains(r.stderr, "(IncorrectKeyException)") {
+		t.Fatalf("decrypt-file --key-id (another key): exit %d, %q", r.code, r.stderr)
+	}
+
 	bad := filepath.Join(dir, "bad.kmse")
 	for _, c := range []struct {
 		name   string

@@ -88,12 +88,12 @@ func encryptCacheKey(keyID string, ec map[string]string) string {
 	return string(append(append(b, keyID...), enc...))
 }
 
-// decryptCacheKey names the data key of one wrapped key, key id and
-// context.
-func decryptCacheKey(h *message.Header) string {
+// decryptCacheKey names the data key of one wrapped key, key id, context
+// and required key (WithDecryptKey).
+func decryptCacheKey(h *message.Header, required string) string {
 	enc, _ := envelope.EncodeContext(h.EncryptionContext)
 	b := []byte{'d'}
-	for _, f := range [][]byte{[]byte(h.KeyID), h.WrappedKey} {
+	for _, f := range [][]byte{[]byte(h.KeyID), []byte(required), h.WrappedKey} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 		b = append(b, f...)
 	}

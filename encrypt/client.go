@@ -46,6 +46,8 @@ type Client struct {
 	grants    []string
 	cache     *Cache
 	rand      io.Reader
+	// decryptKey, when set, is the only key decryption accepts.
+	decryptKey string
 }
 
 // Option configures a Client.
@@ -67,6 +69,15 @@ func WithFrameSize(n int) Option {
 // WithGrantTokens passes grant tokens with every call to kmsd.
 func WithGrantTokens(tokens ...string) Option {
 	return func(c *Client) error { c.grants = append([]string(nil), tokens...); return nil }
+}
+
+// WithDecryptKey makes Decrypt and NewDecryptingReader accept only
+// messages whose data key is under keyID (a key id, ARN, alias name or
+// alias ARN): kmsd is asked to decrypt the data key with this key and
+// refuses others (IncorrectKeyException). Without it the message names
+// the key, and any key the caller may use is accepted.
+func WithDecryptKey(keyID string) Option {
+	return func(c *Client) error { c.decryptKey = keyID; return nil }
 }
 
 // WithCache makes the Client reuse data keys within the limits of cfg
@@ -170,12 +181,16 @@ func (c *Client) generate(ctx context.Context, keyID string, ec map[string]strin
 func (c *Client) unwrap(ctx context.Context, h *message.Header) (dataKey, error) {
 	var ck string
 	if c.cache != nil {
-		ck = decryptCacheKey(h)
+		ck = decryptCacheKey(h, c.decryptKey)
 		if dk, ok := c.cache.getDecrypt(ck); ok {
 			return dk, nil
 		}
 	}
-	resp, err := c.kms.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: h.WrappedKey, KeyId: h.KeyID,
+	keyID := h.KeyID
+	if c.decryptKey != "" {
+		keyID = c.decryptKey
+	}
+	resp, err := c.kms.Decrypt(ctx, &kmsv1.DecryptRequest{CiphertextBlob: h.WrappedKey, KeyId: keyID,
 		EncryptionContext: h.EncryptionContext, GrantTokens: c.grants})
 	if err != nil {
 		return dataKey{}, fmt.Errorf("encrypt: Decrypt: %w", err)

@@ -240,3 +240,24 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("GenerateDataKey called %d times", n)
 	}
 }
+
+func TestDecryptKey(t *testing.T) {
+	ctx := context.Background()
+	kms := encrypttest.NewKMS()
+	key, other := kms.CreateKey(), kms.CreateKey()
+	c, _ := encrypt.New(kms)
+	msg, err := c.Encrypt(ctx, key, []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{key, key[strings.LastIndex(key, "/")+1:]} {
+		strict, _ := encrypt.New(kms, encrypt.WithDecryptKey(k))
+		if got, err := strict.Decrypt(ctx, msg, nil); err != nil || string(got) != "x" {
+			t.Fatalf("WithDecryptKey(%s): %v", k, err)
+		}
+	}
+	strict, _ := encrypt.New(kms, encrypt.WithDecryptKey(other))
+	if _, err := strict.Decrypt(ctx, msg, nil); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "IncorrectKeyException") {
+		t.Fatalf("message under another key: %v, want IncorrectKeyException", err)
+	}
+}

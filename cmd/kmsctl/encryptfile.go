@@ -21,7 +21,7 @@ func init() {
 		&command{name: "encrypt-file", op: "GenerateDataKey", usage: encryptFileUsage, untimed: true, run: encryptFile,
 			flags: append([]flagSpec{{"key-id", kindString, true}, {"frame-size", kindInt, false}}, common...)},
 		&command{name: "decrypt-file", op: "Decrypt", usage: decryptFileUsage, untimed: true, run: decryptFile,
-			flags: common},
+			flags: append([]flagSpec{{"key-id", kindString, false}}, common...)},
 	)
 }
 
@@ -72,7 +72,11 @@ func encryptFile(ctx context.Context, c *call) (any, error) {
 
 func decryptFile(ctx context.Context, c *call) (any, error) {
 	a := c.args
-	client, err := encrypt.New(c.client, encrypt.WithGrantTokens(a.lists["grant-tokens"]...))
+	opts := []encrypt.Option{encrypt.WithGrantTokens(a.lists["grant-tokens"]...)}
+	if k := a.strings["key-id"]; k != "" {
+		opts = append(opts, encrypt.WithDecryptKey(k))
+	}
+	client, err := encrypt.New(c.client, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -211,13 +215,14 @@ Example:
 `
 
 const decryptFileUsage = `Usage: kmsctl decrypt-file --in PATH --out PATH
-       [--encryption-context K=V,...] [--overwrite] [--grant-tokens T ...]
+       [--encryption-context K=V,...] [--key-id KEY] [--overwrite] [--grant-tokens T ...]
 
 Decrypts a file made by encrypt-file: kmsd decrypts only the data key
 (Decrypt, with the key and encryption context stored in the file), the
 frames are checked and decrypted locally. --encryption-context, when
 given, lists pairs the file's context must hold; otherwise the command
-fails before asking kmsd.
+fails before asking kmsd. --key-id, when given, must name the key the
+file was encrypted under (kmsd refuses others: IncorrectKeyException).
 
 The plaintext is written to a temporary file next to --out (mode 0600)
 and renamed to --out only once the whole file has been authenticated: a
