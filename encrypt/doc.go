@@ -30,7 +30,8 @@
 // to the data key by kmsd (its Decrypt requires the same context, and its
 // audit log records it) and authenticated by the message. Give Decrypt the
 // pairs you expect: a message whose context lacks one fails with
-// ErrContextMismatch before kmsd is asked.
+// ErrContextMismatch before kmsd is asked. A message names its key; to
+// accept messages under one key only, make the Client WithDecryptKey.
 //
 // # How it works
 //

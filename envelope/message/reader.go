@@ -51,6 +51,9 @@ func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
 // envelope.ErrDecrypt; an error of the underlying reader (other than the
 // end of its input) is returned as it is. Errors stick.
 func (r *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for len(r.plain) == 0 {
 		if r.err != nil {
 			return 0, r.err
