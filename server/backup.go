@@ -2,9 +2,7 @@ package server
 
 import (
 	"bufio"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,35 +13,42 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/kmsd/kmsd/envelope"
+	"github.com/kmsd/kmsd/envelope/message"
 	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // Backups. A backup is a point-in-time copy of the replicated state — the
-// keys with their material wrapped under the root key, aliases, tags, the
-// audit log with its signed tree heads — made by any member while it
-// serves (ClusterService.Backup, "kmsctl cluster backup"), and restored
-// offline into a new data directory ("kmsd restore"), from which a new
-// cluster starts.
+// keys with their material wrapped under the root key, aliases, tags,
+// identities, the audit log with its signed tree heads — made by any member
+// while it serves (ClusterService.Backup, "kmsctl cluster backup"), and
+// restored offline into a new data directory ("kmsd restore"), from which
+// a new cluster starts.
 //
-// The file holds no plaintext key material, and it is authenticated with a
-// key derived from the root key: it restores only with the root key of the
-// cluster that made it, and a file changed in any byte is refused before
-// any of it is used.
+// The file is encrypted and authenticated as a whole: nothing of the state
+// (key ids, aliases, descriptions, users, audit records) can be read from
+// it without the root key of the cluster that made it, and a file changed
+// in any byte, cut short or extended is refused before any of it is used.
 //
-// Format:
+// Format (version 2):
 //
-//	magic "KMSDBKP1"
-//	header length (uint32, big-endian) || header (JSON, BackupHeader)
-//	the key store's snapshot stream (keystore.Snapshot.WriteTo)
-//	HMAC-SHA256 of every byte before it, under
-//	HKDF-SHA256(root key, info "kmsd backup v1") (32 bytes)
+//	magic "KMSDBKP2"
+//	an envelope/message message (framed AES-256-GCM with key commitment):
+//	  key id "kmsd-backup", no encryption context,
+//	  wrapped key: a fresh 32-byte data key sealed under the root key
+//	  (envelope.WrapBytes, associated data "kmsd/v2/backup-data-key")
+//	  plaintext: header length (uint32, big-endian) || header (JSON,
+//	  BackupHeader) || the key store's snapshot stream
+//	  (keystore.Snapshot.WriteTo)
 
 const (
-	backupMagic     = "KMSDBKP1"
-	backupMACInfo   = "kmsd backup v1"
+	backupMagic     = "KMSDBKP2"
+	backupKeyID     = "kmsd-backup"
 	maxBackupHeader = 64 << 10
+	backupFrameSize = 256 << 10
 )
+
+var backupKeyAAD = []byte("kmsd/v2/backup-data-key")
 
 // BackupHeader describes a backup.
 type BackupHeader struct {
@@ -61,35 +66,38 @@ type BackupHeader struct {
 // given root key, or that was changed.
 var ErrBackup = errors.New("server: not a kmsd backup made with this root key, or altered")
 
-func backupMAC(root envelope.Key) (hashWriter, error) {
-	k, err := hkdf.Key(sha256.New, root.Bytes(), nil, backupMACInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	return hmac.New(sha256.New, k), nil
-}
-
-type hashWriter interface {
-	io.Writer
-	Sum([]byte) []byte
-}
-
-// WriteBackup writes a backup of snap to w.
+// WriteBackup writes a backup of snap to w, encrypted under a fresh data
+// key sealed with root.
 func WriteBackup(w io.Writer, snap *keystore.Snapshot, root envelope.Key, h BackupHeader) error {
-	mac, err := backupMAC(root)
-	if err != nil {
-		return err
-	}
+	var err error
 	if h.AppliedIndex, err = snap.AppliedIndex(); err != nil {
 		return err
 	}
-	h.Format, h.RootKeyFingerprint = 1, envelope.RootKeyFingerprint(root)
+	h.Format, h.RootKeyFingerprint = 2, envelope.RootKeyFingerprint(root)
 	hb, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(io.MultiWriter(w, mac), 256<<10)
-	bw.WriteString(backupMagic)
+	dataKey := make([]byte, message.DataKeySize)
+	defer clear(dataKey)
+	mh := message.Header{FrameSize: backupFrameSize, KeyID: backupKeyID}
+	if _, err := io.ReadFull(rand.Reader, dataKey); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(rand.Reader, mh.MessageID[:]); err != nil {
+		return err
+	}
+	if mh.WrappedKey, err = envelope.WrapBytes(rand.Reader, root, dataKey, backupKeyAAD); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, backupMagic); err != nil {
+		return err
+	}
+	mw, err := message.NewWriter(w, dataKey, mh)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(mw, backupFrameSize)
 	bw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(hb))))
 	bw.Write(hb)
 	if _, err := snap.WriteTo(bw); err != nil {
@@ -98,49 +106,54 @@ func WriteBackup(w io.Writer, snap *keystore.Snapshot, root envelope.Key, h Back
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	_, err = w.Write(mac.Sum(nil))
-	return err
+	return mw.Close()
 }
 
 // OpenBackup checks that r (a whole backup file) was made with root and is
 // unchanged, then returns its header and the snapshot stream, to restore
-// with keystore.Store.Restore. r is read twice: once to check its MAC,
-// then for the contents.
+// with keystore.Store.Restore. r is read twice: once, decrypting, to
+// authenticate all of it, then for the contents, so that nothing of a
+// file altered anywhere is used.
 func OpenBackup(r io.ReadSeeker, root envelope.Key) (BackupHeader, io.Reader, error) {
-	size, err := r.Seek(0, io.SeekEnd)
+	open := func() (*message.Reader, error) {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		br := bufio.NewReaderSize(r, backupFrameSize)
+		magic := make([]byte, len(backupMagic))
+		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != backupMagic {
+			return nil, fmt.Errorf("%w: not a kmsd backup (format 2)", ErrBackup)
+		}
+		mh, err := message.ReadHeader(br)
+		if err != nil || mh.KeyID != backupKeyID || len(mh.EncryptionContext) != 0 {
+			return nil, fmt.Errorf("%w: bad header", ErrBackup)
+		}
+		dataKey, err := envelope.UnwrapBytes(root, mh.WrappedKey, backupKeyAAD)
+		if err != nil || len(dataKey) != message.DataKeySize {
+			return nil, ErrBackup
+		}
+		defer clear(dataKey)
+		mr, err := message.NewReader(br, mh, dataKey)
+		if err != nil {
+			return nil, ErrBackup
+		}
+		return mr, nil
+	}
+	mr, err := open()
 	if err != nil {
 		return BackupHeader{}, nil, err
 	}
-	if size < int64(len(backupMagic))+4+sha256.Size {
-		return BackupHeader{}, nil, fmt.Errorf("%w: too short", ErrBackup)
+	if _, err := io.Copy(io.Discard, mr); err != nil {
+		return BackupHeader{}, nil, backupError(err)
 	}
-	mac, err := backupMAC(root)
-	if err != nil {
+	if mr, err = open(); err != nil {
 		return BackupHeader{}, nil, err
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return BackupHeader{}, nil, err
+	br := bufio.NewReaderSize(&backupReader{mr}, backupFrameSize)
+	var n uint32
+	if err := binary.Read(br, binary.BigEndian, &n); err != nil {
+		return BackupHeader{}, nil, fmt.Errorf("%w: %w", ErrBackup, err)
 	}
-	body := size - sha256.Size
-	if _, err := io.CopyN(mac, r, body); err != nil {
-		return BackupHeader{}, nil, err
-	}
-	tag := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(r, tag); err != nil {
-		return BackupHeader{}, nil, err
-	}
-	if !hmac.Equal(tag, mac.Sum(nil)) {
-		return BackupHeader{}, nil, ErrBackup
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return BackupHeader{}, nil, err
-	}
-	br := bufio.NewReader(io.LimitReader(r, body))
-	pre := make([]byte, len(backupMagic)+4)
-	if _, err := io.ReadFull(br, pre); err != nil || string(pre[:len(backupMagic)]) != backupMagic {
-		return BackupHeader{}, nil, fmt.Errorf("%w: bad magic", ErrBackup)
-	}
-	n := binary.BigEndian.Uint32(pre[len(backupMagic):])
 	if n > maxBackupHeader {
 		return BackupHeader{}, nil, fmt.Errorf("%w: header too long", ErrBackup)
 	}
@@ -149,10 +162,31 @@ func OpenBackup(r io.ReadSeeker, root envelope.Key) (BackupHeader, io.Reader, er
 		return BackupHeader{}, nil, fmt.Errorf("%w: %w", ErrBackup, err)
 	}
 	var h BackupHeader
-	if err := json.Unmarshal(hb, &h); err != nil || h.Format != 1 {
+	if err := json.Unmarshal(hb, &h); err != nil || h.Format != 2 {
 		return BackupHeader{}, nil, fmt.Errorf("%w: bad header", ErrBackup)
 	}
 	return h, br, nil
+}
+
+// backupError turns a failure to decrypt into ErrBackup; a failure to read
+// the file stays what it is.
+func backupError(err error) error {
+	if errors.Is(err, envelope.ErrDecrypt) {
+		return ErrBackup
+	}
+	return err
+}
+
+// backupReader reports a second read that no longer authenticates (the
+// file changed between the two reads) as ErrBackup.
+type backupReader struct{ r io.Reader }
+
+func (b *backupReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = backupError(err)
+	}
+	return n, err
 }
 
 // snapshotter is the part of the key store a backup needs.

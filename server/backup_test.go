@@ -43,10 +43,22 @@ func backupOf(t *testing.T, root envelope.Key, n int) ([]byte, *keystore.Store) 
 
 // TestBackupRoundTrip: a backup restores into an empty store with the root
 // key that made it, to the same state; with another root key, or changed
-// in any byte, or cut short, it is refused before anything is used.
+// in any byte, cut short or extended, it is refused before anything is
+// used; nothing of the state can be read in the file.
 func TestBackupRoundTrip(t *testing.T) {
 	root, _ := envelope.GenerateKey(rand.Reader)
 	b, orig := backupOf(t, root, 5)
+	for _, clear := range []string{"key-a", "key-e", "sealed", `"nodeId"`, "n1"} {
+		if bytes.Contains(b, []byte(clear)) {
+			t.Fatalf("the backup shows %q in the clear", clear)
+		}
+	}
+	if b2, _ := backupOf(t, root, 5); bytes.Equal(b[len(backupMagic):len(backupMagic)+200], b2[len(backupMagic):len(backupMagic)+200]) {
+		t.Fatal("two backups of the same state begin alike: no fresh key or message id")
+	}
+	if _, _, err := OpenBackup(bytes.NewReader(append(bytes.Clone(b), 0)), root); !errors.Is(err, ErrBackup) {
+		t.Fatalf("a byte added at the end: %v", err)
+	}
 	h, stream, err := OpenBackup(bytes.NewReader(b), root)
 	if err != nil {
 		t.Fatal(err)

@@ -93,9 +93,9 @@ const clusterBackupUsage = `Usage: kmsctl cluster backup --outfile FILE
 Saves a point-in-time backup of the cluster's replicated state, made by the
 member at --endpoint while it serves: every key (its material wrapped under
 the root key, never in plaintext), alias and tag, and the audit log with its
-signed heads. The file (mode 0600) is authenticated with a key derived from
-the root key; "kmsd restore --backup FILE" starts a new cluster from it, and
-only with the same root key. Keep backups and the root key apart: a backup
+signed heads. The file (mode 0600) is encrypted and authenticated under a
+data key sealed with the root key; "kmsd restore --backup FILE" starts a new
+cluster from it, and only with the same root key. Keep backups and the root key apart: a backup
 without the root key yields no key material.
 
 Example:
