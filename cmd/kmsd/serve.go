@@ -131,7 +131,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
-	ready := &readiness{node: node, rootKey: srv, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	ready := &readiness{node: node, rootKey: srv, health: hs, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	mux := ready.mux()
 	if err := handleAWS(mux, c, srv, log); err != nil {
 		glis.Close()
@@ -151,7 +151,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	if c.Join != "" && node.NeedsJoin() {
 		go joinCluster(ctx, log, node, c.Join)
 	}
-	go ready.watch(ctx, hs)
+	go ready.watch(ctx)
 	log.Info("kmsd started", "grpc_addr", glis.Addr().String(), "http_addr", hlis.Addr().String(),
 		"raft_addr", c.RaftAddr, "node_id", c.NodeID, "data_dir", c.DataDir, "dev", c.Dev, "tls", tlsConf != nil)
 
@@ -202,10 +202,12 @@ func stopGRPC(g *grpc.Server, d time.Duration) {
 
 // readiness reports whether this node can serve: it is ready when the
 // cluster has a leader and this node holds the cluster's root key. The
-// gRPC health service and /readyz answer from the same check.
+// gRPC health service and /readyz answer from the same check: every check,
+// periodic or asked for by /readyz, sets the health service's status.
 type readiness struct {
 	node    *cluster.Node
 	rootKey interface{ RootKeyReady() error }
+	health  *health.Server
 	metrics http.Handler
 }
 
@@ -222,19 +224,24 @@ func (r *readiness) check(ctx context.Context) error {
 	return nil
 }
 
-func (r *readiness) ready(ctx context.Context) bool { return r.check(ctx) == nil }
+// update checks readiness and sets the health service's status from it.
+func (r *readiness) update(ctx context.Context) error {
+	err := r.check(ctx)
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if err == nil {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	r.health.SetServingStatus("", st)
+	r.health.SetServingStatus(kmsv1.KeyManagementService_ServiceDesc.ServiceName, st)
+	return err
+}
 
 // watch keeps the gRPC health service in step with readiness.
-func (r *readiness) watch(ctx context.Context, hs *health.Server) {
+func (r *readiness) watch(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st := healthpb.HealthCheckResponse_NOT_SERVING
-		if r.ready(ctx) {
-			st = healthpb.HealthCheckResponse_SERVING
-		}
-		hs.SetServingStatus("", st)
-		hs.SetServingStatus(kmsv1.KeyManagementService_ServiceDesc.ServiceName, st)
+		r.update(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -249,7 +256,7 @@ func (r *readiness) mux() *http.ServeMux {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		if err := r.check(req.Context()); err != nil {
+		if err := r.update(req.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
