@@ -54,6 +54,26 @@
 // encrypt, and the encryption that finds none left rotates the key
 // (budget.go).
 //
+// # Limits
+//
+// Every call after authentication draws a token from its caller's bucket
+// for its kind of call (cryptographic, read, other) and from the node's
+// bucket; a call over a quota is ThrottlingException, audited like any
+// refusal (Config.RateLimits, ratelimit.go). Connections are bounded in
+// number, streams, handshake time and idle time (Config.Connections,
+// connlimits.go), and a connection whose client cancels most calls it
+// opens (the HTTP/2 rapid-reset pattern) is closed (resetguard.go). A call
+// whose caller has gone before anything was done is neither handled nor
+// recorded.
+//
+// # Metrics
+//
+// With Config.Metrics, the server registers Prometheus metrics named
+// kmsd_*: calls by operation and result, latency, throttling, the audit
+// log's queue and commits, keys by state, key versions' usage and, with
+// Config.Raft, the node's Raft state (metrics.go). No label holds a key
+// id, a principal or anything from a request.
+//
 // # Errors
 //
 // Every error reaches the client through one table (errors.go): a gRPC code
