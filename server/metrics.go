@@ -46,8 +46,10 @@ type metrics struct {
 	auditBatch  prometheus.Histogram
 	auditFailed prometheus.Counter
 
-	// children caches the series of each operation and result.
-	children sync.Map // [2]string -> prometheus.Counter
+	// children and latencies cache the series of each operation (and
+	// result), so counting a call looks up no labels.
+	children  sync.Map // [2]string -> prometheus.Counter
+	latencies sync.Map // string -> prometheus.Observer
 }
 
 // latencyBuckets span a cached decryption to a mutation waiting on a slow
@@ -115,7 +117,11 @@ func (m *metrics) observe(method string, start time.Time, err error) {
 		c, _ = m.children.LoadOrStore([2]string{op, res}, m.requests.WithLabelValues(op, res))
 	}
 	c.(prometheus.Counter).Inc()
-	m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	o, ok := m.latencies.Load(op)
+	if !ok {
+		o, _ = m.latencies.LoadOrStore(op, m.latency.WithLabelValues(op))
+	}
+	o.(prometheus.Observer).Observe(time.Since(start).Seconds())
 	if res == excThrottling {
 		m.throttled.WithLabelValues(quotaLabel(method)).Inc()
 	}
