@@ -115,8 +115,11 @@ func decodeValueMessage(v json.RawMessage, fd protoreflect.FieldDescriptor, m pr
 	if err := unmarshal(v, &f); err != nil || math.IsNaN(f) || f < 0 || f > 253402300799 {
 		return serializationError("%s must be a number of seconds since 1970-01-01", path)
 	}
-	sec, frac := math.Modf(f)
-	ts := timestamppb.New(time.Unix(int64(sec), int64(frac*1e9)).UTC())
+	// AWS timestamps have millisecond precision; rounding the whole
+	// number of milliseconds (exact in a float64 below 2^53) makes
+	// encode(decode(x)) stable.
+	ms := int64(math.Round(f * 1000))
+	ts := timestamppb.New(time.UnixMilli(ms).UTC())
 	proto.Merge(m.Interface(), ts)
 	return nil
 }
@@ -304,6 +307,12 @@ func appendString(b []byte, s string) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
 			default:
