@@ -131,7 +131,8 @@ func (c *Client) Encrypt(ctx context.Context, keyID string, plaintext []byte, ec
 // pair of required must be in the message's encryption context (nil: no
 // requirement); kmsd is asked only to decrypt the wrapped data key.
 func (c *Client) Decrypt(ctx context.Context, msg []byte, required map[string]string) ([]byte, error) {
-	r, err := c.NewDecryptingReader(ctx, bytes.NewReader(msg), required)
+	// A bytes.Buffer source: frames are decrypted straight from msg.
+	r, err := c.NewDecryptingReader(ctx, bytes.NewBuffer(msg), required)
 	if err != nil {
 		return nil, err
 	}

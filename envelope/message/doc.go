@@ -45,7 +45,9 @@
 //   - Reader never returns plaintext of a frame that did not authenticate:
 //     each frame is checked whole before any of it is released (the final
 //     frame also only once the input is known to end there). Memory is one
-//     frame, whatever the size of the message.
+//     frame, whatever the size of the message. From a source that hands
+//     out its bytes without copying (a Next(n) []byte method, as
+//     bytes.Buffer has) frames are decrypted straight from its memory.
 //   - Every failure to read a message (malformed, truncated, tampered, the
 //     wrong data key) is the one error envelope.ErrDecrypt. Errors of the
 //     underlying reader other than the end of its input say nothing about

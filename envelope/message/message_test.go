@@ -69,9 +69,18 @@ func seal(t testing.TB, dk []byte, h Header, pt []byte, chunk int) []byte {
 	return out.Bytes()
 }
 
-// open decrypts msg and returns what the reader released before failing.
-func open(msg, dk []byte, small bool) ([]byte, error) {
-	src := bytes.NewReader(msg)
+// open decrypts msg, reading it from a bytes.Reader (copied into the
+// frame buffer) or, with buffer, from a bytes.Buffer (frames decrypted
+// from its memory), and returns what the reader released before failing:
+// plaintext taken with one-byte reads (small) or with WriteTo.
+func open(msg, dk []byte, small bool, buffer ...bool) ([]byte, error) {
+	if len(buffer) > 0 && buffer[0] {
+		return openFrom(bytes.NewBuffer(bytes.Clone(msg)), dk, small)
+	}
+	return openFrom(bytes.NewReader(msg), dk, small)
+}
+
+func openFrom(src io.Reader, dk []byte, small bool) ([]byte, error) {
 	h, err := ReadHeader(src)
 	if err != nil {
 		return nil, err
@@ -104,9 +113,11 @@ func TestRoundTrip(t *testing.T) {
 						t.Fatalf("message is %d bytes, want %d", len(msg), want)
 					}
 					for _, small := range []bool{false, true} {
-						got, err := open(msg, testKey(9), small)
-						if err != nil || !bytes.Equal(got, pt) {
-							t.Fatalf("open(small=%v): %v, %d bytes", small, err, len(got))
+						for _, buffer := range []bool{false, true} {
+							got, err := open(msg, testKey(9), small, buffer)
+							if err != nil || !bytes.Equal(got, pt) {
+								t.Fatalf("open(small=%v, buffer=%v): %v, %d bytes", small, buffer, err, len(got))
+							}
 						}
 					}
 				})

@@ -115,14 +115,23 @@ func (r *Reader) next() error {
 		return envelope.ErrDecrypt
 	}
 	r.buf = grow(r.buf, 0, n, r.frameSize, 1) // one byte more: see below
-	sealed := r.buf[prefix : prefix+n+tagSize]
-	if err := readFull(r.r, sealed); err != nil {
-		return err
+	var sealed []byte
+	if nx, ok := r.r.(nexter); ok {
+		// Decrypt straight from the source's memory, without a copy.
+		if sealed = nx.Next(n + tagSize); len(sealed) != n+tagSize {
+			return envelope.ErrDecrypt
+		}
+	} else {
+		sealed = r.buf[prefix : prefix+n+tagSize]
+		if err := readFull(r.r, sealed); err != nil {
+			return err
+		}
 	}
 	r.fp.set(kind, seq, n)
-	pt, err := r.aead.Open(sealed[:0], r.fp.nonce[:], sealed, r.fp.aad[:])
+	// In place when sealed is in r.buf, else into r.buf.
+	pt, err := r.aead.Open(r.buf[prefix:prefix], r.fp.nonce[:], sealed, r.fp.aad[:])
 	if err != nil {
-		clear(sealed)
+		clear(r.buf[prefix : prefix+n+tagSize])
 		return envelope.ErrDecrypt
 	}
 	r.seq = seq
@@ -142,6 +151,10 @@ func (r *Reader) next() error {
 	r.plain = pt
 	return nil
 }
+
+// nexter is a source that hands out its bytes without copying them, as
+// bytes.Buffer does: a Reader decrypts frames straight from it.
+type nexter interface{ Next(n int) []byte }
 
 // readFull reads len(b) bytes: the end of the input (too early) is
 // envelope.ErrDecrypt, other errors of r are returned as they are.

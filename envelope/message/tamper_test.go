@@ -42,12 +42,14 @@ func (f tamperFixture) frame(i int) []byte { return f.msg[f.frames[i][0]:f.frame
 func mustFail(t *testing.T, name string, f tamperFixture, msg []byte, bad int) {
 	t.Helper()
 	for _, small := range []bool{false, true} {
-		got, err := open(msg, testKey(3), small)
-		if err != envelope.ErrDecrypt {
-			t.Fatalf("%s (small reads %v): err = %v, want ErrDecrypt", name, small, err)
-		}
-		if len(got)%tfs != 0 || len(got) > bad*tfs || !bytes.Equal(got, f.pt[:len(got)]) {
-			t.Fatalf("%s: released %d bytes before failing; frames from %d on are not authentic", name, len(got), bad)
+		for _, buffer := range []bool{false, true} {
+			got, err := open(msg, testKey(3), small, buffer)
+			if err != envelope.ErrDecrypt {
+				t.Fatalf("%s (small reads %v, buffer %v): err = %v, want ErrDecrypt", name, small, buffer, err)
+			}
+			if len(got)%tfs != 0 || len(got) > bad*tfs || !bytes.Equal(got, f.pt[:len(got)]) {
+				t.Fatalf("%s (buffer %v): released %d bytes before failing; frames from %d on are not authentic", name, buffer, len(got), bad)
+			}
 		}
 	}
 }
