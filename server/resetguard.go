@@ -32,17 +32,19 @@ type resetGuard struct {
 
 	mu    sync.Mutex
 	conns map[string]net.Conn // by remote address
-	// ends counts the calls that ended, on every connection.
+	// ends counts the calls that ended, on every connection; peak is the
+	// most calls one connection had running at once.
 	ends atomic.Int64
+	peak atomic.Int64
 }
 
 var _ stats.Handler = (*resetGuard)(nil)
 
 // connCalls counts one connection's calls.
 type connCalls struct {
-	remote        string
-	calls, resets atomic.Int64
-	closing       atomic.Bool
+	remote                 string
+	calls, resets, running atomic.Int64
+	closing                atomic.Bool
 }
 
 type connCallsKey struct{}
@@ -62,18 +64,35 @@ func (g *resetGuard) HandleConn(context.Context, stats.ConnStats) {}
 
 func (g *resetGuard) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 
-// HandleRPC counts a finished call, and closes its connection if the
-// client cancels most of what it opens.
+// HandleRPC counts the calls of a connection, and closes it if its client
+// cancels most of what it opens.
 func (g *resetGuard) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	end, ok := s.(*stats.End)
-	if !ok {
-		return
-	}
-	g.ends.Add(1)
 	cc, _ := ctx.Value(connCallsKey{}).(*connCalls)
-	if cc == nil {
-		return
+	switch s := s.(type) {
+	case *stats.Begin:
+		if cc != nil {
+			g.began(cc)
+		}
+	case *stats.End:
+		g.ends.Add(1)
+		if cc != nil {
+			g.ended(cc, s)
+		}
 	}
+}
+
+// began counts a call that started on cc and keeps the peak.
+func (g *resetGuard) began(cc *connCalls) {
+	r := cc.running.Add(1)
+	for p := g.peak.Load(); r > p && !g.peak.CompareAndSwap(p, r); p = g.peak.Load() {
+	}
+}
+
+// ended counts a call that ended on cc, and closes cc's connection once
+// its client has cancelled at least resetFloodMin calls and more than half
+// of all it made.
+func (g *resetGuard) ended(cc *connCalls, end *stats.End) {
+	cc.running.Add(-1)
 	n := cc.calls.Add(1)
 	if end.Error == nil || status.Code(end.Error) != codes.Canceled {
 		return

@@ -39,8 +39,14 @@ func TestResetGuard(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := g.TagConn(context.Background(), &stats.ConnTagInfo{RemoteAddr: conn.RemoteAddr()})
+		for range c.calls {
+			g.HandleRPC(ctx, &stats.Begin{})
+		}
 		for _, e := range c.calls {
 			g.HandleRPC(ctx, e)
+		}
+		if p := g.peak.Load(); p != int64(len(c.calls)) {
+			t.Errorf("%s: peak %d calls at once, want %d", c.name, p, len(c.calls))
 		}
 		client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		_, err = client.Read(make([]byte, 1))
