@@ -96,3 +96,25 @@ func TestOpsConfigRefusals(t *testing.T) {
 		t.Errorf("rate 0 burst 0: %v", err)
 	}
 }
+
+// TestOpsConfigEnvironment: the quota and connection settings are read
+// from KMSD_* variables like every other.
+func TestOpsConfigEnvironment(t *testing.T) {
+	t.Setenv("KMSD_RATE_LIMIT_CRYPTO", "70")
+	t.Setenv("KMSD_GRPC_MAX_CONCURRENT_STREAMS", "32")
+	t.Setenv("KMSD_RATE_LIMITS", "true")
+	cfg, err := loadConfig([]string{"--dev"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.rateLimits().Crypto.Rate; got != 70 {
+		t.Errorf("crypto rate %v, want 70", got)
+	}
+	if got := cfg.connLimits().MaxConcurrentStreams; got != 32 {
+		t.Errorf("max concurrent streams %d, want 32", got)
+	}
+	t.Setenv("KMSD_GRPC_IDLE_TIMEOUT", "1ms")
+	if _, err := loadConfig([]string{"--dev"}, io.Discard); err == nil || !strings.Contains(err.Error(), "grpc_idle_timeout") {
+		t.Errorf("a bad KMSD_GRPC_IDLE_TIMEOUT: %v", err)
+	}
+}
