@@ -236,3 +236,20 @@ func targetMutants(op string) []string {
 	}
 	return out
 }
+
+// TestSourceIPCondition: the caller's address reaches the policy
+// conditions (aws:SourceIp) on the AWS path as on gRPC.
+func TestSourceIPCondition(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	allow := func(cidr string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:GenerateRandom","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"` + cidr + `"}}}]}`
+	}
+	local := e.userCreds(t, "local", allow("127.0.0.0/8"))
+	remote := e.userCreds(t, "remote", allow("10.0.0.0/8"))
+	if _, err := e.sdk(local).GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8)}); err != nil {
+		t.Fatalf("allowed from 127.0.0.0/8: %v", err)
+	}
+	_, err := e.sdk(remote).GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8)})
+	wantAPIError(t, err, excAccessDenied, 400)
+}
