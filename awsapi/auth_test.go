@@ -180,6 +180,12 @@ func TestSDKAuthenticationErrors(t *testing.T) {
 		}, 400, excIncomplete},
 		{"no X-Amz-Date", func(r *rawRequest) { r.after = func(q *http.Request) { q.Header.Del(headerDate) } }, 400, excIncomplete},
 		{"unknown operation", func(r *rawRequest) { r.target = "TrentService.Bogus" }, 400, excUnknownOperation},
+		{"two targets, both signed", func(r *rawRequest) {
+			r.before = func(q *http.Request) { q.Header.Add(headerTarget, "TrentService.Decrypt") }
+		}, 400, excUnknownOperation},
+		{"two dates", func(r *rawRequest) {
+			r.after = func(q *http.Request) { q.Header.Add(headerDate, q.Header.Get(headerDate)) }
+		}, 400, excIncomplete},
 		{"another service's target", func(r *rawRequest) { r.target = "DynamoDB_20120810.ListTables" }, 400, excUnknownOperation},
 		{"a field of the wrong type", func(r *rawRequest) { r.body = `{"KeyId": 5, "Plaintext": "cA=="}` }, 400, excSerialization},
 		{"not JSON", func(r *rawRequest) { r.body = `{"KeyId"` }, 400, excSerialization},

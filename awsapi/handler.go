@@ -103,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, ok := strings.CutPrefix(r.Header.Get(headerTarget), targetPrefix)
-	if !ok {
+	if !ok || len(r.Header.Values(headerTarget)) != 1 {
 		newError(http.StatusBadRequest, excUnknownOperation, "X-Amz-Target must be TrentService.<Operation>.").write(w)
 		return
 	}

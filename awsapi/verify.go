@@ -61,6 +61,11 @@ func (v *verifier) verify(r *http.Request, body []byte) verified {
 	if authz == "" {
 		return verified{err: newError(http.StatusBadRequest, excMissingToken, "Missing Authentication Token")}
 	}
+	for _, h := range []string{headerAuthorize, headerDate, headerToken} {
+		if len(r.Header.Values(h)) > 1 {
+			return verified{err: newError(http.StatusBadRequest, excIncomplete, "The request has more than one "+h+" header.")}
+		}
+	}
 	a, err := parseAuthorization(authz)
 	if err != nil {
 		return verified{err: newError(http.StatusBadRequest, excIncomplete, msgOf(err))}
