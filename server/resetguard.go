@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // The HTTP/2 rapid-reset pattern (CVE-2023-44487): a client opens streams
@@ -104,6 +105,19 @@ func (g *resetGuard) ended(cc *connCalls, end *stats.End) {
 		g.close(cc.remote)
 	}
 }
+
+// tap refuses, before any handler runs, the streams that arrive on a
+// connection being closed (the frames the server had read before it
+// closed the connection). It is the server's grpc.InTapHandle.
+func (g *resetGuard) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	if cc, _ := ctx.Value(connCallsKey{}).(*connCalls); cc != nil && cc.closing.Load() {
+		return nil, errResetFlood
+	}
+	return ctx, nil
+}
+
+// errResetFlood answers the streams refused by tap.
+var errResetFlood = status.Error(codes.Unavailable, "connection closed: too many cancelled calls")
 
 // close closes the connection from remote, if Listener accepted it.
 func (g *resetGuard) close(remote string) {

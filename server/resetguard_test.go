@@ -54,6 +54,9 @@ func TestResetGuard(t *testing.T) {
 		if closed != c.wantClose || (closes == 1) != c.wantClose {
 			t.Errorf("%s: connection closed %v (%d closes counted), want %v", c.name, closed, closes, c.wantClose)
 		}
+		if _, err := g.tap(ctx, nil); (err != nil) != c.wantClose {
+			t.Errorf("%s: tap %v; want new streams refused only on a closed connection", c.name, err)
+		}
 		if g.ends.Load() != int64(len(c.calls)) {
 			t.Errorf("%s: %d calls counted, want %d", c.name, g.ends.Load(), len(c.calls))
 		}
