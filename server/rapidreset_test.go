@@ -39,7 +39,7 @@ import (
 // alternate: quiet, the attacker's process busy on its own (a control for
 // the CPU it takes from a shared machine), and the attack; the ratios are
 // logged. The test plan's bound (under 2x the quiet p99) is not asserted:
-// on the shared 2-core machine, 3-11x the quiet p99 and 2-7x the control
+// on the shared 2-core machine, 3-20x the quiet p99 and 2.5-7x the control
 // were measured.
 func TestRapidResetX2(t *testing.T) {
 	const streams = 10000
