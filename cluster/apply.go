@@ -131,6 +131,14 @@ func (n *Node) applyLocal(ctx context.Context, cmd *clusterv1.Command) (any, uin
 	if err := n.checkCommand(cmd); err != nil {
 		return nil, 0, err
 	}
+	// Audit records are taken even so: they are the records of calls let
+	// in before the disk ran low, perhaps of changes already made, and
+	// the reserve is there for them (the server refuses new calls).
+	if n.storageCheck != nil && cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		if err := n.storageCheck(); err != nil {
+			return nil, 0, err
+		}
+	}
 	b, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster: encode command: %w", err)

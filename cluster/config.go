@@ -68,6 +68,16 @@ type Config struct {
 	// default 5 s.
 	ApplyTimeout time.Duration
 
+	// StorageCheck, if set, is asked before every command this node
+	// proposes (its own, and those forwarded to it as the leader) but
+	// audit records: an error (ErrStorageFull) refuses the command before
+	// it reaches the log, so that a data directory running out of space
+	// stops taking new entries before the disk is full. Audit records are
+	// taken all the same, for the calls already let in (some may have made
+	// changes), so that no change goes unrecorded; the server refuses new
+	// calls on the same check.
+	StorageCheck func() error
+
 	// Logger receives raft's logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -24,4 +24,8 @@ var (
 	// is exactly "not found", without the package prefix, because
 	// hashicorp/raft compares err.Error() with that string.
 	ErrKeyNotFound = errors.New("not found")
+	// ErrStorageFull: the data directory's file system has less free
+	// space than the node keeps in reserve (Config.StorageCheck); the
+	// command was not proposed.
+	ErrStorageFull = errors.New("cluster: the data directory is nearly full")
 )

@@ -78,6 +78,7 @@ var forwardErrors = []struct {
 	{"timeout", ErrTimeout},
 	{"shutdown", ErrShutdown},
 	{"invalid_command", ErrInvalidCommand},
+	{"storage_full", ErrStorageFull},
 }
 
 func errorKind(err error) string {

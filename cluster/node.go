@@ -50,6 +50,8 @@ type Node struct {
 	// it answers ErrNotLeader: ApplyTimeout, as long as any wait on raft
 	// (an election on a loaded machine can take seconds).
 	leaderWait time.Duration
+	// storageCheck is Config.StorageCheck.
+	storageCheck func() error
 }
 
 // New starts a node that applies committed entries to store. The store
@@ -80,6 +82,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		n.fwd = newForwarder(fc)
 	}
 	n.leaderWait = cfg.applyTimeout()
+	n.storageCheck = cfg.StorageCheck
 	if err := n.start(); err != nil {
 		logs.Close()
 		return nil, err

@@ -22,41 +22,65 @@ import (
 
 // kmsdConfigSource is the file that defines kmsd's settings. cmd/kmsd is a
 // command, so its Config type is read from the source rather than imported.
-const kmsdConfigSource = "../cmd/kmsd/config.go"
+// kmsdConfigSources hold type Config and the types embedded in it.
+var kmsdConfigSources = []string{"../cmd/kmsd/config.go", "../cmd/kmsd/configops.go"}
 
 // setting is one field of kmsd's Config: its file keys and Go type name
-// (bool, string, uint64, Duration or PeerList).
+// (bool, string, int, uint32, uint64, float64, Duration, ByteSize or
+// PeerList).
 type setting struct {
 	yamlKey, tomlKey, goType string
 }
 
 // loadSettings reads kmsd's settings, by YAML key, from the Config
-// struct's field tags.
+// struct's field tags, and those of the structs embedded in it inline.
 var loadSettings = sync.OnceValues(func() (map[string]setting, error) {
-	f, err := parser.ParseFile(token.NewFileSet(), kmsdConfigSource, nil, parser.SkipObjectResolution)
-	if err != nil {
-		return nil, err
+	structs := map[string]*ast.StructType{}
+	for _, src := range kmsdConfigSources {
+		f, err := parser.ParseFile(token.NewFileSet(), src, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok {
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					structs[ts.Name.Name] = st
+				}
+			}
+			return true
+		})
 	}
 	out := map[string]setting{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		ts, ok := n.(*ast.TypeSpec)
-		if !ok || ts.Name.Name != "Config" {
-			return true
+	var walk func(name string) error
+	walk = func(name string) error {
+		st, ok := structs[name]
+		if !ok {
+			return fmt.Errorf("%v: no struct type %s", kmsdConfigSources, name)
 		}
-		for _, field := range ts.Type.(*ast.StructType).Fields.List {
+		for _, field := range st.Fields.List {
 			if field.Tag == nil {
 				continue // not a setting of the file
 			}
 			tag, _ := strconv.Unquote(field.Tag.Value)
-			st := reflect.StructTag(tag)
-			s := setting{yamlKey: st.Get("yaml"), tomlKey: st.Get("toml"), goType: typeName(field.Type)}
+			stag := reflect.StructTag(tag)
+			if len(field.Names) == 0 && strings.HasSuffix(stag.Get("yaml"), ",inline") {
+				if err := walk(typeName(field.Type)); err != nil {
+					return err
+				}
+				continue
+			}
+			s := setting{yamlKey: stag.Get("yaml"), tomlKey: stag.Get("toml"), goType: typeName(field.Type)}
 			out[s.yamlKey] = s
 		}
-		return false
-	})
-	for _, k := range []string{"node_id", "data_dir", "root_key_file", "peers", "grpc_addr", "raft_addr", "http_addr", "audit_retention"} {
+		return nil
+	}
+	if err := walk("Config"); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"node_id", "data_dir", "root_key_file", "peers", "grpc_addr", "raft_addr", "http_addr", "audit_retention",
+		"rate_limit_crypto", "grpc_max_connections", "min_free_disk"} {
 		if _, ok := out[k]; !ok {
-			return nil, fmt.Errorf("%s: found no setting %q in type Config (found %d); the source walk is broken", kmsdConfigSource, k, len(out))
+			return nil, fmt.Errorf("%v: found no setting %q in type Config (found %d); the source walk is broken", kmsdConfigSources, k, len(out))
 		}
 	}
 	return out, nil
@@ -119,19 +143,36 @@ func (c *checker) value(where string, s setting, kind string, v any) any {
 		c.errorf("%s: %s = %v (%s) is not a valid %s", where, s.yamlKey, v, kind, s.goType)
 		return nil
 	}
-	want := map[string]string{"bool": "bool", "string": "string", "uint64": "int", "Duration": "string", "PeerList": "list"}[s.goType]
+	want := map[string]string{"bool": "bool", "string": "string", "uint64": "int", "uint32": "int", "int": "int", "float64": "int",
+		"Duration": "string", "ByteSize": "string", "PeerList": "list"}[s.goType]
 	switch {
 	case want == "":
 		c.errorf("%s: setting %s has Go type %s, which this test does not know: teach checker.value about it", where, s.yamlKey, s.goType)
 		return nil
 	case kind != want:
 		return bad()
-	case s.goType == "uint64":
-		n, err := strconv.ParseUint(v.(string), 10, 64)
+	case s.goType == "uint64" || s.goType == "uint32":
+		n, err := strconv.ParseUint(v.(string), 10, map[string]int{"uint64": 64, "uint32": 32}[s.goType])
 		if err != nil {
 			return bad()
 		}
 		return n
+	case s.goType == "int":
+		n, err := strconv.ParseInt(v.(string), 10, 64)
+		if err != nil {
+			return bad()
+		}
+		return n
+	case s.goType == "float64":
+		f, err := strconv.ParseFloat(v.(string), 64)
+		if err != nil || f < 0 {
+			return bad()
+		}
+		return f
+	case s.goType == "ByteSize":
+		if !byteSizeRE.MatchString(v.(string)) {
+			return bad()
+		}
 	case s.goType == "Duration":
 		if _, err := time.ParseDuration(v.(string)); err != nil {
 			return bad()
@@ -145,6 +186,9 @@ func (c *checker) value(where string, s setting, kind string, v any) any {
 	}
 	return v
 }
+
+// byteSizeRE is what kmsd's ByteSize accepts.
+var byteSizeRE = regexp.MustCompile(`^\s*[0-9]+\s*(GiB|MiB|KiB|B)?\s*$`)
 
 // parsePeer splits "ID=RAFT_ADDR/GRPC_ADDR" as kmsd does.
 func parsePeer(s string) (id, raftAddr, grpcAddr string, err error) {

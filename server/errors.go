@@ -44,6 +44,9 @@ const (
 	excKeyUnavailable     = "KeyUnavailableException"
 	excInvalidNextToken   = "InvalidNextTokenException"
 	excThrottling         = "ThrottlingException"
+	// excStorageFull is kmsd's own: a member's data directory is nearly
+	// full, so nothing that must be written is taken.
+	excStorageFull = "StorageFullException"
 )
 
 // AWS IAM exception names, for the IdentityManagementService; it also
@@ -109,6 +112,7 @@ var errorTable = []errorRow{
 	{cluster.ErrNotLeader, codes.Unavailable, excDependency, "No leader is available; retry the request."},
 	{cluster.ErrTimeout, codes.Unavailable, excDependency, "The request timed out; its outcome is unknown. Retry the request."},
 	{cluster.ErrShutdown, codes.Unavailable, excDependency, "The server is shutting down; retry the request."},
+	{cluster.ErrStorageFull, codes.ResourceExhausted, excStorageFull, "The data directory of a kmsd member is nearly full, so it takes nothing that must be written (every call is, for its audit record); nothing was done. Free space on that member, then retry the request."},
 }
 
 // toStatus converts any error returned by a handler into the status sent to

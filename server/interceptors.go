@@ -48,6 +48,15 @@ func (s *Server) pipeline(ctx context.Context, method string, req any, handler g
 		// as soon as it was opened): nothing is done, answered or recorded.
 		return nil, toStatus(ctx, s.log, info.FullMethod, ctx.Err())
 	}
+	if s.storage != nil && isAudited(info.FullMethod) {
+		// A call that would write (its audit record, at least) while the
+		// data directory is nearly full is refused before anything is
+		// done; recording the refusal would take the space that is
+		// missing, so it is counted in the metrics only.
+		if err := s.storage.StorageCheck(); err != nil {
+			return nil, toStatus(ctx, s.log, info.FullMethod, err)
+		}
+	}
 	ci, audited, err := s.startAudit(ctx, info.FullMethod)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, info.FullMethod, err)

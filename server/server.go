@@ -50,6 +50,12 @@ type ReadBarrier interface {
 	ReadBarrier(ctx context.Context) error
 }
 
+// StorageCheck reports whether this member's data directory has room for
+// more writes: nil, or cluster.ErrStorageFull.
+type StorageCheck interface {
+	StorageCheck() error
+}
+
 // Proposer replicates mutations of the key store.
 type Proposer interface {
 	// ApplyMutation commits m and returns its outcome: nil, a keystore
@@ -116,6 +122,10 @@ type Config struct {
 	// (read-your-writes across members). Nil: calls read this member's
 	// state as it is (a cluster of one, or tests).
 	Reads ReadBarrier
+	// Storage, if set, is asked before every call that would write (every
+	// audited call writes its record): an error (cluster.ErrStorageFull)
+	// refuses the call before anything is done or recorded.
+	Storage StorageCheck
 	// RateLimits are the request quotas (ratelimit.go); kmsd sets
 	// DefaultRateLimits unless configured otherwise. Zero: no quota.
 	RateLimits RateLimits
@@ -176,6 +186,7 @@ type Server struct {
 	macKey  []byte
 	cluster ClusterInfo
 	reads   ReadBarrier
+	storage StorageCheck
 	// calls counts the handlers running, so Close can wait for them.
 	calls inflight
 	auth  *authenticator
@@ -257,7 +268,7 @@ func New(cfg Config) (*Server, error) {
 		s.macKey = k
 	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
-	s.cluster, s.reads = cfg.Cluster, cfg.Reads
+	s.cluster, s.reads, s.storage = cfg.Cluster, cfg.Reads, cfg.Storage
 	if cfg.Authenticate {
 		a, err := newAuthenticator(cfg.RootKey, s.accountID, s.now)
 		if err != nil {

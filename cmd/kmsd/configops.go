@@ -47,6 +47,10 @@ type OpsConfig struct {
 	// GRPCKeepaliveMinTime is the shortest keepalive ping interval a client
 	// may use before it is disconnected. Default 10s.
 	GRPCKeepaliveMinTime Duration `yaml:"grpc_keepalive_min_time" toml:"grpc_keepalive_min_time"`
+	// MinFreeDisk is the free space kept in reserve on the data
+	// directory's file system: below it the node takes nothing that must
+	// be written (diskguard.go). Default DefaultMinFreeDisk; 0: off.
+	MinFreeDisk ByteSize `yaml:"min_free_disk" toml:"min_free_disk"`
 }
 
 func defaultOpsConfig() OpsConfig {
@@ -60,6 +64,7 @@ func defaultOpsConfig() OpsConfig {
 		GRPCMaxConcurrentStreams: c.MaxConcurrentStreams, GRPCMaxConnections: c.MaxConnections,
 		GRPCHandshakeTimeout: Duration(c.HandshakeTimeout), GRPCIdleTimeout: Duration(c.IdleTimeout),
 		GRPCKeepaliveMinTime: Duration(c.KeepaliveMinTime),
+		MinFreeDisk:          DefaultMinFreeDisk,
 	}
 }
 
@@ -119,6 +124,8 @@ func bindOpsFlags(fs *flag.FlagSet, o *OpsConfig) {
 	durationFlag(fs, &o.GRPCHandshakeTimeout, "grpc-handshake-timeout", "drop a gRPC connection whose TLS/HTTP/2 handshake takes longer (default 10s)")
 	durationFlag(fs, &o.GRPCIdleTimeout, "grpc-idle-timeout", "close a gRPC connection without calls for this long (default 15m)")
 	durationFlag(fs, &o.GRPCKeepaliveMinTime, "grpc-keepalive-min-time", "shortest keepalive ping interval a client may use (default 10s)")
+	fs.Func("min-free-disk", "free space kept in reserve on the data directory's file system; below it nothing is written (default 136MiB; 0: off)",
+		func(s string) error { return o.MinFreeDisk.UnmarshalText([]byte(s)) })
 }
 
 var quotaDoc = map[string]string{
@@ -151,6 +158,8 @@ func copyOpsFlag(name string, src, dst *OpsConfig) {
 		dst.GRPCHandshakeTimeout = src.GRPCHandshakeTimeout
 	case "grpc-idle-timeout":
 		dst.GRPCIdleTimeout = src.GRPCIdleTimeout
+	case "min-free-disk":
+		dst.MinFreeDisk = src.MinFreeDisk
 	case "grpc-keepalive-min-time":
 		dst.GRPCKeepaliveMinTime = src.GRPCKeepaliveMinTime
 	}

@@ -37,6 +37,11 @@ func serve(ctx context.Context, c Config) error {
 		return err
 	}
 	defer lock.Close()
+	disk, err := newDiskGuard(c.DataDir, c.MinFreeDisk, log.With("component", "disk"))
+	if err != nil {
+		return err
+	}
+	go disk.run(ctx)
 	root, err := loadRootKey(c, log)
 	if err != nil {
 		return err
@@ -76,7 +81,7 @@ func serve(ctx context.Context, c Config) error {
 		APIAddr: c.GRPCAddr, NonVoter: c.NonVoter,
 		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: time.Duration(c.SnapshotInterval), TrailingLogs: c.TrailingLogs,
 		HeartbeatTimeout: time.Duration(c.RaftTimeout), ElectionTimeout: time.Duration(c.RaftTimeout),
-		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log,
+		LeaderLeaseTimeout: time.Duration(c.RaftTimeout) / 2, Logger: log, StorageCheck: disk.StorageCheck,
 	}, store)
 	if err != nil {
 		return err
@@ -91,13 +96,16 @@ func serve(ctx context.Context, c Config) error {
 		Authenticate:      true,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
 		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),
-		RateLimits: c.rateLimits(), Connections: c.connLimits(), Metrics: reg, Raft: node,
+		RateLimits: c.rateLimits(), Connections: c.connLimits(), Metrics: reg, Raft: node, Storage: disk,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	return listenAndServe(ctx, c, log, srv, node, peerTLS, reg)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmsd_data_dir_free_bytes",
+		Help: "Free space on the data directory's file system (below --min-free-disk nothing is written)."},
+		func() float64 { return float64(disk.free.Load()) }))
+	return listenAndServe(ctx, c, log, srv, node, peerTLS, reg, disk)
 }
 
 // loadTLS reads the TLS settings; nil when there are none.
@@ -117,7 +125,7 @@ func loadTLS(c Config) (*cluster.TLSConfig, error) {
 
 // listenAndServe opens the listeners and serves until ctx is done, then
 // stops gracefully.
-func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node, tlsConf *cluster.TLSConfig, reg *prometheus.Registry) error {
+func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server.Server, node *cluster.Node, tlsConf *cluster.TLSConfig, reg *prometheus.Registry, disk *diskGuard) error {
 	glis, err := net.Listen("tcp", c.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
@@ -131,7 +139,7 @@ func listenAndServe(ctx context.Context, c Config, log *slog.Logger, srv *server
 	clusterv1.RegisterForwardServiceServer(g, node.ForwardServer())
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
-	ready := &readiness{node: node, rootKey: srv, health: hs, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	ready := &readiness{node: node, rootKey: srv, disk: disk, health: hs, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	mux := ready.mux()
 	if err := handleAWS(mux, c, srv, log); err != nil {
 		glis.Close()
@@ -201,12 +209,14 @@ func stopGRPC(g *grpc.Server, d time.Duration) {
 }
 
 // readiness reports whether this node can serve: it is ready when the
-// cluster has a leader and this node holds the cluster's root key. The
+// cluster has a leader, this node holds the cluster's root key and its
+// data directory has room (diskguard.go). The
 // gRPC health service and /readyz answer from the same check: every check,
 // periodic or asked for by /readyz, sets the health service's status.
 type readiness struct {
 	node    *cluster.Node
 	rootKey interface{ RootKeyReady() error }
+	disk    interface{ StorageCheck() error }
 	health  *health.Server
 	metrics http.Handler
 }
@@ -220,6 +230,11 @@ func (r *readiness) check(ctx context.Context) error {
 	}
 	if err := r.rootKey.RootKeyReady(); err != nil {
 		return err
+	}
+	if r.disk != nil {
+		if err := r.disk.StorageCheck(); err != nil {
+			return errors.New("the data directory is nearly full (below --min-free-disk)")
+		}
 	}
 	return nil
 }
