@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // Limits of an encryption context.
@@ -77,41 +79,30 @@ func DecodeContext(b []byte) (map[string]string, error) {
 	if len(b) == 0 {
 		return ec, nil
 	}
-	if len(b) < 2 {
+	s := cryptobyte.String(b)
+	var n uint16
+	if !s.ReadUint16(&n) {
 		return nil, fmt.Errorf("%w: truncated", ErrInvalidContext)
 	}
-	n := int(binary.BigEndian.Uint16(b))
-	rest := b[2:]
 	prev := ""
-	for i := range n {
-		k, r, ok := readField(rest)
-		v, r2, ok2 := readField(r)
-		if !ok || !ok2 {
+	for i := range int(n) {
+		var k, v cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&k) || !s.ReadUint16LengthPrefixed(&v) {
 			return nil, fmt.Errorf("%w: truncated", ErrInvalidContext)
 		}
-		if i > 0 && strings.Compare(k, prev) <= 0 {
+		key := string(k)
+		if i > 0 && strings.Compare(key, prev) <= 0 {
 			return nil, fmt.Errorf("%w: keys not in canonical order", ErrInvalidContext)
 		}
-		ec[k], prev, rest = v, k, r2
+		ec[key], prev = string(v), key
 	}
-	if len(rest) != 0 || n == 0 {
+	if !s.Empty() || n == 0 {
 		return nil, fmt.Errorf("%w: not canonical", ErrInvalidContext)
 	}
 	if err := ValidateContext(ec); err != nil {
 		return nil, err
 	}
 	return ec, nil
-}
-
-func readField(b []byte) (string, []byte, bool) {
-	if len(b) < 2 {
-		return "", nil, false
-	}
-	n := int(binary.BigEndian.Uint16(b))
-	if len(b) < 2+n {
-		return "", nil, false
-	}
-	return string(b[2 : 2+n]), b[2+n:], true
 }
 
 // subtleEqual compares two byte strings in constant time.
