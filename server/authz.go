@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"strings"
@@ -55,10 +54,18 @@ type identityReader interface {
 	RolePolicies(roleName string) ([]keystore.PolicyRef, error)
 }
 
-// policyCache keeps parsed policies by the hash of their text.
+// policyCache keeps parsed policies by their text (and kind and name): a
+// lookup hashes the text with the map's hash and compares it whole, which
+// costs far less than parsing it, or than a cryptographic hash of it, on
+// every call.
 type policyCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]*iam.Policy
+	mu sync.RWMutex
+	m  map[policyCacheKey]*iam.Policy
+}
+
+type policyCacheKey struct {
+	kind      iam.Kind
+	name, doc string
 }
 
 func (c *policyCache) get(doc string, kind iam.Kind) (*iam.Policy, error) {
@@ -68,16 +75,10 @@ func (c *policyCache) get(doc string, kind iam.Kind) (*iam.Policy, error) {
 // named is get for a policy that carries a name (an identity policy: its
 // entity and name, or a managed policy's ARN), which decisions report.
 func (c *policyCache) named(name, doc string, kind iam.Kind) (*iam.Policy, error) {
-	hs := sha256.New()
-	hs.Write([]byte{byte(kind)})
-	hs.Write([]byte(name))
-	hs.Write([]byte{0})
-	hs.Write([]byte(doc))
-	var h [32]byte
-	hs.Sum(h[:0])
-	c.mu.Lock()
-	p, ok := c.m[h]
-	c.mu.Unlock()
+	k := policyCacheKey{kind: kind, name: name, doc: doc}
+	c.mu.RLock()
+	p, ok := c.m[k]
+	c.mu.RUnlock()
 	if ok {
 		return p, nil
 	}
@@ -88,9 +89,9 @@ func (c *policyCache) named(name, doc string, kind iam.Kind) (*iam.Policy, error
 	p.Name = name
 	c.mu.Lock()
 	if c.m == nil || len(c.m) > 4096 {
-		c.m = map[[32]byte]*iam.Policy{}
+		c.m = map[policyCacheKey]*iam.Policy{}
 	}
-	c.m[h] = p
+	c.m[k] = p
 	c.mu.Unlock()
 	return p, nil
 }
