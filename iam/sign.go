@@ -59,8 +59,10 @@ var (
 type SignedRequest struct {
 	AccessKeyID string
 	// Day is the credential scope (YYYYMMDD), which must be Time's day.
-	Day       string
-	Time      time.Time
+	Day  string
+	Time time.Time
+	// Date is the date value as sent (what was signed); empty: Time's.
+	Date      string
 	Signature []byte
 	Token     string
 }
@@ -179,10 +181,10 @@ func ParseAuthorization(authorization, date, token string) (SignedRequest, error
 	if err != nil {
 		return SignedRequest{}, fmt.Errorf("%w: bad %s", ErrMalformedSignature, HeaderDate)
 	}
-	if t.Format("20060102") != day {
+	if len(date) != len(dateFormat) || date[:len(day)] != day {
 		return SignedRequest{}, fmt.Errorf("%w: the credential scope is not the request's day", ErrMalformedSignature)
 	}
-	return SignedRequest{AccessKeyID: id, Day: day, Time: t, Signature: raw, Token: token}, nil
+	return SignedRequest{AccessKeyID: id, Day: day, Time: t, Date: date, Signature: raw, Token: token}, nil
 }
 
 // VerifyRequest checks that r signs a call of method with the encoded
@@ -190,7 +192,11 @@ func ParseAuthorization(authorization, date, token string) (SignedRequest, error
 // r.Day), and that r.Time is within MaxSkew of now. The comparison takes
 // the same time whatever the signature.
 func VerifyRequest(r SignedRequest, signingKey []byte, method string, message []byte, now time.Time) error {
-	want := hmacSHA256(signingKey, stringToSign(r.Time.UTC().Format(dateFormat), method, message, r.Token))
+	date := r.Date
+	if date == "" {
+		date = r.Time.UTC().Format(dateFormat)
+	}
+	want := hmacSHA256(signingKey, stringToSign(date, method, message, r.Token))
 	ok := hmac.Equal(want, r.Signature)
 	if d := now.Sub(r.Time); d > MaxSkew || d < -MaxSkew {
 		return ErrRequestExpired
