@@ -70,6 +70,9 @@ type daemon struct {
 	// access signs the calls: the root's credentials, from kmsd
 	// root-credentials for a cluster, or the dev-credentials file.
 	access *auth.Credentials
+	// prefix, if set, is the command kmsd runs under, such as
+	// "ip netns exec NS" to run it inside a network namespace.
+	prefix []string
 }
 
 // accessKey returns the credentials the test calls with.
@@ -188,7 +191,8 @@ func (d *daemon) start() {
 func (d *daemon) launch() {
 	d.t.Helper()
 	d.log = new(bytes.Buffer)
-	d.cmd = exec.Command(kmsdBin, d.args...)
+	argv := append(append(append([]string(nil), d.prefix...), kmsdBin), d.args...)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
