@@ -35,7 +35,7 @@ func backupOf(t *testing.T, root envelope.Key, n int) ([]byte, *keystore.Store) 
 	}
 	defer snap.Release()
 	var buf bytes.Buffer
-	if err := WriteBackup(&buf, snap, root, BackupHeader{CreatedAt: now, NodeID: "n1"}); err != nil {
+	if err := WriteBackup(&buf, snap, root, BackupHeader{CreatedAt: now, NodeID: "backup-node-1"}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), store
@@ -48,7 +48,7 @@ func backupOf(t *testing.T, root envelope.Key, n int) ([]byte, *keystore.Store) 
 func TestBackupRoundTrip(t *testing.T) {
 	root, _ := envelope.GenerateKey(rand.Reader)
 	b, orig := backupOf(t, root, 5)
-	for _, clear := range []string{"key-a", "key-e", "sealed", `"nodeId"`, "n1"} {
+	for _, clear := range []string{"key-a", "key-e", "sealed", `"nodeId"`, "backup-node-1"} {
 		if bytes.Contains(b, []byte(clear)) {
 			t.Fatalf("the backup shows %q in the clear", clear)
 		}
@@ -63,7 +63,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.AppliedIndex != 5 || h.NodeID != "n1" || h.RootKeyFingerprint != envelope.RootKeyFingerprint(root) {
+	if h.AppliedIndex != 5 || h.NodeID != "backup-node-1" || h.RootKeyFingerprint != envelope.RootKeyFingerprint(root) {
 		t.Fatalf("header %+v", h)
 	}
 	dst, err := keystore.Open(filepath.Join(t.TempDir(), "state"), keystore.Options{})
