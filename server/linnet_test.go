@@ -235,6 +235,9 @@ func linFreeAddr(t testing.TB) string {
 		if first > 11000 {
 			port = 10000 + mrand.IntN(first-10000)
 		}
+		if port != 0 && !takePort(port) {
+			continue // handed out already in this process: still closed, maybe about to be bound
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			defer l.Close()
@@ -243,6 +246,23 @@ func linFreeAddr(t testing.TB) string {
 	}
 	t.Fatal("no free port")
 	return ""
+}
+
+var (
+	portsMu sync.Mutex
+	ports   = map[int]bool{}
+)
+
+// takePort reports whether port was not handed out before in this test
+// process, and marks it handed out.
+func takePort(port int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if ports[port] {
+		return false
+	}
+	ports[port] = true
+	return true
 }
 
 // cut cuts (or heals) member from's connections to member to.
