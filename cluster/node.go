@@ -157,14 +157,21 @@ func newTransport(cfg Config, log hclog.Logger) (*raft.NetworkTransport, *tlsStr
 		}
 		advertise = addr
 	}
+	// MaxRPCsInFlight 1 turns raft's pipelined replication off: after a
+	// partition heals, its pipeline can deadlock (the sender blocked on a
+	// full in-flight channel while the response decoder waits for a reader
+	// that is gone), leaving goroutines that keep sending heartbeats and
+	// make Shutdown wait forever (found by e2e/TestNamespacedPartitions).
+	tc := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: cfg.applyTimeout(), Logger: log}
 	if cfg.TLS != nil {
 		stream, err := newTLSStreamLayer(cfg.BindAddr, advertise, cfg.TLS)
 		if err != nil {
 			return nil, nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
 		}
-		return raft.NewNetworkTransportWithLogger(stream, 3, cfg.applyTimeout(), log), stream, nil
+		tc.Stream = stream
+		return raft.NewNetworkTransportWithConfig(tc), stream, nil
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, 3, cfg.applyTimeout(), log)
+	trans, err := raft.NewTCPTransportWithConfig(cfg.BindAddr, advertise, tc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: raft transport on %s: %w", cfg.BindAddr, err)
 	}

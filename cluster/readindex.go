@@ -81,11 +81,30 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.fwd == nil {
 		return nil
 	}
-	index, err := n.reads.get(ctx, n)
-	if err != nil {
-		return err
+	// No leader yet (the cluster is starting or electing): ask again while
+	// the caller waits (without a deadline of its own, for at most twice
+	// ApplyTimeout); each attempt joins a request sent after it.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*n.cfg.applyTimeout())
+		defer cancel()
 	}
-	return n.waitApplied(ctx, index)
+	for {
+		index, err := n.reads.get(ctx, n)
+		if err == nil {
+			return n.waitApplied(ctx, index)
+		}
+		if !errors.Is(err, ErrNotLeader) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-n.shutdownCh:
+			return ErrShutdown
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // leaderReadIndex returns this leader's read index, once it has applied
