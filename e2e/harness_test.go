@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -150,6 +151,9 @@ func freeAddr(t testing.TB) string {
 		if first > 11000 {
 			port = 10000 + mrand.IntN(first-10000)
 		}
+		if port != 0 && !takePort(port) {
+			continue // handed out already in this process, perhaps not bound yet
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			defer l.Close()
@@ -158,6 +162,23 @@ func freeAddr(t testing.TB) string {
 	}
 	t.Fatal("no free port")
 	return ""
+}
+
+var (
+	portsMu sync.Mutex
+	ports   = map[int]bool{}
+)
+
+// takePort reports whether port was not handed out before in this test
+// process, and marks it handed out.
+func takePort(port int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if ports[port] {
+		return false
+	}
+	ports[port] = true
+	return true
 }
 
 // newDaemon prepares a kmsd in dev mode on free ports; extra flags follow.
