@@ -9,18 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kmsd/kmsd/internal/testnet"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -138,47 +136,7 @@ func (d *daemon) credentialEnv() []string {
 // connection takes it before the daemon binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	first := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				first = n
-			}
-		}
-	}
-	for range 100 {
-		port := 0
-		if first > 11000 {
-			port = 10000 + mrand.IntN(first-10000)
-		}
-		if port != 0 && !takePort(port) {
-			continue // handed out already in this process, perhaps not bound yet
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			defer l.Close()
-			return l.Addr().String()
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
-var (
-	portsMu sync.Mutex
-	ports   = map[int]bool{}
-)
-
-// takePort reports whether port was not handed out before in this test
-// process, and marks it handed out.
-func takePort(port int) bool {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if ports[port] {
-		return false
-	}
-	ports[port] = true
-	return true
+	return testnet.FreeAddr(t)
 }
 
 // newDaemon prepares a kmsd in dev mode on free ports; extra flags follow.

@@ -7,14 +7,14 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kmsd/kmsd/internal/testnet"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -222,47 +222,8 @@ func linBoot(t *testing.T, m *member, dir string, self cluster.Peer, peers []clu
 // ephemeral ports, where no outgoing connection (a proxy's, a client's)
 // can take it while the member is down.
 func linFreeAddr(t testing.TB) string {
-	first := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				first = n
-			}
-		}
-	}
-	for range 100 {
-		port := 0
-		if first > 11000 {
-			port = 10000 + mrand.IntN(first-10000)
-		}
-		if port != 0 && !takePort(port) {
-			continue // handed out already in this process: still closed, maybe about to be bound
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			defer l.Close()
-			return l.Addr().String()
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
-var (
-	portsMu sync.Mutex
-	ports   = map[int]bool{}
-)
-
-// takePort reports whether port was not handed out before in this test
-// process, and marks it handed out.
-func takePort(port int) bool {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if ports[port] {
-		return false
-	}
-	ports[port] = true
-	return true
+	t.Helper()
+	return testnet.FreeAddr(t)
 }
 
 // cut cuts (or heals) member from's connections to member to.

@@ -241,25 +241,13 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 	if dur < 15*time.Minute || dur > maxDur {
 		return nil, validationError("DurationSeconds must be between 900 and the role's MaxSessionDuration, %d.", int(maxDur/time.Second))
 	}
-	id, err := newUniqueID(s.rand, "ASIA", 20)
-	if err != nil {
-		return nil, err
-	}
-	raw := make([]byte, secretAccessKeyBytes)
-	if _, err := io.ReadFull(s.rand, raw); err != nil {
-		return nil, err
-	}
-	secret := base64.StdEncoding.EncodeToString(raw)
-	clear(raw)
-	now := s.now()
-	exp := now.Add(dur).Truncate(time.Second)
-	token, err := s.sealSession(sessionClaims{AccessKeyID: id, Secret: secret, RoleName: role.RoleName, RoleID: role.RoleID,
-		Session: req.GetRoleSessionName(), Issued: now.Unix(), Expires: exp.Unix(), Policy: req.GetPolicy(), MFA: mfa})
+	creds, err := s.issueSession(sessionClaims{RoleName: role.RoleName, RoleID: role.RoleID,
+		Session: req.GetRoleSessionName(), Policy: req.GetPolicy(), MFA: mfa}, dur)
 	if err != nil {
 		return nil, err
 	}
 	resp := &kmsv1.AssumeRoleResponse{
-		Credentials: &kmsv1.TemporaryCredentials{AccessKeyId: id, SecretAccessKey: secret, SessionToken: token, Expiration: timestamppb.New(exp)},
+		Credentials: creds,
 		AssumedRoleUser: &kmsv1.AssumedRoleUser{AssumedRoleId: role.RoleID + ":" + req.GetRoleSessionName(),
 			Arn: "arn:aws:sts::" + s.accountID + ":assumed-role/" + role.RoleName + "/" + req.GetRoleSessionName()},
 	}
@@ -302,6 +290,17 @@ func (t *stsService) GetSessionToken(ctx context.Context, req *kmsv1.GetSessionT
 	if !ok {
 		return nil, errUnauthenticated
 	}
+	creds, err := s.issueSession(sessionClaims{UserName: u.UserName, UserID: u.UserID, MFA: mfa}, time.Duration(secs)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &kmsv1.GetSessionTokenResponse{Credentials: creds}, nil
+}
+
+// issueSession makes temporary credentials for c (who the session acts
+// as), valid for dur from now: a new "ASIA…" access key id, its secret,
+// and the session token sealing them with c.
+func (s *Server) issueSession(c sessionClaims, dur time.Duration) (*kmsv1.TemporaryCredentials, error) {
 	id, err := newUniqueID(s.rand, "ASIA", 20)
 	if err != nil {
 		return nil, err
@@ -313,14 +312,13 @@ func (t *stsService) GetSessionToken(ctx context.Context, req *kmsv1.GetSessionT
 	secret := base64.StdEncoding.EncodeToString(raw)
 	clear(raw)
 	now := s.now()
-	exp := now.Add(time.Duration(secs) * time.Second).Truncate(time.Second)
-	token, err := s.sealSession(sessionClaims{AccessKeyID: id, Secret: secret, UserName: u.UserName, UserID: u.UserID,
-		Issued: now.Unix(), Expires: exp.Unix(), MFA: mfa})
+	exp := now.Add(dur).Truncate(time.Second)
+	c.AccessKeyID, c.Secret, c.Issued, c.Expires = id, secret, now.Unix(), exp.Unix()
+	token, err := s.sealSession(c)
 	if err != nil {
 		return nil, err
 	}
-	return &kmsv1.GetSessionTokenResponse{Credentials: &kmsv1.TemporaryCredentials{AccessKeyId: id, SecretAccessKey: secret,
-		SessionToken: token, Expiration: timestamppb.New(exp)}}, nil
+	return &kmsv1.TemporaryCredentials{AccessKeyId: id, SecretAccessKey: secret, SessionToken: token, Expiration: timestamppb.New(exp)}, nil
 }
 
 // setMFAContext sets the condition keys of temporary credentials: MFA,
