@@ -24,6 +24,7 @@ const (
 	OpDeactivateMFADevice    Op = "DeactivateMFADevice"    // UserName, SerialNumber
 	OpDeleteVirtualMFADevice Op = "DeleteVirtualMFADevice" // SerialNumber
 	OpUseMFACode             Op = "UseMFACode"             // SerialNumber, UserName, Step
+	OpMFACodeFailed          Op = "MFACodeFailed"          // SerialNumber, UserName
 )
 
 // MaxMFADevices is the account's limit on virtual MFA devices; a user has
@@ -48,7 +49,22 @@ type MFADevice struct {
 	EnableDate time.Time `json:"enableDate,omitzero"`
 	// LastStep is the TOTP time step of the last code accepted.
 	LastStep uint64 `json:"lastStep,omitempty"`
+	// FailedCodes counts the wrong codes since the last one accepted;
+	// from MaxMFAFailures on, the device is locked until LockedUntil.
+	FailedCodes int       `json:"failedCodes,omitempty"`
+	LockedUntil time.Time `json:"lockedUntil,omitzero"`
 }
+
+// Wrong codes: after MaxMFAFailures in a row a device accepts no code for
+// MFALockout, doubled for every further wrong code (at most a day), so
+// that guessing six digits takes years. An accepted code clears the count.
+const (
+	MaxMFAFailures = 5
+	MFALockout     = 15 * time.Minute
+)
+
+// Locked reports whether the device refuses codes at now.
+func (d MFADevice) Locked(now time.Time) bool { return now.Before(d.LockedUntil) }
 
 func (d MFADevice) clone() MFADevice {
 	d.WrappedSeed = slices.Clone(d.WrappedSeed)
@@ -61,6 +77,7 @@ func init() {
 	identityPlanners[OpDeactivateMFADevice] = planDeactivateMFADevice
 	identityPlanners[OpDeleteVirtualMFADevice] = planDeleteMFADevice
 	identityPlanners[OpUseMFACode] = planUseMFACode
+	identityPlanners[OpMFACodeFailed] = planMFACodeFailed
 }
 
 func (v *view) mfaDevice(op Op, serial string) (*MFADevice, error) {
@@ -124,7 +141,9 @@ func planEnableMFADevice(v *view, m *Mutation) (change, error) {
 		return change{}, fmt.Errorf("%s: user %q has %d MFA devices: %w", m.Op, u.UserName, MaxMFADevicesPerUser, ErrLimitExceeded)
 	}
 	nd := d.clone()
-	nd.UserName, nd.EnableDate, nd.LastStep = u.UserName, m.Time.UTC(), a.Step
+	// A device enabled again never goes back to an earlier step: codes it
+	// accepted before stay used.
+	nd.UserName, nd.EnableDate, nd.LastStep = u.UserName, m.Time.UTC(), max(a.Step, d.LastStep)
 	return iamChange(&identityChange{putMFA: []*MFADevice{&nd}}), nil
 }
 
@@ -183,11 +202,34 @@ func planUseMFACode(v *view, m *Mutation) (change, error) {
 	if err != nil {
 		return change{}, err
 	}
-	if a.Step <= d.LastStep {
+	if a.Step <= d.LastStep || d.Locked(m.Time) {
 		return change{}, fmt.Errorf("%s: MFA device %q, step %d: %w", m.Op, d.SerialNumber, a.Step, ErrCodeUsed)
 	}
 	nd := d.clone()
-	nd.LastStep = a.Step
+	nd.LastStep, nd.FailedCodes, nd.LockedUntil = a.Step, 0, time.Time{}
+	return iamChange(&identityChange{putMFA: []*MFADevice{&nd}}), nil
+}
+
+// planMFACodeFailed counts a wrong code and locks the device from the
+// MaxMFAFailures-th on. Codes tried while it is locked are not counted.
+func planMFACodeFailed(v *view, m *Mutation) (change, error) {
+	a, err := identityArgs(m)
+	if err != nil {
+		return change{}, err
+	}
+	d, err := v.enabledDevice(m, a)
+	if err != nil {
+		return change{}, err
+	}
+	if d.Locked(m.Time) {
+		return change{}, nil
+	}
+	nd := d.clone()
+	nd.FailedCodes++
+	if over := nd.FailedCodes - MaxMFAFailures; over >= 0 {
+		lock := min(MFALockout<<min(over, 7), 24*time.Hour)
+		nd.LockedUntil = m.Time.UTC().Add(lock)
+	}
 	return iamChange(&identityChange{putMFA: []*MFADevice{&nd}}), nil
 }
 

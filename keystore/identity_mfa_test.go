@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestMFADevices: a device is created unassigned, enabled for one user,
@@ -87,5 +88,60 @@ func TestMFADevices(t *testing.T) {
 	mustApply(t, s, iamMutation(OpDeleteUser, IdentityMutation{UserName: "alice"}))
 	if _, ok := s.MFADevice(serial); ok {
 		t.Fatal("the deleted device is still there")
+	}
+}
+
+// TestMFADeviceStepsAndLockout: enabling a device again never takes its
+// last accepted step back; wrong codes lock it from the MaxMFAFailures-th
+// on, for longer with every further one, and a locked device accepts no
+// code until the lock ends.
+func TestMFADeviceStepsAndLockout(t *testing.T) {
+	s := openStore(t, "")
+	seedIdentities(t, s)
+	serial := "arn:aws:iam::" + testAccount + ":mfa/d"
+	mustApply(t, s, iamMutation(OpCreateVirtualMFADevice, IdentityMutation{MFADevice: &MFADevice{SerialNumber: serial, WrappedSeed: []byte("w")}}))
+	mustApply(t, s, iamMutation(OpEnableMFADevice, IdentityMutation{UserName: "alice", SerialNumber: serial, Step: 10}))
+	mustApply(t, s, iamMutation(OpUseMFACode, IdentityMutation{UserName: "alice", SerialNumber: serial, Step: 20}))
+	mustApply(t, s, iamMutation(OpDeactivateMFADevice, IdentityMutation{UserName: "alice", SerialNumber: serial}))
+	mustApply(t, s, iamMutation(OpEnableMFADevice, IdentityMutation{UserName: "alice", SerialNumber: serial, Step: 12}))
+	if err := s.Apply(s.AppliedIndex()+1, iamMutation(OpUseMFACode, IdentityMutation{UserName: "alice", SerialNumber: serial, Step: 20})); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("step 20 after enabling again with 12: %v, want ErrCodeUsed", err)
+	}
+	fail := func(at time.Time) {
+		t.Helper()
+		if err := s.Apply(s.AppliedIndex()+1, &Mutation{Op: OpMFACodeFailed, Time: at, IAM: &IdentityMutation{UserName: "alice", SerialNumber: serial}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range MaxMFAFailures - 1 {
+		fail(t0)
+	}
+	if d, _ := s.MFADevice(serial); d.Locked(t0) || d.FailedCodes != MaxMFAFailures-1 {
+		t.Fatalf("after %d wrong codes: %+v", MaxMFAFailures-1, d)
+	}
+	fail(t0)
+	d, _ := s.MFADevice(serial)
+	if !d.Locked(t0.Add(MFALockout-time.Second)) || d.Locked(t0.Add(MFALockout)) {
+		t.Fatalf("after %d wrong codes the lock ends at %v, want %v", MaxMFAFailures, d.LockedUntil, t0.Add(MFALockout))
+	}
+	use := func(step uint64, at time.Time) error {
+		return s.Apply(s.AppliedIndex()+1, &Mutation{Op: OpUseMFACode, Time: at, IAM: &IdentityMutation{UserName: "alice", SerialNumber: serial, Step: step}})
+	}
+	if err := use(30, t0.Add(time.Minute)); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("a code while locked: %v", err)
+	}
+	fail(t0.Add(time.Minute)) // while locked: not counted
+	if d, _ := s.MFADevice(serial); d.FailedCodes != MaxMFAFailures {
+		t.Fatalf("a wrong code while locked was counted: %d", d.FailedCodes)
+	}
+	fail(t0.Add(MFALockout)) // after the lock: the next is longer
+	if d, _ := s.MFADevice(serial); !d.Locked(t0.Add(MFALockout + MFALockout + time.Minute)) {
+		t.Fatalf("the second lock is not longer: until %v", d.LockedUntil)
+	}
+	if err := use(30, t0.Add(24*time.Hour)); err != nil {
+		t.Fatalf("a code once unlocked: %v", err)
+	}
+	if d, _ := s.MFADevice(serial); d.FailedCodes != 0 || !d.LockedUntil.IsZero() {
+		t.Fatalf("an accepted code did not clear the count: %+v", d)
 	}
 }

@@ -59,11 +59,13 @@ type caller struct {
 	userName string
 	roleName string
 	session  *iam.Policy
-	// temporary marks session credentials; mfa, a session issued after
-	// an MFA code was checked, at issued.
+	// temporary marks session credentials, issued at issued; mfa, a
+	// session that goes back to an MFA code checked at mfaTime (a session
+	// made from an MFA session keeps its mfaTime).
 	temporary bool
 	mfa       bool
 	issued    time.Time
+	mfaTime   time.Time
 }
 
 type callerKey struct{}

@@ -187,6 +187,9 @@ func (s *Server) checkMFA(ctx context.Context, user, serial, code string) error 
 	if !ok || d.UserName == "" || !strings.EqualFold(d.UserName, user) {
 		return errInvalidMFACode
 	}
+	if d.Locked(s.now()) {
+		return errInvalidMFACode // the same answer: a locked device says nothing
+	}
 	seed, err := s.mfaSeed(d)
 	if err != nil {
 		return err
@@ -194,6 +197,12 @@ func (s *Server) checkMFA(ctx context.Context, user, serial, code string) error 
 	step, ok := iam.VerifyTOTP(seed, code, s.now())
 	clear(seed)
 	if !ok || step <= d.LastStep {
+		// Counted through the log, so that wrong codes spread over the
+		// members lock the device all the same.
+		if err := s.propose(ctx, &keystore.Mutation{Op: keystore.OpMFACodeFailed, Time: s.now().UTC(),
+			IAM: &keystore.IdentityMutation{UserName: user, SerialNumber: serial}}); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return err
+		}
 		return errInvalidMFACode
 	}
 	err = s.propose(ctx, &keystore.Mutation{Op: keystore.OpUseMFACode, Time: s.now().UTC(),

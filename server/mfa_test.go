@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmsd/kmsd/auth"
 	"github.com/kmsd/kmsd/iam"
+	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -223,5 +224,102 @@ func auditRecordsOf(t *testing.T, a *authServer) [][]byte {
 		if len(resp.GetEvents()) == 0 || int64(len(out)) >= resp.GetTreeSize() {
 			return out
 		}
+	}
+}
+
+// TestMFAWrongCodesLockTheDevice: after MaxMFAFailures wrong codes the
+// device accepts no code, the right one included, until the lockout ends
+// (so six digits cannot be guessed); an accepted code clears the count.
+// A role session made from an MFA session keeps that session's MFA time,
+// so aws:MultiFactorAuthAge keeps growing through role chaining.
+func TestMFAWrongCodesLockTheDevice(t *testing.T) {
+	a := newAuthServer(t)
+	ctx := context.Background()
+	admin := kmsv1.NewIdentityManagementServiceClient(a.signed(t, a.root, a.clock.Now))
+	acct := DefaultAccountID
+	alice := userCreds(t, admin, "alice", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)
+	dev, err := admin.CreateVirtualMFADevice(ctx, &kmsv1.CreateVirtualMFADeviceRequest{VirtualMfaDeviceName: "alice-phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := dev.GetVirtualMfaDevice().GetSerialNumber()
+	seed, _ := base32.StdEncoding.DecodeString(dev.GetVirtualMfaDevice().GetBase32StringSeed())
+	code := func(offset int) string {
+		return iam.TOTPCode(seed, uint64(int64(iam.TOTPStepAt(a.clock.Now()))+int64(offset)), 6)
+	}
+	if _, err := admin.EnableMFADevice(ctx, &kmsv1.EnableMFADeviceRequest{UserName: "alice", SerialNumber: serial,
+		AuthenticationCode1: code(-1), AuthenticationCode2: code(0)}); err != nil {
+		t.Fatal(err)
+	}
+	sts := kmsv1.NewSecurityTokenServiceClient(a.signed(t, alice, a.clock.Now))
+	get := func(c string) error {
+		_, err := sts.GetSessionToken(ctx, &kmsv1.GetSessionTokenRequest{SerialNumber: serial, TokenCode: c})
+		return err
+	}
+	a.clock.Advance(iam.TOTPStep)
+	wrong := "000000"
+	if code(-1) == wrong || code(0) == wrong || code(1) == wrong {
+		wrong = "111111"
+	}
+	for i := range keystore.MaxMFAFailures {
+		if err := get(wrong); status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if err := get(code(0)); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the right code on a locked device: %v, want AccessDenied", err)
+	}
+	a.clock.Advance(keystore.MFALockout + time.Second)
+	if err := get(code(0)); err != nil {
+		t.Fatalf("the right code once the lockout ended: %v", err)
+	}
+	// One wrong code after a success does not lock.
+	a.clock.Advance(iam.TOTPStep)
+	if err := get(wrong); status.Code(err) != codes.PermissionDenied {
+		t.Fatal(err)
+	}
+	a.clock.Advance(iam.TOTPStep)
+	fresh, err := sts.GetSessionToken(ctx, &kmsv1.GetSessionTokenRequest{SerialNumber: serial, TokenCode: code(0), DurationSeconds: 129600})
+	if err != nil {
+		t.Fatalf("a right code after one wrong one: %v", err)
+	}
+
+	// Role chaining keeps the MFA time: a role session made an hour after
+	// the MFA code, from the MFA session, is an hour old in MFA terms.
+	trust := func(cond string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::` + acct + `:user/alice","arn:aws:iam::` +
+			acct + `:role/hop"]},"Action":"sts:AssumeRole"` + cond + `}]}`
+	}
+	for name, doc := range map[string]string{"fresh-mfa": trust(`,"Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"300"}}`), "hop": trust("")} {
+		if _, err := admin.CreateRole(ctx, &kmsv1.CreateRoleRequest{RoleName: name, MaxSessionDuration: 3600, AssumeRolePolicyDocument: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.PutRolePolicy(ctx, &kmsv1.PutRolePolicyRequest{RoleName: "hop", PolicyName: "assume",
+		PolicyDocument: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`}); err != nil {
+		t.Fatal(err)
+	}
+	stsOf := func(c *kmsv1.TemporaryCredentials) kmsv1.SecurityTokenServiceClient {
+		return kmsv1.NewSecurityTokenServiceClient(a.signed(t, auth.Credentials{AccessKeyID: c.GetAccessKeyId(),
+			SecretAccessKey: c.GetSecretAccessKey(), SessionToken: c.GetSessionToken()}, a.clock.Now))
+	}
+	assume := func(from kmsv1.SecurityTokenServiceClient, role string) (*kmsv1.TemporaryCredentials, error) {
+		r, err := from.AssumeRole(ctx, &kmsv1.AssumeRoleRequest{RoleArn: "arn:aws:iam::" + acct + ":role/" + role, RoleSessionName: "chained"})
+		return r.GetCredentials(), err
+	}
+	mfaSession := stsOf(fresh.GetCredentials())
+	if _, err := assume(mfaSession, "fresh-mfa"); err != nil {
+		t.Fatalf("AssumeRole from a fresh MFA session: %v", err)
+	}
+	a.clock.Advance(time.Hour)
+	if _, err := assume(mfaSession, "fresh-mfa"); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("AssumeRole from an MFA session an hour old (trust: age < 300 s): %v, want AccessDenied", err)
+	}
+	hop, err := assume(mfaSession, "hop")
+	if err != nil {
+		t.Fatalf("AssumeRole of hop: %v", err)
+	}
+	if _, err := assume(stsOf(hop), "fresh-mfa"); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("AssumeRole through a role session made an hour after the MFA code: %v, want AccessDenied (the chain must not renew the MFA age)", err)
 	}
 }

@@ -61,9 +61,11 @@ type sessionClaims struct {
 	// session (RoleName is empty then).
 	UserName string `json:"u,omitempty"`
 	UserID   string `json:"ui,omitempty"`
-	// MFA reports that an MFA code was checked when the session was
-	// issued.
-	MFA bool `json:"m,omitempty"`
+	// MFA reports that the session goes back to an MFA code, checked at
+	// MFATime (Unix seconds): when it was issued, or, for a role session
+	// made from an MFA session, when that one's code was checked.
+	MFA     bool  `json:"m,omitempty"`
+	MFATime int64 `json:"mt,omitempty"`
 }
 
 // Session durations of GetSessionToken, as AWS STS.
@@ -132,7 +134,7 @@ func (s *Server) session(r iam.SignedRequest) (who caller, secret string, known,
 		if err != nil {
 			return caller{}, "", false, false
 		}
-		who = caller{principal: p, userName: u.UserName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0),
+		who = caller{principal: p, userName: u.UserName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0), mfaTime: time.Unix(c.MFATime, 0),
 			identity: audit.UserIdentity{Type: "IAMUser", PrincipalID: u.UserID, ARN: u.Arn, AccountID: s.accountID,
 				AccessKeyID: r.AccessKeyID, UserName: u.UserName, SessionContext: &audit.SessionContext{Attributes: attrs}}}
 		return who, c.Secret, true, expired
@@ -145,7 +147,7 @@ func (s *Server) session(r iam.SignedRequest) (who caller, secret string, known,
 	if err != nil {
 		return caller{}, "", false, false
 	}
-	who = caller{principal: p, roleName: role.RoleName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0),
+	who = caller{principal: p, roleName: role.RoleName, temporary: true, mfa: c.MFA, issued: time.Unix(c.Issued, 0), mfaTime: time.Unix(c.MFATime, 0),
 		identity: audit.UserIdentity{Type: "AssumedRole",
 			PrincipalID: role.RoleID + ":" + c.Session, ARN: p.ARN, AccountID: s.accountID, AccessKeyID: r.AccessKeyID,
 			SessionContext: &audit.SessionContext{SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: role.RoleID,
@@ -213,19 +215,21 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 	if err != nil {
 		return nil, err
 	}
-	mfa := who.mfa
+	// The new session goes back to the caller's MFA, if any, and keeps its
+	// time: chaining roles does not make an old MFA code young again.
+	mfa, mfaTime := who.mfa, who.mfaTime
 	if req.GetSerialNumber() != "" || req.GetTokenCode() != "" {
 		if err := s.checkMFA(ctx, who.userName, req.GetSerialNumber(), req.GetTokenCode()); err != nil {
 			return nil, err
 		}
-		mfa = true
+		mfa, mfaTime = true, s.now()
 	}
 	rq := &iam.Request{Principal: who.principal, Action: "sts:AssumeRole", Resource: role.Arn, Time: s.now()}
 	issued := s.now()
 	if who.temporary {
 		issued = who.issued
 	}
-	setMFAContext(&rq.Context, caller{temporary: who.temporary || mfa, mfa: mfa, issued: issued}, s.now())
+	setMFAContext(&rq.Context, caller{temporary: who.temporary || mfa, mfa: mfa, issued: issued, mfaTime: mfaTime}, s.now())
 	d := iam.Evaluate(rq, &iam.PolicySet{Resource: trust, Identity: identity, Session: who.session})
 	if !d.Allowed() {
 		return nil, denied
@@ -242,7 +246,7 @@ func (t *stsService) AssumeRole(ctx context.Context, req *kmsv1.AssumeRoleReques
 		return nil, validationError("DurationSeconds must be between 900 and the role's MaxSessionDuration, %d.", int(maxDur/time.Second))
 	}
 	creds, err := s.issueSession(sessionClaims{RoleName: role.RoleName, RoleID: role.RoleID,
-		Session: req.GetRoleSessionName(), Policy: req.GetPolicy(), MFA: mfa}, dur)
+		Session: req.GetRoleSessionName(), Policy: req.GetPolicy(), MFA: mfa, MFATime: unixOrZero(mfa, mfaTime)}, dur)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +294,8 @@ func (t *stsService) GetSessionToken(ctx context.Context, req *kmsv1.GetSessionT
 	if !ok {
 		return nil, errUnauthenticated
 	}
-	creds, err := s.issueSession(sessionClaims{UserName: u.UserName, UserID: u.UserID, MFA: mfa}, time.Duration(secs)*time.Second)
+	creds, err := s.issueSession(sessionClaims{UserName: u.UserName, UserID: u.UserID, MFA: mfa, MFATime: unixOrZero(mfa, s.now())},
+		time.Duration(secs)*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +340,13 @@ func setMFAContext(rc *iam.Context, who caller, now time.Time) {
 	rc.Set("aws:TokenIssueTime", who.issued.UTC().Format(time.RFC3339))
 	rc.Set("aws:MultiFactorAuthPresent", strconv.FormatBool(who.mfa))
 	if who.mfa {
-		rc.Set("aws:MultiFactorAuthAge", strconv.FormatInt(int64(now.Sub(who.issued)/time.Second), 10))
+		rc.Set("aws:MultiFactorAuthAge", strconv.FormatInt(int64(now.Sub(who.mfaTime)/time.Second), 10))
 	}
+}
+
+func unixOrZero(ok bool, t time.Time) int64 {
+	if !ok {
+		return 0
+	}
+	return t.Unix()
 }
