@@ -179,6 +179,12 @@ func TestSDKAuthenticationErrors(t *testing.T) {
 			r.after = func(q *http.Request) { q.Header.Set("Authorization", q.Header.Get("Authorization")[:60]) }
 		}, 400, excIncomplete},
 		{"no X-Amz-Date", func(r *rawRequest) { r.after = func(q *http.Request) { q.Header.Del(headerDate) } }, 400, excIncomplete},
+		{"X-Amz-Date with fractional seconds", func(r *rawRequest) {
+			r.after = func(q *http.Request) {
+				d := q.Header.Get(headerDate)
+				q.Header.Set(headerDate, d[:len(d)-1]+"."+strings.Repeat("0", 5000)+"Z")
+			}
+		}, 400, excIncomplete},
 		{"unknown operation", func(r *rawRequest) { r.target = "TrentService.Bogus" }, 400, excUnknownOperation},
 		{"two targets, both signed", func(r *rawRequest) {
 			r.before = func(q *http.Request) { q.Header.Add(headerTarget, "TrentService.Decrypt") }

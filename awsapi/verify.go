@@ -80,7 +80,7 @@ func (v *verifier) verify(r *http.Request, body []byte) verified {
 		return refuse(excIncomplete, "Authorization header requires existence of a 'X-Amz-Date' header.")
 	}
 	t, err := time.Parse(amzDateFmt, amzDate)
-	if err != nil {
+	if err != nil || len(amzDate) != len(amzDateFmt) { // time.Parse takes fractional seconds too
 		return refuse(excIncomplete, "X-Amz-Date must be in the ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
 	}
 	token := r.Header.Get(headerToken)

@@ -137,11 +137,13 @@ func (ca *CA) IssueNodeCert(nodeID string, hosts []string, validity time.Duratio
 // neither the Raft port nor forwarding.
 //
 // With a principal (an IAM user's ARN, arn:aws:iam::ACCOUNT:user/NAME),
-// the certificate names it as a URI subject alternative name, and kmsd
+// the certificate names it and the user's unique id (userID, "AIDA…") as
+// URI subject alternative names (the id as UserIDURIPrefix+ID), and kmsd
 // takes an unsigned call made with the certificate as a call of that user
-// (server.Config.Authenticate). Without one, the certificate only opens
-// the TLS connection; calls must still be signed.
-func (ca *CA) IssueClientCert(name, principal string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+// (server.Config.Authenticate) — of that user only: a user deleted and
+// made again under the same name has another id. Without a principal, the
+// certificate only opens the TLS connection; calls must still be signed.
+func (ca *CA) IssueClientCert(name, principal, userID string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if name == "" {
 		return nil, nil, errors.New("cluster: a client certificate needs a name")
 	}
@@ -150,15 +152,26 @@ func (ca *CA) IssueClientCert(name, principal string, validity time.Duration) (c
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if principal != "" {
+	if principal != "" || userID != "" {
 		u, err := url.Parse(principal)
 		if err != nil || u.Scheme != "arn" || !strings.HasPrefix(u.Opaque, "aws:iam::") || !strings.Contains(u.Opaque, ":user/") {
 			return nil, nil, fmt.Errorf("cluster: the principal %q is not an IAM user's ARN (arn:aws:iam::ACCOUNT:user/NAME)", principal)
 		}
-		tmpl.URIs = []*url.URL{u}
+		if len(userID) < 16 || len(userID) > 128 || strings.Trim(userID, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+			return nil, nil, fmt.Errorf("cluster: the user id %q is not an IAM user id (AIDA…, see kmsctl iam get-user)", userID)
+		}
+		id, err := url.Parse(UserIDURIPrefix + userID)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl.URIs = []*url.URL{u, id}
 	}
 	return ca.issue(tmpl, validity)
 }
+
+// UserIDURIPrefix starts the URI that names an IAM user's unique id in a
+// client certificate.
+const UserIDURIPrefix = "urn:kmsd:iam-user-id:"
 
 func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) ([]byte, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -71,7 +71,7 @@ func (p *testPKI) issue(name, kind string) (certFile, keyFile string) {
 	case "member":
 		certPEM, keyPEM, err = p.ca.IssueNodeCert(name, []string{"127.0.0.1", "localhost"}, time.Hour)
 	case "client":
-		certPEM, keyPEM, err = p.ca.IssueClientCert(name, "", time.Hour)
+		certPEM, keyPEM, err = p.ca.IssueClientCert(name, "", "", time.Hour)
 	case "foreign-ca":
 		certPEM, keyPEM, err = p.foreign.IssueNodeCert(name, []string{"127.0.0.1"}, time.Hour)
 	case "expired":

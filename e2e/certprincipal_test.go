@@ -21,9 +21,10 @@ import (
 )
 
 // TestClientCertificatePrincipal: a client certificate made with
-// "kmsd tls client --user-arn" stands for that IAM user on an unsigned
-// call, with exactly the user's permissions; certificates that name no
-// user, a user that does not exist, or a user since deleted do not
+// "kmsd tls client --user-arn --user-id" stands for that IAM user on an
+// unsigned call, with exactly the user's permissions; certificates that
+// name no user, a user that does not exist, another user id, or a user
+// since deleted (even once made again under the same name) do not
 // authenticate; a signature wins over the certificate; the audit record
 // names the certificate.
 func TestClientCertificatePrincipal(t *testing.T) {
@@ -31,13 +32,18 @@ func TestClientCertificatePrincipal(t *testing.T) {
 	mustKmsd(t, "tls", "ca", "--dir", pki)
 	mustKmsd(t, "tls", "node", "--dir", pki, "--node-id", "n0", "--hosts", "127.0.0.1")
 	const account = "111122223333"
-	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "alice", "--user-arn", "arn:aws:iam::"+account+":user/alice")
-	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "ghost", "--user-arn", "arn:aws:iam::"+account+":user/ghost")
-	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "other-account", "--user-arn", "arn:aws:iam::444455556666:user/alice")
+	const someID = "AIDAEXAMPLEEXAMPLE000"
 	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "nobody")
-	for _, bad := range []string{"arn:aws:iam::" + account + ":role/admin", "alice", "https://example.com/user/alice"} {
-		if out, code := runKmsd(t, "tls", "client", "--dir", pki, "--name", "bad", "--user-arn", bad); code == 0 {
-			t.Errorf("kmsd tls client --user-arn %q was accepted: %s", bad, out)
+	for _, bad := range [][]string{
+		{"--user-arn", "arn:aws:iam::" + account + ":role/admin", "--user-id", someID},
+		{"--user-arn", "alice", "--user-id", someID},
+		{"--user-arn", "https://example.com/user/alice", "--user-id", someID},
+		{"--user-arn", "arn:aws:iam::" + account + ":user/alice"},
+		{"--user-id", someID},
+		{"--user-arn", "arn:aws:iam::" + account + ":user/alice", "--user-id", "aida-lower"},
+	} {
+		if out, code := runKmsd(t, append([]string{"tls", "client", "--dir", pki, "--name", "bad"}, bad...)...); code == 0 {
+			t.Errorf("kmsd tls client %q was accepted: %s", bad, out)
 		}
 	}
 	caFile := filepath.Join(pki, "ca.pem")
@@ -52,7 +58,11 @@ func TestClientCertificatePrincipal(t *testing.T) {
 	d.start()
 
 	keyID := str(d.ok("create-key"), "KeyMetadata.KeyId")
-	d.ok("iam", "create-user", "--user-name", "alice")
+	aliceID := str(d.ok("iam", "create-user", "--user-name", "alice"), "User.UserId")
+	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "alice", "--user-arn", "arn:aws:iam::"+account+":user/alice", "--user-id", aliceID)
+	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "alice-other-id", "--user-arn", "arn:aws:iam::"+account+":user/alice", "--user-id", someID)
+	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "ghost", "--user-arn", "arn:aws:iam::"+account+":user/ghost", "--user-id", someID)
+	mustKmsd(t, "tls", "client", "--dir", pki, "--name", "other-account", "--user-arn", "arn:aws:iam::444455556666:user/alice", "--user-id", aliceID)
 	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}`
 	path := filepath.Join(t.TempDir(), "policy.json")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
@@ -106,7 +116,7 @@ func TestClientCertificatePrincipal(t *testing.T) {
 	}
 
 	// Certificates that stand for nobody leave the call unsigned.
-	for _, cert := range []string{"nobody", "ghost", "other-account"} {
+	for _, cert := range []string{"nobody", "ghost", "other-account", "alice-other-id"} {
 		if arn, err := whoami(conn(cert, nil)); status.Code(err) != codes.Unauthenticated {
 			t.Errorf("unsigned call with the %s certificate: %q, %v, want UnauthenticatedException", cert, arn, err)
 		}
@@ -135,8 +145,9 @@ func TestClientCertificatePrincipal(t *testing.T) {
 	if _, err := kms.Encrypt(ctx, &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: []byte("x")}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("Encrypt with the certificate of a deleted user: %v, want UnauthenticatedException", err)
 	}
-	d.ok("iam", "create-user", "--user-name", "alice", "--path", "/other/")
+	// A new user of the same name and path is another user: another id.
+	d.ok("iam", "create-user", "--user-name", "alice")
 	if _, err := whoami(alice); status.Code(err) != codes.Unauthenticated {
-		t.Errorf("the certificate of alice works for another user of that name (path /other/): %v", err)
+		t.Errorf("the certificate of the deleted alice works for the new alice: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/kmsd/kmsd/audit"
+	"github.com/kmsd/kmsd/cluster"
 	"github.com/kmsd/kmsd/iam"
 )
 
@@ -22,8 +24,9 @@ import (
 // A signed call is always the signer's, whatever certificate the
 // connection has.
 //
-// The user must exist, with the same ARN, when the call is made, so
-// deleting the user ends every certificate made for it; a certificate
+// The user must exist, with the same ARN and unique id, when the call is
+// made, so deleting the user ends every certificate made for it (a user
+// made again under the same name has another id); a certificate
 // that names no user, a role, another account or a user that is gone
 // leaves the call unsigned (UnauthenticatedException). TLS has already
 // checked the chain to the CA, the validity dates and the client-auth
@@ -49,17 +52,19 @@ func (a *authenticator) certificateCaller(ctx context.Context) (caller, bool) {
 		return caller{}, false // no certificate, or one TLS did not verify
 	}
 	leaf := info.State.VerifiedChains[0][0]
-	if len(leaf.URIs) != 1 {
-		return caller{}, false // none, or more than one: which one?
+	if len(leaf.URIs) != 2 {
+		return caller{}, false // exactly the user's ARN and its id
 	}
-	arn := leaf.URIs[0].String()
+	arn, id := leaf.URIs[0].String(), leaf.URIs[1].String()
 	prefix := "arn:aws:iam::" + a.account + ":user/"
-	if !strings.HasPrefix(arn, prefix) {
+	if !strings.HasPrefix(arn, prefix) || !strings.HasPrefix(id, cluster.UserIDURIPrefix) {
 		return caller{}, false
 	}
 	name := arn[strings.LastIndexByte(arn, '/')+1:]
 	u, ok := a.users.User(name)
-	if !ok || u.Arn != arn { // case and path must match exactly
+	// Case and path must match exactly, and the id: a user made again
+	// under the same name is another user.
+	if !ok || u.Arn != arn || subtle.ConstantTimeCompare([]byte(u.UserID), []byte(strings.TrimPrefix(id, cluster.UserIDURIPrefix))) != 1 {
 		return caller{}, false
 	}
 	pr, err := iam.UserPrincipal(u.Arn, u.UserID)

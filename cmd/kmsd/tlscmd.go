@@ -15,7 +15,7 @@ import (
 
 const tlsUsage = `Usage: kmsd tls ca     --dir DIR [--days 3650]
        kmsd tls node   --dir DIR --node-id ID [--hosts NAME,IP,...] [--days 365]
-       kmsd tls client --dir DIR --name NAME [--user-arn ARN] [--days 90]
+       kmsd tls client --dir DIR --name NAME [--user-arn ARN --user-id ID] [--days 90]
 
 Creates a certificate authority for a cluster and certificates issued by it
 (ECDSA P-256), for a test cluster or a small deployment:
@@ -28,10 +28,13 @@ Creates a certificate authority for a cluster and certificates issued by it
           (the names and addresses clients use to reach this member's API).
   client  DIR/client-NAME.pem and DIR/client-NAME-key.pem: a client
           certificate for the API; it cannot act as a member. With
-          --user-arn arn:aws:iam::ACCOUNT:user/USER it names that IAM user,
-          and calls made with it need no signature: they are the user's
-          (the user must exist; deleting the user ends the certificate's
-          use). Without it, calls must still be signed.
+          --user-arn arn:aws:iam::ACCOUNT:user/USER and --user-id (the
+          user's UserId, AIDA…: kmsctl iam get-user --user-name USER
+          --query User.UserId --output text) it names that IAM user, and
+          calls made with it need no signature: they are the user's (the
+          user must exist; deleting the user ends the certificate's use,
+          even if a user of the same name is made again). Without them,
+          calls must still be signed.
 
 A member runs with --tls-cert-file DIR/ID.pem --tls-key-file DIR/ID-key.pem
 --tls-ca-file DIR/ca.pem. No file is ever overwritten.
@@ -52,6 +55,7 @@ func runTLS(args []string, stdout io.Writer) error {
 	hosts := fs.String("hosts", "", "comma-separated DNS names and IP addresses of the member (node)")
 	name := fs.String("name", "", "the client's name (client)")
 	userARN := fs.String("user-arn", "", "the IAM user the certificate stands for (client; optional)")
+	userID := fs.String("user-id", "", "that user's UserId, AIDA… (client; with --user-arn)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -107,7 +111,7 @@ func runTLS(args []string, stdout io.Writer) error {
 		if !validNodeFileName(*name) {
 			return fmt.Errorf("tls: --name %q must be letters, digits, '-', '_' or '.'", *name)
 		}
-		certPEM, keyPEM, err = ca.IssueClientCert(*name, *userARN, validity(90))
+		certPEM, keyPEM, err = ca.IssueClientCert(*name, *userARN, *userID, validity(90))
 		base = "client-" + *name
 	}
 	if err != nil {
