@@ -12,6 +12,8 @@ import (
 	"time"
 
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Starting a cluster of kmsd processes, and checking it.
@@ -133,10 +135,17 @@ func checkInvariants(t *testing.T, ds []*daemon) {
 		var sts []*kmsv1.GetClusterStatusResponse
 		for _, c := range clients {
 			st, err := c.GetClusterStatus(ctx, &kmsv1.GetClusterStatusRequest{})
+			if status.Code(err) == codes.Unavailable && time.Now().Before(deadline) {
+				break // a member just restarted: ask all again (clients retry Unavailable)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			sts = append(sts, st)
+		}
+		if len(sts) < len(clients) {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		sameIndex, sameAudit := true, true
 		for _, st := range sts[1:] {
