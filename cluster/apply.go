@@ -151,6 +151,13 @@ func (n *Node) applyLocal(ctx context.Context, cmd *clusterv1.Command) (any, uin
 	if err := n.wait(ctx, f, timeout); err != nil {
 		return nil, 0, err
 	}
+	if cmd.Type == clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		// The state machine answers once it has queued the batch
+		// (auditApplier); it is in the store once written.
+		if err := n.waitApplied(ctx, f.Index()); err != nil {
+			return nil, 0, err
+		}
+	}
 	return f.Response(), f.Index(), nil
 }
 
@@ -209,6 +216,12 @@ func (n *Node) timeout(ctx context.Context) (time.Duration, error) {
 // down. f is waited on in a goroutine, which stays blocked as long as raft
 // does not answer; Stats reports how many there are as "future_waiters".
 func (n *Node) wait(ctx context.Context, f raft.Future, timeout time.Duration) error {
+	return n.waitOr(ctx, f, nil, timeout)
+}
+
+// waitOr is wait that also returns nil once early is closed (a nil early
+// is never closed).
+func (n *Node) waitOr(ctx context.Context, f raft.Future, early <-chan struct{}, timeout time.Duration) error {
 	done := make(chan error, 1)
 	n.waiters.Add(1)
 	go func() {
@@ -221,6 +234,8 @@ func (n *Node) wait(ctx context.Context, f raft.Future, timeout time.Duration) e
 	select {
 	case err := <-done:
 		return raftError(err)
+	case <-early:
+		return nil
 	case <-timer.C:
 		late = ErrTimeout
 	case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -37,6 +38,109 @@ func (n *Node) AppendAudit(ctx context.Context, records [][]byte, ids []string, 
 		return 0, r
 	}
 	return 0, fmt.Errorf("cluster: unexpected response %T to an audit batch", resp)
+}
+
+// CommitAudit replicates a batch of audit records like AppendAudit but
+// returns as soon as the entry is committed: written and fsynced in the
+// Raft log of a quorum of members, which is what makes anything in the
+// cluster durable (a member that crashes before applying it applies it
+// from its log when it restarts). It does not wait for this node's state
+// machine to apply it, which is a second fsync the caller need not wait
+// for; AuditBarrier lets a reader wait for it. The batch is checked first as
+// the state machine checks it (an invalid one is never proposed), so a
+// committed batch is never refused. Off the leader it is AppendAudit.
+func (n *Node) CommitAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) error {
+	if err := keystore.CheckLogAppend(keystore.LogAppend{Records: records, IDs: ids, MACs: macs}); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	if len(ids) == 0 || ids[0] == "" || !n.IsLeader() {
+		_, err := n.AppendAudit(ctx, records, ids, macs)
+		return err
+	}
+	committed, ok := n.fsm.commits.add(ids[0])
+	if !ok { // an id proposed twice at once: wait for the apply instead
+		_, err := n.AppendAudit(ctx, records, ids, macs)
+		return err
+	}
+	defer n.fsm.commits.remove(ids[0])
+	payload, err := proto.Marshal(&clusterv1.AuditBatch{Records: records, EventIds: ids, Macs: macs})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	b, err := proto.Marshal(&clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS, Payload: payload})
+	if err != nil {
+		return fmt.Errorf("cluster: encode command: %w", err)
+	}
+	if n.isShutdown() {
+		return ErrShutdown
+	}
+	timeout, err := n.timeout(ctx)
+	if err != nil {
+		return err
+	}
+	// The state machine receives the entry once it is committed, and
+	// closes committed before applying it.
+	return n.waitOr(ctx, n.raft.Apply(b, timeout), committed, timeout)
+}
+
+// AuditBarrier returns once this node has applied every audit batch whose
+// commit it has seen, so that a reader finds every record acknowledged
+// through CommitAudit before the call. It waits at most until ctx's
+// deadline or ApplyTimeout.
+func (n *Node) AuditBarrier(ctx context.Context) error {
+	if n.isShutdown() {
+		return ErrShutdown
+	}
+	return n.waitApplied(ctx, n.fsm.auditSeen.Load())
+}
+
+// commitWaiters lets the proposer of an audit batch learn that its entry
+// is committed as soon as the state machine receives it, before it is
+// applied (CommitAudit). A batch is named by its first event id.
+type commitWaiters struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// add registers a waiter for the batch named id; ok is false if one is
+// registered already.
+func (c *commitWaiters) add(id string) (ch chan struct{}, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.m[id]; dup {
+		return nil, false
+	}
+	if c.m == nil {
+		c.m = make(map[string]chan struct{})
+	}
+	ch = make(chan struct{})
+	c.m[id] = ch
+	return ch, true
+}
+
+func (c *commitWaiters) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// committed wakes the waiter of the batch named id, if any.
+func (c *commitWaiters) committed(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.m[id]; ok {
+		close(ch)
+		delete(c.m, id)
+	}
+}
+
+// seenAudit records that the audit batch b at index is committed: its
+// proposer may answer, and AuditBarrier waits for index from now on.
+func (f *fsm) seenAudit(index uint64, b *clusterv1.AuditBatch) {
+	f.auditSeen.Store(index)
+	if len(b.EventIds) > 0 {
+		f.commits.committed(b.EventIds[0])
+	}
 }
 
 // AppendAuditHead replicates signed tree head number seq. It returns
@@ -86,7 +190,8 @@ func (f *fsm) applyAuditRecords(index uint64, cmd *clusterv1.Command) any {
 	if err := proto.Unmarshal(cmd.Payload, &b); err != nil {
 		panic(fmt.Sprintf("cluster: undecodable audit batch at index %d: %v", index, err))
 	}
-	first, _, err := f.store.AppendLog(index, b.Records, b.EventIds, b.Macs...)
+	f.seenAudit(index, &b)
+	first, err := f.audit.enqueue(keystore.LogAppend{Index: index, Records: b.Records, IDs: b.EventIds, MACs: b.Macs})
 	return f.outcome(index, auditAppended{first}, err)
 }
 
@@ -130,28 +235,11 @@ func (f *fsm) outcome(index uint64, ok any, err error) any {
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-// ApplyBatch applies committed entries in order. Consecutive audit batches
-// are applied together, in as few synced transactions as the store allows,
-// so a burst of them costs one fsync; every other entry is applied as
-// Apply would.
+// ApplyBatch applies committed entries in order (audit batches are queued
+// for the auditApplier, which writes them together).
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	defer f.notifyApplied()
 	out := make([]any, len(logs))
-	var run []int // positions in logs of the audit batches being collected
-	var appends []keystore.LogAppend
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		res, err := f.store.AppendLogs(appends)
-		if err != nil {
-			panic(fmt.Sprintf("cluster: cannot apply indexes %d-%d: %v", logs[run[0]].Index, logs[run[len(run)-1]].Index, err))
-		}
-		for i, pos := range run {
-			out[pos] = f.outcome(logs[pos].Index, auditAppended{res[i].First}, res[i].Err)
-		}
-		run, appends = run[:0], appends[:0]
-	}
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue // configuration changes: nothing to apply here
@@ -160,18 +248,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 			panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
 		}
-		if cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
-			flush()
-			out[i] = f.dispatch(l.Index, &cmd)
-			continue
-		}
-		var b clusterv1.AuditBatch
-		if err := proto.Unmarshal(cmd.Payload, &b); err != nil {
-			panic(fmt.Sprintf("cluster: undecodable audit batch at index %d: %v", l.Index, err))
-		}
-		run = append(run, i)
-		appends = append(appends, keystore.LogAppend{Index: l.Index, Records: b.Records, IDs: b.EventIds, MACs: b.Macs})
+		out[i] = f.dispatch(l.Index, &cmd)
 	}
-	flush()
 	return out
 }

@@ -58,11 +58,14 @@ func TestFSMApplyBatch(t *testing.T) {
 			t.Errorf("entry %d: %s, want %s", i, got, want[i])
 		}
 	}
+	// The last audit batch is written behind the state machine.
+	f.audit.drain()
 	if store.LogSize() != 7 || store.AppliedIndex() != 8 || store.LogHeadCount() != 1 {
 		t.Fatalf("size %d, applied %d, heads %d", store.LogSize(), store.AppliedIndex(), store.LogHeadCount())
 	}
 	// Replaying the batch changes nothing.
 	f.ApplyBatch(logs)
+	f.audit.drain()
 	if store.LogSize() != 7 {
 		t.Fatalf("replay grew the log to %d", store.LogSize())
 	}
@@ -119,5 +122,119 @@ func TestNodeAppendAuditConcurrently(t *testing.T) {
 	tn.restart()
 	if tn.store.LogSize() != n {
 		t.Fatalf("after restart: %d records", tn.store.LogSize())
+	}
+}
+
+// CommitAudit answers once a batch is committed, before the state machine
+// has written it; AuditBarrier waits for the write. Shown by holding the
+// writer back: the proposer is answered, a reader behind the barrier is
+// not, and once the writer runs every record is where the log order puts
+// it, mutations applied between batches included.
+func TestCommitAuditAnswersBeforeTheWrite(t *testing.T) {
+	tn := newTestNode(t)
+	tn.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tn.node.CommitAudit(ctx, [][]byte{[]byte("r0")}, []string{"r0"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.node.AuditBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := tn.store.LogPosition("r0"); !ok {
+		t.Fatal("a record committed and passed the barrier is not in the store")
+	}
+
+	a := tn.node.fsm.audit
+	a.mu.Lock()
+	a.busy = true // the writer is taken: batches queue up unwritten
+	a.mu.Unlock()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			go a.run()
+		}
+	}
+	defer release()
+	for i := 1; i <= 5; i++ {
+		id := fmt.Sprintf("r%d", i)
+		if err := tn.node.CommitAudit(ctx, [][]byte{[]byte(id), []byte(id + "b")}, []string{id, id + "b"}, nil); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	if _, ok, _ := tn.store.LogPosition("r5"); ok {
+		t.Fatal("the writer was held back, yet the record is in the store: the test does not test")
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	err := tn.node.AuditBarrier(short)
+	cancelShort()
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("barrier with unwritten records: %v, want ErrTimeout", err)
+	}
+	// A mutation waits for the records before it in the log.
+	done := make(chan error, 1)
+	go func() {
+		k := &keystore.Key{ID: "k-after", State: keystore.Enabled, CreationDate: t0}
+		done <- tn.node.ApplyMutation(ctx, &keystore.Mutation{Op: keystore.OpCreateKey, Time: t0, Key: k})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a mutation was applied before the audit batches ahead of it: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.node.AuditBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= 5; i++ {
+		want := uint64(2*i - 1)
+		if i == 0 {
+			want = 0
+		}
+		id := fmt.Sprintf("r%d", i)
+		if pos, ok, err := tn.store.LogPosition(id); err != nil || !ok || pos != want {
+			t.Fatalf("%s at %d (%v, %v), want %d", id, pos, ok, err, want)
+		}
+	}
+	if tn.store.LogSize() != 11 {
+		t.Fatalf("log size %d, want 11", tn.store.LogSize())
+	}
+}
+
+// A batch the state machine would refuse is refused before it is
+// proposed: a committed batch is always written.
+func TestCommitAuditRefusesBadBatches(t *testing.T) {
+	tn := newTestNode(t)
+	tn.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The new leader's own entries (its barrier) are in the log once reads
+	// are served.
+	if err := tn.node.ReadBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := tn.node.logs.LastIndex()
+	for name, b := range map[string]struct {
+		recs [][]byte
+		ids  []string
+		macs [][]byte
+	}{
+		"ids do not match": {[][]byte{[]byte("a"), []byte("b")}, []string{"a"}, nil},
+		"empty record":     {[][]byte{{}}, []string{"a"}, nil},
+		"record too large": {[][]byte{make([]byte, keystore.MaxLogRecord+1)}, []string{"a"}, nil},
+		"MAC missing":      {[][]byte{[]byte("a"), []byte("b")}, []string{"a", "b"}, [][]byte{[]byte("m")}},
+		"MAC too long":     {[][]byte{[]byte("a")}, []string{"a"}, [][]byte{make([]byte, 65)}},
+		"too many records": {make([][]byte, keystore.MaxLogBatch+1), make([]string, keystore.MaxLogBatch+1), nil},
+	} {
+		if err := tn.node.CommitAudit(ctx, b.recs, b.ids, b.macs); !errors.Is(err, ErrInvalidCommand) {
+			t.Errorf("%s: %v, want ErrInvalidCommand", name, err)
+		}
+	}
+	if after, _ := tn.node.logs.LastIndex(); after != before {
+		t.Fatalf("refused batches reached the log: last index %d -> %d", before, after)
 	}
 }

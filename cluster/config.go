@@ -163,6 +163,7 @@ func (c Config) raftConfig(log *slog.Logger) *raft.Config {
 	// through three members from 943 to 1,196 per second (64 callers), for
 	// about 3 % of a core on an idle leader.
 	rc.CommitTimeout = 2 * time.Millisecond
+	rc.BatchApplyCh = true
 	rc.Logger = newHCLogger(log, "raft")
 	if c.SnapshotThreshold != 0 {
 		rc.SnapshotThreshold = c.SnapshotThreshold

@@ -30,6 +30,13 @@ type fsm struct {
 	// something other than the audit log: what a read must have seen (see
 	// readindex.go).
 	stateIndex atomic.Uint64
+	// auditSeen is the index of the last audit batch received, applied or
+	// about to be; commits wakes the proposers of audit batches when they
+	// are received (auditlog.go).
+	auditSeen atomic.Uint64
+	commits   commitWaiters
+	// audit writes audit batches behind the state machine.
+	audit *auditApplier
 	// applied is closed and replaced after every apply, to wake waiters.
 	appliedMu sync.Mutex
 	applied   chan struct{}
@@ -40,6 +47,7 @@ var _ raft.FSM = (*fsm)(nil)
 func newFSM(store *keystore.Store, log *slog.Logger) *fsm {
 	f := &fsm{store: store, log: log, applied: make(chan struct{})}
 	f.stateIndex.Store(store.AppliedIndex())
+	f.audit = newAuditApplier(store, f.notifyApplied)
 	f.handlers = map[clusterv1.CommandType]applyFunc{
 		clusterv1.CommandType_COMMAND_TYPE_KEYSTORE:      f.applyKeystore,
 		clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS: f.applyAuditRecords,
@@ -88,6 +96,9 @@ func (f *fsm) dispatch(index uint64, cmd *clusterv1.Command) any {
 		}
 		panic(fmt.Sprintf("cluster: unknown command type %v at index %d", cmd.Type, index))
 	}
+	if cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
+		f.audit.drain() // the store applies entries in log order
+	}
 	out := apply(index, cmd)
 	if cmd.Type != clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
 		f.stateIndex.Store(index)
@@ -118,6 +129,7 @@ func (f *fsm) applyKeystore(index uint64, cmd *clusterv1.Command) any {
 
 // Snapshot pins the store's current state; Persist writes it.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.audit.drain()
 	sn, err := f.store.Snapshot()
 	if err != nil {
 		return nil, err
@@ -129,6 +141,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	defer f.notifyApplied()
+	f.audit.drain()
 	err := f.store.Restore(rc)
 	f.stateIndex.Store(f.store.AppliedIndex())
 	return err

@@ -19,8 +19,12 @@ func newTestFSM(t *testing.T) (*fsm, *keystore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	return newFSM(store, testLogger(t)), store
+	f := newFSM(store, testLogger(t))
+	t.Cleanup(func() {
+		f.audit.drain()
+		store.Close()
+	})
+	return f, store
 }
 
 func commandLog(t *testing.T, index uint64, cmd *clusterv1.Command) *raft.Log {

@@ -216,6 +216,9 @@ func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.shutdownCh)
 		err := n.raft.Shutdown().Error()
+		if n.fsm != nil {
+			n.fsm.audit.drain() // the caller closes the store next
+		}
 		// Raft's transport keeps its connections to the other members
 		// open after Shutdown: close them, so that neither side's
 		// goroutines serving them outlive the node.

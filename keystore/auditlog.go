@@ -188,6 +188,10 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 	return out, nil
 }
 
+// CheckLogAppend returns the ErrInvalidMutation that AppendLogs would
+// answer e with, or nil: a proposer checks a batch before proposing it.
+func CheckLogAppend(e LogAppend) error { return checkLogAppend(e) }
+
 func checkLogAppend(e LogAppend) error {
 	if len(e.Records) != len(e.IDs) || len(e.Records) > MaxLogBatch || (len(e.MACs) > 0 && len(e.MACs) != len(e.Records)) {
 		return fmt.Errorf("%w: %d records, %d ids, %d MACs", ErrInvalidMutation, len(e.Records), len(e.IDs), len(e.MACs))

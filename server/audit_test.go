@@ -222,7 +222,10 @@ func TestGroupCommit(t *testing.T) {
 	h := newHarness(t)
 	md := h.createKey(t)
 	counter := &countingAuditProposer{AuditProposer: h.prop}
-	h.srv.auditW.proposer = counter
+	h.srv.auditW.commitBatch = func(ctx context.Context, records [][]byte, ids []string, macs [][]byte) error {
+		_, err := counter.AppendAudit(ctx, records, ids, macs)
+		return err
+	}
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -39,6 +39,15 @@ type AuditProposer interface {
 	PruneAudit(ctx context.Context, from, upTo uint64) error
 }
 
+// auditCommitter is an AuditProposer that can acknowledge records once
+// they are committed, before this node applies them (cluster.Node): the
+// writer then uses CommitAudit, and readers of the log call AuditBarrier
+// first, so that they find every record acknowledged before.
+type auditCommitter interface {
+	CommitAudit(ctx context.Context, records [][]byte, ids []string, macs [][]byte) error
+	AuditBarrier(ctx context.Context) error
+}
+
 // AuditLog follows the replicated audit log on this node: it keeps the
 // Merkle tree of every committed record in memory and wakes the readers
 // that wait for new records. Open it before the Raft node starts applying
@@ -181,7 +190,6 @@ type auditBatch struct {
 	macs    [][]byte
 	bytes   int
 	done    chan struct{}
-	first   uint64
 	err     error
 }
 
@@ -201,8 +209,10 @@ var errAuditClosed = errors.New("server: audit writer stopped")
 // commits it as one entry. A lone request therefore waits for one commit
 // only, and under load many records share one commit.
 type auditWriter struct {
-	proposer AuditProposer
-	timeout  func(context.Context) (context.Context, context.CancelFunc)
+	// commitBatch makes a batch durable: AuditProposer.AppendAudit, or
+	// auditCommitter.CommitAudit if the proposer has it.
+	commitBatch func(ctx context.Context, records [][]byte, ids []string, macs [][]byte) error
+	timeout     func(context.Context) (context.Context, context.CancelFunc)
 	// committed, if set, is called after each batch is committed.
 	committed func()
 	// observe, if set, is told how long each commit took (metrics.go).
@@ -221,7 +231,14 @@ type auditWriter struct {
 }
 
 func newAuditWriter(p AuditProposer, timeout func(context.Context) (context.Context, context.CancelFunc)) *auditWriter {
-	w := &auditWriter{proposer: p, timeout: timeout, wake: make(chan struct{}, auditWriters), stop: make(chan struct{})}
+	w := &auditWriter{timeout: timeout, wake: make(chan struct{}, auditWriters), stop: make(chan struct{})}
+	w.commitBatch = func(ctx context.Context, records [][]byte, ids []string, macs [][]byte) error {
+		_, err := p.AppendAudit(ctx, records, ids, macs)
+		return err
+	}
+	if c, ok := p.(auditCommitter); ok {
+		w.commitBatch = c.CommitAudit
+	}
 	w.wg.Add(auditWriters)
 	for range auditWriters {
 		go w.run()
@@ -229,12 +246,12 @@ func newAuditWriter(p AuditProposer, timeout func(context.Context) (context.Cont
 	return w
 }
 
-// append commits one record and returns its position once it is durable.
-func (w *auditWriter) append(record []byte, id string, mac []byte) (uint64, error) {
+// append commits one record and returns once it is durable.
+func (w *auditWriter) append(record []byte, id string, mac []byte) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return 0, errAuditClosed
+		return errAuditClosed
 	}
 	var b *auditBatch
 	if n := len(w.queue); n > 0 {
@@ -244,7 +261,6 @@ func (w *auditWriter) append(record []byte, id string, mac []byte) (uint64, erro
 		b = &auditBatch{done: make(chan struct{})}
 		w.queue = append(w.queue, b)
 	}
-	i := len(b.records)
 	b.records = append(b.records, record)
 	b.ids = append(b.ids, id)
 	b.macs = append(b.macs, mac)
@@ -257,10 +273,7 @@ func (w *auditWriter) append(record []byte, id string, mac []byte) (uint64, erro
 	}
 	<-b.done
 	w.waiting.Add(-1)
-	if b.err != nil {
-		return 0, b.err
-	}
-	return b.first + uint64(i), nil
+	return b.err
 }
 
 // take removes the oldest batch from the queue; nil if there is none.
@@ -296,7 +309,7 @@ func (w *auditWriter) commit(b *auditBatch) {
 	ctx, cancel := w.timeout(context.Background())
 	defer cancel()
 	start := time.Now()
-	b.first, b.err = w.proposer.AppendAudit(ctx, b.records, b.ids, b.macs)
+	b.err = w.commitBatch(ctx, b.records, b.ids, b.macs)
 	if w.observe != nil {
 		w.observe(time.Since(start), len(b.records), b.err)
 	}

@@ -197,6 +197,9 @@ func eventIDOf(rec []byte) string {
 
 func (a *auditService) TailEvents(req *kmsv1.TailEventsRequest, stream kmsv1.AuditService_TailEventsServer) error {
 	ctx := stream.Context()
+	if err := a.s.auditBarrier(ctx); err != nil {
+		return toStatus(ctx, a.s.log, "TailEvents", err)
+	}
 	size, changed := a.s.audit.Size()
 	next := req.GetStartIndex()
 	if next < 0 || next > size {

@@ -105,10 +105,38 @@ func (s *Server) pipeline(ctx context.Context, method string, req any, handler g
 			return nil, err
 		}
 	}
+	if strings.HasPrefix(info.FullMethod, auditMethodPrefix) {
+		if err := s.auditBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return handler(ctx, req)
 }
 
-const kmsMethodPrefix = "/kms.v1.KeyManagementService/"
+const (
+	kmsMethodPrefix   = "/kms.v1.KeyManagementService/"
+	auditMethodPrefix = "/kms.v1.AuditService/"
+)
+
+// auditBarrier waits, at most MutationTimeout, until this member has
+// applied every audit record it acknowledged: records are acknowledged
+// once committed, before they are applied (auditCommitter), and a reader
+// of the log must find them.
+func (s *Server) auditBarrier(ctx context.Context) error {
+	if s.auditSync == nil {
+		return nil
+	}
+	ctx, cancel := s.mutationContext(ctx)
+	defer cancel()
+	if err := s.auditSync.AuditBarrier(ctx); err != nil {
+		if errors.Is(err, cluster.ErrShutdown) {
+			return err
+		}
+		return &apiError{code: codes.Unavailable, name: excDependency,
+			message: "This member has not yet applied every audit record it acknowledged; nothing was done. Retry the request."}
+	}
+	return nil
+}
 
 // readBarrier waits, at most MutationTimeout like any wait on the Raft
 // log, until this member holds every mutation acknowledged before.
@@ -158,7 +186,7 @@ func (s *Server) finishAudit(ctx context.Context, ci callInfo, method string, re
 	e := s.apiEvent(ci, name, req, resp, err)
 	rec, cerr := e.Canonical()
 	if cerr == nil {
-		_, cerr = s.auditW.append(rec, ci.eventID, s.recordMAC(audit.LeafHash(rec)))
+		cerr = s.auditW.append(rec, ci.eventID, s.recordMAC(audit.LeafHash(rec)))
 	}
 	if cerr != nil {
 		s.log.ErrorContext(ctx, "audit record not committed; failing the request", "method", method,

@@ -89,7 +89,7 @@ func (s *Server) recordServiceEvent(ctx context.Context, name, keyID string, det
 		rec, err = e.Canonical()
 	}
 	if err == nil {
-		_, err = s.auditW.append(rec, e.EventID, s.recordMAC(audit.LeafHash(rec)))
+		err = s.auditW.append(rec, e.EventID, s.recordMAC(audit.LeafHash(rec)))
 	}
 	if err != nil {
 		s.log.Error("audit record of a service event not committed", "event", name, "key_id", keyID, "err", err)

@@ -173,6 +173,9 @@ type Server struct {
 	audit     *AuditLog
 	auditW    *auditWriter
 	auditP    AuditProposer
+	// auditSync, if set, acknowledges records once committed; readers of
+	// the log pass its AuditBarrier first.
+	auditSync auditCommitter
 	signEvery time.Duration
 	signer    signer
 	// signKick asks the scheduler to sign a head now: maxHeadLeaves
@@ -292,6 +295,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if !cfg.DisableAudit {
 		s.audit, s.auditP = cfg.AuditLog, cfg.AuditProposer
+		s.auditSync, _ = cfg.AuditProposer.(auditCommitter)
 		s.auditW = newAuditWriter(cfg.AuditProposer, s.mutationContext)
 		s.auditW.committed = s.maybeKickSigner
 	}
