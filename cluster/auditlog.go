@@ -18,7 +18,8 @@ type auditAppended struct{ first uint64 }
 
 // AppendAudit replicates a batch of audit records (one Raft entry for the
 // whole batch) and returns the log position of the first, once the entry
-// is committed and applied on this node. ids[i] is the event id of
+// is committed and, on the leader, written to its store (a follower
+// forwards the batch and answers once the leader has committed it). ids[i] is the event id of
 // records[i], and macs[i] (stored with it, opaque) authenticates it. The
 // errors are Apply's; on any error the records may or may not have been
 // committed.
@@ -33,6 +34,12 @@ func (n *Node) AppendAudit(ctx context.Context, records [][]byte, ids []string, 
 	}
 	switch r := resp.(type) {
 	case auditAppended:
+		// The state machine answers once it has queued the batch
+		// (auditApplier); here, it is in the store once written. (A
+		// batch forwarded to the leader is answered once committed.)
+		if err := n.AuditBarrier(ctx); err != nil {
+			return 0, err
+		}
 		return r.first, nil
 	case error:
 		return 0, r
@@ -235,11 +242,33 @@ func (f *fsm) outcome(index uint64, ok any, err error) any {
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-// ApplyBatch applies committed entries in order (audit batches are queued
-// for the auditApplier, which writes them together).
+// ApplyBatch applies committed entries in order. Audit batches are queued
+// for the auditApplier, which writes them together; consecutive key store
+// mutations are committed together, in one synced transaction where they
+// fit (keystore.Store.ApplyMutations). Every other entry is applied as
+// Apply would.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	defer f.notifyApplied()
 	out := make([]any, len(logs))
+	var run []int // positions in logs of the key store mutations collected
+	var muts []keystore.IndexedMutation
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		f.audit.drain() // the store applies entries in log order
+		errs, err := f.store.ApplyMutations(muts)
+		if err != nil {
+			panic(fmt.Sprintf("cluster: cannot apply indexes %d-%d: %v", muts[0].Index, muts[len(muts)-1].Index, err))
+		}
+		for i, pos := range run {
+			if errs[i] != nil {
+				out[pos] = errs[i]
+			}
+		}
+		f.stateIndex.Store(muts[len(muts)-1].Index)
+		run, muts = run[:0], muts[:0]
+	}
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue // configuration changes: nothing to apply here
@@ -248,7 +277,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 			panic(fmt.Sprintf("cluster: undecodable command at index %d: %v", l.Index, err))
 		}
+		if cmd.Type == clusterv1.CommandType_COMMAND_TYPE_KEYSTORE {
+			m, err := keystore.DecodeMutation(cmd.Payload)
+			if err != nil {
+				panic(fmt.Sprintf("cluster: undecodable key store mutation at index %d: %v", l.Index, err))
+			}
+			run = append(run, i)
+			muts = append(muts, keystore.IndexedMutation{Index: l.Index, Mutation: m})
+			continue
+		}
+		flush()
 		out[i] = f.dispatch(l.Index, &cmd)
 	}
+	flush()
 	return out
 }

@@ -3,6 +3,7 @@ package keystore
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -77,6 +78,113 @@ func (s *Store) Apply(index uint64, m *Mutation) error {
 	return domainErr
 }
 
+// IndexedMutation is a mutation and the index of the log entry that
+// carries it.
+type IndexedMutation struct {
+	Index    uint64
+	Mutation *Mutation
+}
+
+// ApplyMutations applies consecutive log entries as Apply would, one after
+// the other, but commits them in as few synced transactions as Badger
+// allows (usually one): under load, a burst of committed mutations costs
+// one fsync, not one each. errs[i] is entry i's domain error, or nil.
+//
+// Each entry is planned against the state the ones before it left, and the
+// in-memory view changes before the transaction commits: readers may see
+// an entry's effect just before it is fsynced here, which is safe because
+// the entries are committed (they are in the raft log of a quorum, and a
+// node that stops before the fsync applies them again). Nothing is
+// acknowledged before ApplyMutations returns. ErrStorage (returned as err)
+// means the database failed part way: the node must stop.
+func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err error) {
+	errs = make([]error, len(entries))
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// pending are the changes of the transaction being built, up to index
+	// last; a change is written whole or not at all.
+	var pending []change
+	var pendingIdx []uint64
+	var last uint64
+	commit := func(cs []change, index uint64) error {
+		txn := s.db.NewTransaction(true)
+		defer txn.Discard()
+		for _, c := range cs {
+			if err := writeChange(txn, c); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
+			return err
+		}
+		return txn.Commit()
+	}
+	var txn *badger.Txn
+	defer func() {
+		if txn != nil {
+			txn.Discard()
+		}
+	}()
+	for i, e := range entries {
+		if e.Index <= s.applied.Load() || (last != 0 && e.Index <= last) {
+			continue
+		}
+		c, domainErr := plan(s.v, e.Mutation)
+		if domainErr != nil {
+			c = change{}
+		}
+		errs[i] = domainErr
+		if txn == nil {
+			txn = s.db.NewTransaction(true)
+		}
+		if werr := writeChange(txn, c); werr != nil {
+			if !errors.Is(werr, badger.ErrTxnTooBig) || len(pending) == 0 {
+				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, werr)
+			}
+			// Too big with this change: commit the ones before it on
+			// their own, and start again from this one.
+			txn.Discard()
+			if err := commit(pending, last); err != nil {
+				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, last, err)
+			}
+			s.applied.Store(last)
+			pending, pendingIdx = pending[:0], pendingIdx[:0]
+			txn = s.db.NewTransaction(true)
+			if werr := writeChange(txn, c); werr != nil {
+				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, werr)
+			}
+		}
+		pending, pendingIdx = append(pending, c), append(pendingIdx, e.Index)
+		last = e.Index
+		s.mu.Lock()
+		s.v.apply(c)
+		s.v.applied = e.Index
+		s.mu.Unlock()
+	}
+	if txn == nil {
+		return errs, nil
+	}
+	cerr := txn.Set([]byte(keyApplied), be64(last))
+	if errors.Is(cerr, badger.ErrTxnTooBig) {
+		// The applied index did not fit: commit the changes one by one.
+		txn.Discard()
+		txn = nil
+		cerr = nil
+		for j, c := range pending {
+			if cerr = commit([]change{c}, pendingIdx[j]); cerr != nil {
+				break
+			}
+		}
+	} else if cerr == nil {
+		cerr = txn.Commit()
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, last, cerr)
+	}
+	s.applied.Store(last)
+	return errs, nil
+}
+
 func plan(v *view, m *Mutation) (change, error) {
 	if m == nil {
 		return change{}, fmt.Errorf("%w: nil mutation", ErrInvalidMutation)
@@ -95,6 +203,17 @@ func plan(v *view, m *Mutation) (change, error) {
 func (s *Store) commit(index uint64, c change) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	if err := writeChange(txn, c); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+// writeChange adds c's writes to txn.
+func writeChange(txn *badger.Txn, c change) error {
 	for _, k := range c.putKeys {
 		if err := setJSON(txn, prefixKey+k.ID, k); err != nil {
 			return err
@@ -140,10 +259,7 @@ func (s *Store) commit(index uint64, c change) error {
 			return err
 		}
 	}
-	if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
-		return err
-	}
-	return txn.Commit()
+	return nil
 }
 
 func setJSON(txn *badger.Txn, key string, v any) error {

@@ -253,6 +253,11 @@ func TestForwardRequiresTheClusterKey(t *testing.T) {
 	if _, err := fwd.Apply(ctx, stale); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("stale: %v", err)
 	}
+	// A forwarded audit batch is answered once committed; the leader
+	// writes it to its store right after.
+	if err := l.node.AuditBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := l.store.LogSize(); got != before+1 {
 		t.Fatalf("audit log went from %d to %d records; want exactly the one authenticated command's", before, got)
 	}
