@@ -37,7 +37,7 @@ func init() {
 		&command{name: "audit export", op: "GetEvents", usage: auditExportUsage, run: exportLog, untimed: true,
 			ownsOutfile: true, flags: keyFlags},
 		&command{name: "audit verify", op: "GetEvents", usage: auditVerifyUsage, run: verifyLog, untimed: true,
-			flags: append([]flagSpec{{"file", kindString, false}}, keyFlags...)},
+			flags: append([]flagSpec{{"file", kindString, false}, {"checkpoint", kindString, false}}, keyFlags...)},
 		&command{name: "audit prove", op: "GetInclusionProof", usage: auditProveUsage, run: prove,
 			flags: append([]flagSpec{{"event-id", kindString, false}, {"index", kindString, false},
 				{"tree-size", kindString, false}, {"file", kindString, false}}, keyFlags...)},

@@ -281,3 +281,74 @@ func (w *cancelAfter) Write(p []byte) (int, error) {
 	}
 	return w.buf.Write(p)
 }
+
+// audit verify --checkpoint keeps the newest head between runs and catches
+// a log whose tail was cut off with the heads that covered it, which
+// verifies on its own.
+func TestAuditVerifyCheckpoint(t *testing.T) {
+	ff, addr := startFake(t)
+	pub := pubB64(ff)
+	f := ff.audit
+	cp := filepath.Join(t.TempDir(), "audit.checkpoint")
+	verify := func() (logSummary, string, int) {
+		t.Helper()
+		out, errb, code := ctl(t, addr, "", "audit", "verify", "--public-key", pub, "--checkpoint", cp)
+		var sum logSummary
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &sum); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+		}
+		return sum, errb, code
+	}
+	sum, errb, code := verify()
+	if code != 0 || sum.Checkpoint != cp || sum.CheckpointTreeSize != nil {
+		t.Fatalf("first run: exit %d, %+v, %s", code, sum, errb)
+	}
+	if fi, err := os.Stat(cp); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("checkpoint file: %v %v", fi, err)
+	}
+	// The log grows: the checkpoint still holds.
+	f.mu.Lock()
+	for i := fakeAuditRecords; i < fakeAuditRecords+6; i++ {
+		f.append(fakeEvent(i))
+	}
+	f.sign()
+	f.mu.Unlock()
+	sum, errb, code = verify()
+	if code != 0 || sum.CheckpointTreeSize == nil || *sum.CheckpointTreeSize != fakeAuditRecords || sum.TreeSize != fakeAuditRecords+6 {
+		t.Fatalf("after growth: exit %d, %+v, %s", code, sum, errb)
+	}
+	// Cut after record 8, with the heads covering the rest: the log
+	// verifies without the checkpoint, not with it.
+	f.mu.Lock()
+	f.records = f.records[:8]
+	f.tree = audit.Tree{}
+	for _, r := range f.records {
+		f.tree.Append(audit.LeafHash(r))
+	}
+	for len(f.heads) > 0 && f.heads[len(f.heads)-1].Head.Size > 8 {
+		f.heads = f.heads[:len(f.heads)-1]
+	}
+	f.mu.Unlock()
+	if _, errb, code := ctl(t, addr, "", "audit", "verify", "--public-key", pub); code != 0 {
+		t.Fatalf("the cut log should verify on its own (that is the gap): exit %d %s", code, errb)
+	}
+	_, errb, code = verify()
+	if code != 1 || !strings.Contains(errb, "log tampered at record 8") || !strings.Contains(errb, "were removed") {
+		t.Fatalf("cut log with the checkpoint: exit %d, %s", code, errb)
+	}
+	// A checkpoint of another log's key is the file's fault.
+	other, err := audit.Sign(fakeAuditKey("other"), audit.TreeHead{Size: 1, Timestamp: fakeAuditStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := audit.MarshalCheckpoint(other, fakeAuditStart)
+	os.WriteFile(cp, b, 0o600)
+	if _, errb, code = verify(); code == 0 || code == 1 || !strings.Contains(errb, "another log or key") {
+		t.Fatalf("checkpoint of another key: exit %d, %s", code, errb)
+	}
+	if _, errb, code := ctl(t, addr, "", "audit", "verify", "--checkpoint", ""); code == 0 || !strings.Contains(errb, "--checkpoint") {
+		t.Fatalf("empty --checkpoint: exit %d %s", code, errb)
+	}
+}

@@ -72,7 +72,8 @@ Example:
   kmsctl audit verify --file audit-2026-03.json --public-key-file kmsd-audit.pub
 `
 
-const auditVerifyUsage = `Usage: kmsctl audit verify [--file PATH] [--public-key BASE64 | --public-key-file PATH]
+const auditVerifyUsage = `Usage: kmsctl audit verify [--file PATH] [--checkpoint PATH]
+       [--public-key BASE64 | --public-key-file PATH]
 
 Checks the audit log: every signed tree head's signature and chain, and
 that the records reproduce every head's Merkle root. Without --file it asks
@@ -100,9 +101,17 @@ With a retention policy the records kmsd removed are checked through the
 leaf hashes of the heads that cover them (FirstIndex is the first record
 kmsd still holds).
 
+What no log can show by itself is that its end was cut off, together with
+every head that covered it. --checkpoint PATH closes that gap: after the log
+checks out, verify saves its newest signed head to PATH (mode 0600), and
+the next verify with the same PATH requires the log to still hold that
+exact head (kmsd never removes a head, retention included); a log cut off
+since is reported at its first missing record. Keep the file where whoever
+can write kmsd's data directory cannot, and run verify regularly.
+
 Example:
   kmsctl audit public-key --query PublicKey --output text > kmsd-audit.pub
-  kmsctl audit verify --public-key-file kmsd-audit.pub
+  kmsctl audit verify --public-key-file kmsd-audit.pub --checkpoint ~/kmsd-audit.checkpoint
   kmsctl audit verify --file audit-2026-03.json --public-key-file kmsd-audit.pub
 `
 

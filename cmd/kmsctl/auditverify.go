@@ -11,7 +11,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kmsd/kmsd/audit"
@@ -37,6 +39,10 @@ type logSummary struct {
 	KeyID           string `json:"KeyId"`
 	PublicKeySource string `json:"PublicKeySource"`
 	OutFile         string `json:"OutFile,omitempty"`
+	// CheckpointTreeSize is the size of the head a --checkpoint file held
+	// and the log still holds (absent when the file did not exist yet).
+	CheckpointTreeSize *uint64 `json:"CheckpointTreeSize,omitempty"`
+	Checkpoint         string  `json:"Checkpoint,omitempty"`
 }
 
 // exportLog writes the log to --outfile (mode 0600) and verifies it.
@@ -92,17 +98,103 @@ func verifyLog(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if path, ok := c.args.strings["file"]; ok {
-		return verifyFile(c, path, trusted)
+	cpPath, withCheckpoint := c.args.strings["checkpoint"]
+	if withCheckpoint && cpPath == "" {
+		return nil, usagef("--checkpoint needs a file path")
 	}
-	l, err := fetchLog(ctx, c)
+	var l *fetchedLog
+	var source string
+	if path, ok := c.args.strings["file"]; ok {
+		l, err = readExportLog(path)
+		source = keyFromFile
+	} else {
+		l, err = fetchLog(ctx, c)
+		source = keyFromServer
+	}
 	if err != nil {
 		return nil, err
 	}
-	return verifyFetched(c, l, trusted, keyFromServer)
+	sum, err := verifyFetched(c, l, trusted, source)
+	if err != nil || !withCheckpoint {
+		return sum, err
+	}
+	pub := trusted
+	if pub == nil {
+		pub = l.pub
+	}
+	return sum, checkpoint(c, cpPath, l, pub, sum)
 }
 
-func verifyFile(c *call, path string, trusted ed25519.PublicKey) (any, error) {
+// checkpoint checks the verified log l against the checkpoint at path, if
+// the file exists, and saves l's newest head there.
+func checkpoint(c *call, path string, l *fetchedLog, pub ed25519.PublicKey, sum *logSummary) error {
+	b, err := readCheckpoint(path)
+	switch {
+	case err == nil:
+		cp, err := audit.ParseCheckpoint(b)
+		if err != nil {
+			return fmt.Errorf("%w: --checkpoint %s: %v", errLocal, path, err)
+		}
+		if err := audit.CheckCheckpoint(l.heads, cp, pub); errors.Is(err, audit.ErrBadCheckpoint) {
+			return fmt.Errorf("%w: --checkpoint %s: %v (was it saved for another log or key?)", errLocal, path, err)
+		} else if err != nil {
+			return &unverifiedError{err}
+		}
+		size := cp.Head.Size
+		sum.CheckpointTreeSize = &size
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: --checkpoint: %v", errLocal, err)
+	}
+	sum.Checkpoint = path
+	n := len(l.heads)
+	if n == 0 {
+		return nil // nothing signed yet: nothing to keep
+	}
+	out, err := audit.MarshalCheckpoint(l.heads[n-1], time.Now())
+	if err == nil {
+		err = writeFileAtomic(path, out)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: --checkpoint: %v", errLocal, err)
+	}
+	return nil
+}
+
+// readCheckpoint reads the checkpoint file at path, at most one byte more
+// than a checkpoint can be (ParseCheckpoint refuses it then).
+func readCheckpoint(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, audit.MaxCheckpointSize+1))
+}
+
+// writeFileAtomic replaces path with b (mode 0600) through a file renamed
+// over it, so that a crash leaves the old checkpoint or the new one.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(b); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// readExportLog reads an export file.
+func readExportLog(path string) (*fetchedLog, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--file: %v", err)
@@ -115,8 +207,7 @@ func verifyFile(c *call, path string, trusted ed25519.PublicKey) (any, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: --file: %v", errLocal, err)
 	}
-	l := &fetchedLog{start: e.FirstIndex, records: e.Records, heads: e.Heads, pub: e.PublicKey, badHead: -1}
-	return verifyFetched(c, l, trusted, keyFromFile)
+	return &fetchedLog{start: e.FirstIndex, records: e.Records, heads: e.Heads, pub: e.PublicKey, badHead: -1}, nil
 }
 
 // verifyFetched checks l with the trusted key if there is one, and
