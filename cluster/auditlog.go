@@ -13,8 +13,12 @@ import (
 	clusterv1 "github.com/kmsd/kmsd/proto/kmsd/cluster/v1"
 )
 
-// auditAppended is the state machine's answer to an audit batch.
-type auditAppended struct{ first uint64 }
+// auditAppended is the state machine's answer to an audit batch; forwarded
+// marks the leader's answer to a batch this node forwarded.
+type auditAppended struct {
+	first     uint64
+	forwarded bool
+}
 
 // AppendAudit replicates a batch of audit records (one Raft entry for the
 // whole batch) and returns the log position of the first, once the entry
@@ -34,9 +38,11 @@ func (n *Node) AppendAudit(ctx context.Context, records [][]byte, ids []string, 
 	}
 	switch r := resp.(type) {
 	case auditAppended:
+		if r.forwarded {
+			return r.first, nil // answered by the leader once committed
+		}
 		// The state machine answers once it has queued the batch
-		// (auditApplier); here, it is in the store once written. (A
-		// batch forwarded to the leader is answered once committed.)
+		// (auditApplier); it is in the store once written.
 		if err := n.AuditBarrier(ctx); err != nil {
 			return 0, err
 		}
@@ -69,7 +75,7 @@ func (n *Node) CommitAudit(ctx context.Context, records [][]byte, ids []string, 
 		_, err := n.AppendAudit(ctx, records, ids, macs)
 		return err
 	}
-	defer n.fsm.commits.remove(ids[0])
+	defer n.fsm.commits.remove(ids[0], committed)
 	payload, err := proto.Marshal(&clusterv1.AuditBatch{Records: records, EventIds: ids, Macs: macs})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
@@ -91,14 +97,15 @@ func (n *Node) CommitAudit(ctx context.Context, records [][]byte, ids []string, 
 }
 
 // AuditBarrier returns once this node has applied every audit batch whose
-// commit it has seen, so that a reader finds every record acknowledged
-// through CommitAudit before the call. It waits at most until ctx's
+// commit it has seen, and every batch it forwarded to the leader and was
+// answered for, so that a reader finds every record this node acknowledged
+// before the call. It waits at most until ctx's
 // deadline or ApplyTimeout.
 func (n *Node) AuditBarrier(ctx context.Context) error {
 	if n.isShutdown() {
 		return ErrShutdown
 	}
-	return n.waitApplied(ctx, n.fsm.auditSeen.Load())
+	return n.waitApplied(ctx, max(n.fsm.auditSeen.Load(), n.auditForwarded.Load()))
 }
 
 // commitWaiters lets the proposer of an audit batch learn that its entry
@@ -125,10 +132,14 @@ func (c *commitWaiters) add(id string) (ch chan struct{}, ok bool) {
 	return ch, true
 }
 
-func (c *commitWaiters) remove(id string) {
+// remove unregisters ch, the waiter add returned for id, if it is still
+// registered.
+func (c *commitWaiters) remove(id string, ch chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, id)
+	if c.m[id] == ch {
+		delete(c.m, id)
+	}
 }
 
 // committed wakes the waiter of the batch named id, if any.
@@ -199,7 +210,7 @@ func (f *fsm) applyAuditRecords(index uint64, cmd *clusterv1.Command) any {
 	}
 	f.seenAudit(index, &b)
 	first, err := f.audit.enqueue(keystore.LogAppend{Index: index, Records: b.Records, IDs: b.EventIds, MACs: b.Macs})
-	return f.outcome(index, auditAppended{first}, err)
+	return f.outcome(index, auditAppended{first: first}, err)
 }
 
 func (f *fsm) applyAuditHead(index uint64, cmd *clusterv1.Command) any {

@@ -42,7 +42,7 @@ func TestFSMApplyBatch(t *testing.T) {
 		commandLog(t, 8, auditCommand(t, "e", "f", "g")),
 	}
 	resp := f.ApplyBatch(logs)
-	want := []string{"{0}", "{2}", "<nil>", "<nil>", "{3}", "already exists", "<nil>", "{4}"}
+	want := []string{"{0 false}", "{2 false}", "<nil>", "<nil>", "{3 false}", "already exists", "<nil>", "{4 false}"}
 	if len(resp) != len(logs) {
 		t.Fatalf("%d responses for %d entries", len(resp), len(logs))
 	}

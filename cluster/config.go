@@ -163,6 +163,10 @@ func (c Config) raftConfig(log *slog.Logger) *raft.Config {
 	// through three members from 943 to 1,196 per second (64 callers), for
 	// about 3 % of a core on an idle leader.
 	rc.CommitTimeout = 2 * time.Millisecond
+	// Proposals queue up while the leader writes the log, and the next
+	// write takes them all (one fsync). Raft then no longer bounds how
+	// long a proposal waits to be queued; every wait here is bounded by
+	// ApplyTimeout anyway, and a timed-out proposal's outcome is unknown.
 	rc.BatchApplyCh = true
 	rc.Logger = newHCLogger(log, "raft")
 	if c.SnapshotThreshold != 0 {

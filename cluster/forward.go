@@ -271,8 +271,15 @@ func (n *Node) forward(ctx context.Context, b []byte, leader, addr string) (any,
 	var cmd clusterv1.Command
 	if proto.Unmarshal(b, &cmd) == nil && cmd.Type == clusterv1.CommandType_COMMAND_TYPE_AUDIT_RECORDS {
 		// An audit batch changes nothing the caller reads next: answer
-		// as soon as the leader has committed it.
-		return auditAppended{resp.GetAuditFirst()}, nil
+		// as soon as the leader has committed it. Readers of the log here
+		// wait for it (AuditBarrier).
+		for idx := resp.GetIndex(); ; {
+			cur := n.auditForwarded.Load()
+			if idx <= cur || n.auditForwarded.CompareAndSwap(cur, idx) {
+				break
+			}
+		}
+		return auditAppended{first: resp.GetAuditFirst(), forwarded: true}, nil
 	}
 	n.waitAppliedAfterForward(ctx, resp.GetIndex())
 	return nil, nil

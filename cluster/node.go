@@ -52,6 +52,9 @@ type Node struct {
 	leaderWait time.Duration
 	// storageCheck is Config.StorageCheck.
 	storageCheck func() error
+	// auditForwarded is the highest index of an audit batch this node
+	// forwarded and the leader committed (AuditBarrier).
+	auditForwarded atomic.Uint64
 }
 
 // New starts a node that applies committed entries to store. The store

@@ -96,6 +96,7 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 		time.Sleep(time.Duration(2000+rng.IntN(3000)) * time.Millisecond)
 		d := ds[rng.IntN(3)]
 		if rng.IntN(4) == 0 {
+			t.Logf("%.1f s: pause %s", time.Since(start).Seconds(), d.grpcAddr)
 			pauses++
 			d.cmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(time.Duration(1000+rng.IntN(4000)) * time.Millisecond)
@@ -103,6 +104,7 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 			continue
 		}
 		kills++
+		t.Logf("%.1f s: kill %s", time.Since(start).Seconds(), d.grpcAddr)
 		d.kill()
 		d.launch()
 		if err := d.waitReady(30 * time.Second); err != nil {
@@ -140,6 +142,13 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	seconds := int((elapsed + time.Second - 1) / time.Second)
+	var missing []int
+	for i := 0; i < seconds; i++ {
+		if !writeSeconds[int64(i)] {
+			missing = append(missing, i)
+		}
+	}
+	t.Logf("seconds without a write: %v", missing)
 	t.Logf("%v: %d kills, %d pauses; %d keys and %d ciphertexts acknowledged, all there; %d of %d seconds had a successful write",
 		elapsed.Round(time.Second), kills, pauses, len(keys), len(blobs), len(writeSeconds), seconds)
 	// The plan's figure is for a long run; in a short one a single

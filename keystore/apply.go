@@ -106,7 +106,7 @@ func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err err
 	var pending []change
 	var pendingIdx []uint64
 	var last uint64
-	commit := func(cs []change, index uint64) error {
+	commitOne := func(cs []change, index uint64) error {
 		txn := s.db.NewTransaction(true)
 		defer txn.Discard()
 		for _, c := range cs {
@@ -118,6 +118,20 @@ func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err err
 			return err
 		}
 		return txn.Commit()
+	}
+	// commit commits cs (the changes of entries idx) in one transaction,
+	// or one transaction each if they do not fit with the applied index.
+	commit := func(cs []change, idx []uint64) error {
+		err := commitOne(cs, idx[len(idx)-1])
+		if !errors.Is(err, badger.ErrTxnTooBig) {
+			return err
+		}
+		for j, c := range cs {
+			if err := commitOne([]change{c}, idx[j]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var txn *badger.Txn
 	defer func() {
@@ -144,7 +158,7 @@ func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err err
 			// Too big with this change: commit the ones before it on
 			// their own, and start again from this one.
 			txn.Discard()
-			if err := commit(pending, last); err != nil {
+			if err := commit(pending, pendingIdx); err != nil {
 				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, last, err)
 			}
 			s.applied.Store(last)
@@ -166,15 +180,10 @@ func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err err
 	}
 	cerr := txn.Set([]byte(keyApplied), be64(last))
 	if errors.Is(cerr, badger.ErrTxnTooBig) {
-		// The applied index did not fit: commit the changes one by one.
+		// The applied index did not fit: commit the changes apart.
 		txn.Discard()
 		txn = nil
-		cerr = nil
-		for j, c := range pending {
-			if cerr = commit([]change{c}, pendingIdx[j]); cerr != nil {
-				break
-			}
-		}
+		cerr = commit(pending, pendingIdx)
 	} else if cerr == nil {
 		cerr = txn.Commit()
 	}

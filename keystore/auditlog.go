@@ -117,6 +117,7 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 	var txn *badger.Txn
 	var txnBytes int
 	var lastIndex uint64
+	var inTxn []int // the entries of txn
 	flush := func() error {
 		if txn == nil {
 			return nil
@@ -132,8 +133,18 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 		s.v.logSize = size
 		s.v.applied = lastIndex
 		s.mu.Unlock()
+		// The observer learns of the records before the applied index
+		// says they are there: a reader that waited for the index
+		// finds them in what the observer keeps too.
+		if s.obs.Appended != nil {
+			for _, i := range inTxn {
+				if out[i].Applied {
+					s.obs.Appended(out[i].First, entries[i].Records)
+				}
+			}
+		}
 		s.applied.Store(lastIndex)
-		txn, txnBytes = nil, 0
+		txn, txnBytes, inTxn = nil, 0, inTxn[:0]
 		return nil
 	}
 	for i, e := range entries {
@@ -150,6 +161,7 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 			txn = s.db.NewTransaction(true)
 		}
 		lastIndex, txnBytes = e.Index, txnBytes+n
+		inTxn = append(inTxn, i)
 		if out[i].Err != nil {
 			continue // refused: only the applied index advances
 		}
@@ -177,13 +189,6 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 	}
 	if err := flush(); err != nil {
 		return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, lastIndex, err)
-	}
-	if s.obs.Appended != nil {
-		for i, e := range entries {
-			if out[i].Applied {
-				s.obs.Appended(out[i].First, e.Records)
-			}
-		}
 	}
 	return out, nil
 }

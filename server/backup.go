@@ -209,6 +209,10 @@ func (c *clusterService) Backup(_ *kmsv1.BackupRequest, stream kmsv1.ClusterServ
 			return err
 		}
 	}
+	// And every audit record this member acknowledged.
+	if err := s.auditBarrier(stream.Context()); err != nil {
+		return err
+	}
 	snap, err := st.Snapshot()
 	if err != nil {
 		return err

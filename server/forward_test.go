@@ -286,3 +286,44 @@ func forwardMsg(from, to string, ts int64, nonce, cmd []byte) []byte {
 	b = append(b, nonce...)
 	return append(b, cmd...)
 }
+
+// TestAuditReadsSeeOwnRecordsOnEveryMember: a member that answered a call
+// finds the call's audit record at once, whether it leads (the record is
+// acknowledged once committed, before the leader has written it) or
+// follows (it forwarded the record, and the leader answered once it was
+// committed).
+func TestAuditReadsSeeOwnRecordsOnEveryMember(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	ms := newMembers(t, 3, clock)
+	ctx := context.Background()
+	l := leaderOf(t, ms)
+	k, err := l.kms.CreateKey(ctx, &kmsv1.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	followers := 0
+	for _, m := range ms {
+		if !m.node.IsLeader() {
+			followers++
+		}
+		for i := range 20 {
+			var hdr metadata.MD
+			_, err := m.kms.GenerateDataKey(ctx, &kmsv1.GenerateDataKeyRequest{KeyId: k.GetKeyMetadata().GetKeyId(), NumberOfBytes: 32}, grpc.Header(&hdr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := hdr.Get(HeaderEventID)
+			if len(id) != 1 {
+				t.Fatalf("no event id in %v", hdr)
+			}
+			resp, err := m.audit.LookupEvents(ctx, &kmsv1.LookupEventsRequest{EventId: id[0]})
+			if err != nil || len(resp.GetEvents()) != 1 {
+				t.Fatalf("member %s, call %d: its own record %s not found right after the call: %v, %d events",
+					m.apiAddr, i, id[0], err, len(resp.GetEvents()))
+			}
+		}
+	}
+	if followers != 2 {
+		t.Fatalf("%d followers", followers)
+	}
+}
