@@ -191,7 +191,7 @@ func TestHungFuturesLeakNothing(t *testing.T) {
 		tr.stop()
 		// The waiters counted above (at most one per caller) are the only
 		// goroutines allowed to outlive the nodes.
-		if err := goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/kmsd/kmsd/cluster.(*Node).wait.func1")); err != nil {
+		if err := goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/kmsd/kmsd/cluster.(*Node).waitOr.func1")); err != nil {
 			t.Fatalf("cycle %d: %v", cycle, err)
 		}
 	}
