@@ -99,8 +99,7 @@ func (n *Node) CommitAudit(ctx context.Context, records [][]byte, ids []string, 
 // AuditBarrier returns once this node has applied every audit batch whose
 // commit it has seen, and every batch it forwarded to the leader and was
 // answered for, so that a reader finds every record this node acknowledged
-// before the call. It waits at most until ctx's
-// deadline or ApplyTimeout.
+// before the call. It waits at most until ctx's deadline or ApplyTimeout.
 func (n *Node) AuditBarrier(ctx context.Context) error {
 	if n.isShutdown() {
 		return ErrShutdown
