@@ -238,6 +238,14 @@ func (d *daemon) client() kmsv1.KeyManagementServiceClient {
 // the test.
 func (d *daemon) grpcConn() *grpc.ClientConn {
 	d.t.Helper()
+	conn := d.dial()
+	d.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// dial returns a new connection to the daemon, for the caller to close.
+func (d *daemon) dial() *grpc.ClientConn {
+	d.t.Helper()
 	creds := d.creds
 	if creds == nil {
 		creds = insecure.NewCredentials()
@@ -246,7 +254,6 @@ func (d *daemon) grpcConn() *grpc.ClientConn {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.t.Cleanup(func() { conn.Close() })
 	return conn
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"syscall"
@@ -36,6 +37,7 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 	var keys []string
 	var blobs []sealed
 	writeSeconds := map[int64]bool{}
+	writeErrors := map[int64]string{} // the first failed write of each second
 	start := time.Now()
 	deadline := start.Add(*soakDuration)
 	stop := make(chan struct{})
@@ -55,20 +57,30 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 				// writer soon waits on it, which measures the clients
 				// rather than the cluster.
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
-				c := d.client()
+				// A connection per call, closed after it: one kept per
+				// call until the end would pile up to kmsd's connection
+				// limit, which then holds further ones back.
+				conn := d.dial()
+				c := kmsv1.NewKeyManagementServiceClient(conn)
+				var err error
 				switch i % 3 {
 				case 0:
-					k, err := c.CreateKey(cctx, &kmsv1.CreateKeyRequest{Description: "soak"})
+					var k *kmsv1.CreateKeyResponse
+					k, err = c.CreateKey(cctx, &kmsv1.CreateKeyRequest{Description: "soak"})
+					sec := int64(time.Since(start) / time.Second)
+					mu.Lock()
 					if err == nil {
-						mu.Lock()
 						keys = append(keys, k.GetKeyMetadata().GetKeyId())
-						writeSeconds[int64(time.Since(start)/time.Second)] = true
-						mu.Unlock()
+						writeSeconds[sec] = true
+					} else if _, seen := writeErrors[sec]; !seen {
+						writeErrors[sec] = fmt.Sprintf("%s: %v", d.grpcAddr, err)
 					}
+					mu.Unlock()
 				case 1:
 					p := make([]byte, 24)
 					crand.Read(p)
-					e, err := c.Encrypt(cctx, &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: p})
+					var e *kmsv1.EncryptResponse
+					e, err = c.Encrypt(cctx, &kmsv1.EncryptRequest{KeyId: keyID, Plaintext: p})
 					if err == nil {
 						mu.Lock()
 						blobs = append(blobs, sealed{p, e.GetCiphertextBlob()})
@@ -82,12 +94,14 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 					}
 					mu.Unlock()
 					if s.blob != nil {
-						if dec, err := c.Decrypt(cctx, &kmsv1.DecryptRequest{CiphertextBlob: s.blob}); err == nil && !bytes.Equal(dec.GetPlaintext(), s.plain) {
+						var dec *kmsv1.DecryptResponse
+						if dec, err = c.Decrypt(cctx, &kmsv1.DecryptRequest{CiphertextBlob: s.blob}); err == nil && !bytes.Equal(dec.GetPlaintext(), s.plain) {
 							t.Errorf("a ciphertext decrypted to the wrong plaintext")
 						}
 					}
 				}
 				cancel()
+				conn.Close()
 				if err != nil {
 					time.Sleep(20 * time.Millisecond)
 				}
@@ -154,6 +168,11 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("seconds without a write: %v", missing)
+	for _, sec := range missing {
+		if e, ok := writeErrors[int64(sec)]; ok {
+			t.Logf("  %d s: %.300s", sec, e)
+		}
+	}
 	t.Logf("%v: %d kills, %d pauses; %d keys and %d ciphertexts acknowledged, all there; %d of %d seconds had a successful write",
 		elapsed.Round(time.Second), kills, pauses, len(keys), len(blobs), len(writeSeconds), seconds)
 	// The plan's figure is for a long run; in a short one a single
