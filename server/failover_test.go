@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -47,6 +48,11 @@ func newMembers(t *testing.T, n int, clock *fakeClock) []*member {
 }
 
 // newMembersWithClocks starts one member per clock.
+// memberRaftTimeout is the members' raft heartbeat and election timeout
+// (their leader lease is half of it). 100 ms holds on a loaded machine
+// under the race detector; R3's in-process figure is for 50 ms.
+var memberRaftTimeout = flag.Duration("member-raft-timeout", 100*time.Millisecond, "raft heartbeat and election timeout of in-process members")
+
 func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...func(*Config)) []*member {
 	t.Helper()
 	n := len(clocks)
@@ -81,8 +87,8 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 				t.Fatal(err)
 			}
 			node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
-				Bootstrap: true, Peers: peers, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-				LeaderLeaseTimeout: 50 * time.Millisecond, Forward: &cluster.ForwardConfig{Auth: auth}}, store)
+				Bootstrap: true, Peers: peers, HeartbeatTimeout: *memberRaftTimeout, ElectionTimeout: *memberRaftTimeout,
+				LeaderLeaseTimeout: *memberRaftTimeout / 2, Forward: &cluster.ForwardConfig{Auth: auth}}, store)
 			if err != nil {
 				t.Fatal(err)
 			}
