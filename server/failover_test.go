@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kmsd/kmsd/cluster"
@@ -71,7 +72,13 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 	for i, p := range peers {
 		dir := t.TempDir()
 		m := &member{apiAddr: p.APIAddr, root: root}
-		conn, err := grpc.NewClient(p.APIAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Members are killed and restarted again and again: reconnect
+		// within milliseconds rather than after gRPC's default backoff
+		// (1 s and growing), which would be measured as the cluster's
+		// unavailability.
+		conn, err := grpc.NewClient(p.APIAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 5 * time.Millisecond,
+				Multiplier: 1.6, Jitter: 0.2, MaxDelay: 50 * time.Millisecond}, MinConnectTimeout: time.Second}))
 		if err != nil {
 			t.Fatal(err)
 		}
