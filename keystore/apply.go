@@ -106,28 +106,15 @@ func (s *Store) ApplyMutations(entries []IndexedMutation) (errs []error, err err
 	var pending []change
 	var pendingIdx []uint64
 	var last uint64
-	commitOne := func(cs []change, index uint64) error {
-		txn := s.db.NewTransaction(true)
-		defer txn.Discard()
-		for _, c := range cs {
-			if err := writeChange(txn, c); err != nil {
-				return err
-			}
-		}
-		if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
-			return err
-		}
-		return txn.Commit()
-	}
 	// commit commits cs (the changes of entries idx) in one transaction,
 	// or one transaction each if they do not fit with the applied index.
 	commit := func(cs []change, idx []uint64) error {
-		err := commitOne(cs, idx[len(idx)-1])
+		err := s.commit(idx[len(idx)-1], cs...)
 		if !errors.Is(err, badger.ErrTxnTooBig) {
 			return err
 		}
 		for j, c := range cs {
-			if err := commitOne([]change{c}, idx[j]); err != nil {
+			if err := s.commit(idx[j], c); err != nil {
 				return err
 			}
 		}
@@ -208,12 +195,14 @@ func plan(v *view, m *Mutation) (change, error) {
 	return f(v, m)
 }
 
-// commit writes c and the applied index in one synced transaction.
-func (s *Store) commit(index uint64, c change) error {
+// commit writes cs and the applied index in one synced transaction.
+func (s *Store) commit(index uint64, cs ...change) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	if err := writeChange(txn, c); err != nil {
-		return err
+	for _, c := range cs {
+		if err := writeChange(txn, c); err != nil {
+			return err
+		}
 	}
 	if err := txn.Set([]byte(keyApplied), be64(index)); err != nil {
 		return err
