@@ -212,8 +212,9 @@ func TestCommitAuditRefusesBadBatches(t *testing.T) {
 	tn.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// The new leader's own entries (its barrier) are in the log once reads
-	// are served.
+	// The new leader's own entries (its barrier) are in the log once it
+	// leads and serves reads.
+	waitFor(t, "leadership", tn.node.IsLeader)
 	if err := tn.node.ReadBarrier(ctx); err != nil {
 		t.Fatal(err)
 	}
