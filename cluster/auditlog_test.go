@@ -214,10 +214,10 @@ func TestCommitAuditRefusesBadBatches(t *testing.T) {
 	defer cancel()
 	// The new leader's own entries (its barrier) are in the log once it
 	// leads and serves reads.
-	waitFor(t, "leadership", tn.node.IsLeader)
-	if err := tn.node.ReadBarrier(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "the leader's barrier", func() bool {
+		_, err := tn.node.leaderReadIndex(ctx)
+		return err == nil
+	})
 	before, _ := tn.node.logs.LastIndex()
 	for name, b := range map[string]struct {
 		recs [][]byte
