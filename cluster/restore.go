@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -78,4 +80,60 @@ func RestoreBackup(cfg Config, store *keystore.Store, data io.Reader) (uint64, e
 		return 0, fmt.Errorf("cluster: restore: %w", err)
 	}
 	return index, nil
+}
+
+// restoreIndexGap is how far above the Raft log's last index a backup
+// restored into a running cluster is installed: far enough that entries
+// appended while the restore is queued stay below it.
+const restoreIndexGap = 1 << 16
+
+// DefaultRestoreTimeout bounds Restore when ctx has no deadline.
+const DefaultRestoreTimeout = 10 * time.Minute
+
+// Restore replaces the replicated state of the running cluster with a
+// key-store snapshot stream (from a backup). Only the leader restores
+// (ErrNotLeader otherwise). write must write the stream, size bytes, with
+// its applied index set to the index it is given (keystore.ReindexSnapshot),
+// which is above every entry applied so far: raft installs the snapshot
+// at that index — through the state machine here, and by sending it to
+// every member, which replaces its state the same way — and Restore
+// returns it once a quorum holds the restored state. Entries in flight
+// when the restore starts fail. Restore waits at most until ctx's
+// deadline (DefaultRestoreTimeout without one); ErrTimeout then means the
+// outcome is unknown.
+func (n *Node) Restore(ctx context.Context, size int64, write func(w io.Writer, index uint64) error) (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	timeout := DefaultRestoreTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	index := n.raft.LastIndex() + restoreIndexGap
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw, index)) }()
+	f := &callFuture{done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		defer pr.CloseWithError(errors.New("cluster: restore ended"))
+		meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: index - 1, Size: size}
+		f.err = n.raft.Restore(meta, pr, timeout)
+	}()
+	if err := n.wait(ctx, f, timeout); err != nil {
+		return 0, err
+	}
+	n.log.Warn("replicated state replaced by a restore", "index", index, "raft_applied_index", n.raft.AppliedIndex())
+	return index, nil
+}
+
+// callFuture is a raft.Future for a blocking raft call made in a
+// goroutine, so that waiting on it is bounded like waiting on a future.
+type callFuture struct {
+	done chan struct{}
+	err  error
+}
+
+func (f *callFuture) Error() error {
+	<-f.done
+	return f.err
 }

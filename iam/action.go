@@ -50,7 +50,7 @@ var services = map[string][]string{
 	"kmsd": {
 		"LookupEvents", "GetEvents", "TailEvents", "GetSignedTreeHeads", "SignTreeHead",
 		"GetInclusionProof", "GetConsistencyProof", "GetPublicKey",
-		"GetClusterStatus", "RemoveMember", "AddMember", "Backup",
+		"GetClusterStatus", "RemoveMember", "AddMember", "Backup", "Restore",
 	},
 }
 

@@ -1,7 +1,11 @@
 package keystore
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -91,4 +95,55 @@ func (s *Store) replace(spool io.Reader, applied []byte) error {
 		return err
 	}
 	return txn.Commit()
+}
+
+// ReindexSnapshot copies the snapshot stream r to w with its applied index
+// set to index, and returns the number of bytes written (the same as
+// read: the index is a fixed-size record). r is verified as Restore
+// verifies it — format, lengths, checksum, every record decodes — and
+// must hold an applied index. On an error w may have received part of a
+// stream, which Restore would refuse.
+//
+// A backup restored into a running cluster is installed at a Raft index
+// above every entry its members applied before; its state must say so,
+// or a member that had applied more before the restore would take its
+// old state for newer than the restored one.
+func ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
+	if index == 0 {
+		return 0, fmt.Errorf("%w: reindex to 0", ErrInvalidSnapshot)
+	}
+	cw := &countWriter{w: w}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(cw, h), 64<<10)
+	bw.WriteString(snapMagic)
+	bw.Write(binary.BigEndian.AppendUint32(nil, snapVersion))
+	v := newView()
+	found := false
+	err := scanSnapshot(r, func(key, val []byte) error {
+		if string(key) == keyApplied {
+			if len(val) != 8 {
+				return errors.New("bad applied index")
+			}
+			val, found = be64(index), true
+		}
+		writeField(bw, key)
+		writeField(bw, val)
+		isLog, err := v.loadLog(string(key), func() ([]byte, error) { return val, nil })
+		if err != nil || isLog {
+			return err
+		}
+		return v.load(string(key), val)
+	})
+	if err == nil && !found {
+		err = errors.New("no applied index")
+	}
+	if err != nil {
+		return cw.n, fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+	}
+	bw.Write(make([]byte, 4))
+	if err := bw.Flush(); err != nil {
+		return cw.n, err
+	}
+	_, err = cw.Write(h.Sum(nil))
+	return cw.n, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -183,5 +184,44 @@ func TestRestoreOfALargeLogKeepsMemoryBounded(t *testing.T) {
 	}
 	if growth > int64(size/2) {
 		t.Fatalf("heap grew by %d bytes restoring %d bytes of records", growth, size)
+	}
+}
+
+// ReindexSnapshot changes the applied index and nothing else, keeps the
+// size, and refuses what Restore refuses.
+func TestReindexSnapshot(t *testing.T) {
+	src := openStore(t, "")
+	populate(t, src)
+	good := snapshotBytes(t, src)
+	want := stateJSON(t, src)
+	for _, index := range []uint64{1, src.AppliedIndex() + 1, 1 << 40} {
+		var out bytes.Buffer
+		n, err := ReindexSnapshot(&out, bytes.NewReader(good), index)
+		if err != nil || n != int64(out.Len()) || out.Len() != len(good) {
+			t.Fatalf("ReindexSnapshot(%d) = %d, %v; wrote %d of %d bytes", index, n, err, out.Len(), len(good))
+		}
+		dst := openStore(t, "")
+		if err := dst.Restore(&out); err != nil {
+			t.Fatalf("Restore of the reindexed stream: %v", err)
+		}
+		if dst.AppliedIndex() != index {
+			t.Errorf("applied index %d, want %d", dst.AppliedIndex(), index)
+		}
+		if got := stateJSON(t, dst); got != want {
+			t.Errorf("reindexed to %d, the state differs:\n%s\nwant\n%s", index, got, want)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"flipped bit":  func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 1; return b }(),
+		"bad checksum": func() []byte { b := bytes.Clone(good); b[len(b)-1] ^= 1; return b }(),
+		"truncated":    good[:len(good)-40],
+		"empty store":  snapshotBytes(t, openStore(t, "")),
+	} {
+		if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(b), 7); !errors.Is(err, ErrInvalidSnapshot) {
+			t.Errorf("%s: %v, want ErrInvalidSnapshot", name, err)
+		}
+	}
+	if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(good), 0); !errors.Is(err, ErrInvalidSnapshot) {
+		t.Errorf("index 0: %v", err)
 	}
 }

@@ -41,7 +41,7 @@ var mutating = map[string]bool{
 	"TagResource": true, "UntagResource": true,
 	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
 	"ImportKeyMaterial": true, "DeleteImportedKeyMaterial": true,
-	"SignTreeHead": true, "RemoveMember": true,
+	"SignTreeHead": true, "RemoveMember": true, "AddMember": true, "Restore": true,
 	"PutKeyPolicy": true, "CreateGrant": true, "RetireGrant": true, "RevokeGrant": true,
 	// IdentityManagementService.
 	"CreateUser": true, "DeleteUser": true, "CreateAccessKey": true, "UpdateAccessKey": true, "DeleteAccessKey": true,

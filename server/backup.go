@@ -21,9 +21,10 @@ import (
 // Backups. A backup is a point-in-time copy of the replicated state — the
 // keys with their material wrapped under the root key, aliases, tags,
 // identities, the audit log with its signed tree heads — made by any member
-// while it serves (ClusterService.Backup, "kmsctl cluster backup"), and
-// restored offline into a new data directory ("kmsd restore"), from which
-// a new cluster starts.
+// while it serves (ClusterService.Backup, "kmsctl cluster snapshot save"),
+// and restored either into the running cluster (ClusterService.Restore,
+// restore.go) or offline into a new data directory ("kmsd restore"), from
+// which a new cluster starts.
 //
 // The file is encrypted and authenticated as a whole: nothing of the state
 // (key ids, aliases, descriptions, users, audit records) can be read from

@@ -47,6 +47,9 @@ const (
 	// excStorageFull is kmsd's own: a member's data directory is nearly
 	// full, so nothing that must be written is taken.
 	excStorageFull = "StorageFullException"
+	// excNotLeader is kmsd's own: the call must be made on the leader
+	// (ClusterService.Restore), whose address the message gives.
+	excNotLeader = "NotLeaderException"
 )
 
 // AWS IAM exception names, for the IdentityManagementService; it also
@@ -109,6 +112,7 @@ var errorTable = []errorRow{
 	{iam.ErrPolicyLimit, codes.ResourceExhausted, excLimitExceeded, "The policy document exceeds a limit."},
 	{envelope.ErrDecrypt, codes.InvalidArgument, excInvalidCiphertxt, "The ciphertext is invalid."},
 	{envelope.ErrInvalidContext, codes.InvalidArgument, excValidation, "The encryption context is invalid."},
+	{ErrBackup, codes.InvalidArgument, excValidation, "The file is not a kmsd backup made with this cluster's root key, or it was altered."},
 	{cluster.ErrNotLeader, codes.Unavailable, excDependency, "No leader is available; retry the request."},
 	{cluster.ErrTimeout, codes.Unavailable, excDependency, "The request timed out; its outcome is unknown. Retry the request."},
 	{cluster.ErrShutdown, codes.Unavailable, excDependency, "The server is shutting down; retry the request."},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kmsd/kmsd/audit"
 	"github.com/kmsd/kmsd/cluster"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // unaryInterceptor converts handler errors through the error table, turns a
@@ -255,7 +256,52 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	if !audited {
 		return handler(srv, ss)
 	}
+	if recordedAtAnswer[info.FullMethod] {
+		a := &answerAuditedStream{ServerStream: ss, s: s, ci: ci, method: info.FullMethod}
+		err := handler(srv, a)
+		if !a.recorded {
+			_, err = s.finishAudit(ss.Context(), ci, info.FullMethod, a.req, nil, toStatus(ss.Context(), s.log, info.FullMethod, err))
+		}
+		return err
+	}
 	return handler(srv, &auditedStream{ServerStream: ss, s: s, ci: ci, method: info.FullMethod})
+}
+
+// recordedAtAnswer lists the client-streaming methods whose record is
+// committed when they answer, not when their first message arrives:
+// Restore replaces the audit log, so a record committed before it would
+// be gone.
+var recordedAtAnswer = map[string]bool{
+	kmsv1.ClusterService_Restore_FullMethodName: true,
+}
+
+// answerAuditedStream commits the record of its call before the answer
+// leaves (or, if the handler fails, when it returns).
+type answerAuditedStream struct {
+	grpc.ServerStream
+	s        *Server
+	ci       callInfo
+	method   string
+	req      any // the first request message
+	recorded bool
+}
+
+func (a *answerAuditedStream) RecvMsg(m any) error {
+	err := a.ServerStream.RecvMsg(m)
+	if err == nil && a.req == nil {
+		a.req = m
+	}
+	return err
+}
+
+func (a *answerAuditedStream) SendMsg(m any) error {
+	if !a.recorded {
+		a.recorded = true
+		if _, err := a.s.finishAudit(a.Context(), a.ci, a.method, a.req, m, nil); err != nil {
+			return err
+		}
+	}
+	return a.ServerStream.SendMsg(m)
 }
 
 // auditedStream commits the record of its call when the request arrives.

@@ -113,6 +113,10 @@ type Config struct {
 	AuditArchiveDir string
 	// Cluster, if set, answers kms.v1.ClusterService.
 	Cluster ClusterInfo
+	// SpoolDir is where a backup being restored is kept until it is
+	// checked (restore.go): the data directory, whose free space is
+	// watched. Empty: this server does not restore backups.
+	SpoolDir string
 	// Authenticate makes every call to kmsd's services require a signed
 	// request (see authn.go); kmsd always sets it. Off, every call acts as
 	// the account root (tests of the layers below authentication).
@@ -186,10 +190,11 @@ type Server struct {
 	retention  time.Duration
 	archiveDir string
 	// macKey authenticates the records this node writes (auditmac.go).
-	macKey  []byte
-	cluster ClusterInfo
-	reads   ReadBarrier
-	storage StorageCheck
+	macKey   []byte
+	cluster  ClusterInfo
+	spoolDir string
+	reads    ReadBarrier
+	storage  StorageCheck
 	// calls counts the handlers running, so Close can wait for them.
 	calls inflight
 	auth  *authenticator
@@ -271,7 +276,7 @@ func New(cfg Config) (*Server, error) {
 		s.macKey = k
 	}
 	s.retention, s.archiveDir = cfg.AuditRetention, cfg.AuditArchiveDir
-	s.cluster, s.reads, s.storage = cfg.Cluster, cfg.Reads, cfg.Storage
+	s.cluster, s.reads, s.storage, s.spoolDir = cfg.Cluster, cfg.Reads, cfg.Storage, cfg.SpoolDir
 	if cfg.Authenticate {
 		a, err := newAuthenticator(cfg.RootKey, s.accountID, s.now)
 		if err != nil {

@@ -48,6 +48,10 @@ func parseArgs(cmd *command, args []string, stdin io.Reader) (*parsedArgs, error
 		lists: map[string][]string{}, set: map[string]bool{}}
 	for i := 0; i < len(args); i++ {
 		name, inline, hasInline := strings.Cut(strings.TrimPrefix(args[i], "--"), "=")
+		if p := cmd.positional; p != "" && !strings.HasPrefix(args[i], "-") && !pa.set[p] {
+			pa.strings[p], pa.set[p] = args[i], true
+			continue
+		}
 		if !strings.HasPrefix(args[i], "--") || name == "" {
 			return nil, usagef("unexpected argument %q", args[i])
 		}

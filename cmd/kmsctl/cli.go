@@ -64,6 +64,9 @@ type command struct {
 	untimed bool
 	// ownsOutfile commands write --outfile themselves.
 	ownsOutfile bool
+	// positional, if set, is the flag that one argument without "--"
+	// stands for ("cluster snapshot save FILE" is --outfile FILE).
+	positional string
 }
 
 // call is one invocation: the parsed flags and the client.
@@ -84,7 +87,8 @@ type call struct {
 var commands = map[string]*command{}
 
 // groups are the nouns whose commands take two words ("audit lookup"),
-// with the usage printed for the noun alone.
+// or three ("cluster snapshot save"), with the usage printed for the noun
+// alone.
 var groups = map[string]string{}
 
 func register(cmds ...*command) {
@@ -166,14 +170,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return complete(args[1:], stdout)
 	}
 	name, rest := splitCommand(args)
-	if usage, ok := groups[name]; ok {
+	for usage, ok := groups[name]; ok; usage, ok = groups[name] {
 		var sub string
 		sub, rest = splitCommand(rest)
 		switch {
 		case sub == "help" || sub == "--help" || sub == "-h":
 			fmt.Fprint(stdout, usage)
 			return exitOK
-		case sub == "" || commands[name+" "+sub] == nil:
+		case sub == "" || commands[name+" "+sub] == nil && groups[name+" "+sub] == "":
 			if sub != "" {
 				fmt.Fprintf(stderr, "kmsctl: unknown command %q\n\n", name+" "+sub)
 			}
@@ -226,8 +230,9 @@ func help(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, mainUsage, commandList())
 		return exitOK
 	}
-	if usage, ok := groups[name]; ok {
-		sub, _ := splitCommand(rest)
+	for usage, ok := groups[name]; ok; usage, ok = groups[name] {
+		var sub string
+		sub, rest = splitCommand(rest)
 		if sub == "" {
 			fmt.Fprint(stdout, usage)
 			return exitOK

@@ -6,20 +6,28 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The cluster commands show the Raft cluster that replicates kmsd's state.
 
 func init() {
 	groups["cluster"] = clusterUsage
+	groups["cluster snapshot"] = snapshotUsage
 	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus},
 		&command{name: "cluster remove", op: "RemoveMember", usage: clusterRemoveUsage, run: clusterRemove,
 			flags: []flagSpec{{"node-id", kindString, true}}},
 		&command{name: "cluster backup", op: "Backup", usage: clusterBackupUsage, run: clusterBackup, untimed: true,
 			ownsOutfile: true},
+		&command{name: "cluster snapshot save", op: "Backup", usage: snapshotSaveUsage, run: clusterBackup, untimed: true,
+			ownsOutfile: true, positional: "outfile"},
+		&command{name: "cluster snapshot restore", op: "Restore", usage: snapshotRestoreUsage, run: clusterRestore,
+			untimed: true, positional: "infile", flags: []flagSpec{{"infile", kindString, true}}},
 		&command{name: "cluster join", op: "AddMember", usage: clusterJoinUsage, run: clusterJoin,
 			flags: []flagSpec{{"node-id", kindString, true}, {"raft-address", kindString, true},
 				{"api-address", kindString, true}, {"non-voter", kindBool, false}}})
@@ -33,7 +41,11 @@ Commands:
   status       the members, which one leads, the term, and each member's log
                indexes and lag
   join         add a node (started with --bootstrap=false) as a member
-  backup       save a backup of the replicated state (for "kmsd restore")
+  snapshot save FILE
+               save a backup of the replicated state (encrypted under the
+               root key; "cluster backup --outfile FILE" does the same)
+  snapshot restore FILE
+               replace the running cluster's state with a backup
   remove       take a member out of the cluster
 
 A node enters a running cluster by itself when started with
@@ -150,6 +162,125 @@ func clusterBackup(ctx context.Context, c *call) (any, error) {
 		return nil, fmt.Errorf("%w: --outfile: %v", errLocal, err)
 	}
 	return backupResult{OutFile: path, Bytes: n}, nil
+}
+
+const snapshotUsage = `Usage: kmsctl cluster snapshot save|restore FILE
+
+Backs up the cluster's replicated state to FILE, or restores it from FILE.
+
+Commands:
+  save FILE      a point-in-time backup, encrypted under the root key
+  restore FILE   replace the running cluster's state with a backup
+
+Run "kmsctl help cluster snapshot save" (or restore) for details.
+`
+
+const snapshotSaveUsage = `Usage: kmsctl cluster snapshot save FILE
+
+Saves a point-in-time backup of the cluster's replicated state to FILE,
+made by the member at --endpoint while it serves (after every mutation
+acknowledged before, by any member): every key (its material wrapped under
+the root key, never in plaintext), alias, tag, policy, grant and identity,
+and the audit log with its signed heads. FILE (mode 0600) is encrypted and
+authenticated under a data key sealed with the root key, so it is of use
+only with that root key: keep backups and the root key apart.
+
+Restore it into a running cluster with "kmsctl cluster snapshot restore
+FILE", or start a new cluster from it with "kmsd restore --backup FILE".
+"kmsctl cluster backup --outfile FILE" is the same command.
+
+Example:
+  kmsctl cluster snapshot save kmsd-$(date +%F).backup
+`
+
+const snapshotRestoreUsage = `Usage: kmsctl cluster snapshot restore FILE
+
+Replaces the replicated state of the running cluster with the backup in
+FILE (made by "cluster snapshot save" under the same root key). The leader
+receives the file, checks all of it first — the root key, every byte
+authentic, a state that restores — and refuses it without changing
+anything if it does not check out (ValidationException). Otherwise every
+member replaces its state through Raft; the command returns once a
+majority holds the restored state, and prints the backup's node, time
+and index and the index the cluster restored it at.
+
+Everything is replaced, the audit log included: records written after the
+backup was made are no longer in the live log. Export them first
+("kmsctl audit export --outfile FILE"). The restore's own audit record
+follows the backup's records, and an auditor's checkpoint
+("kmsctl audit verify --checkpoint") shows that the log went back.
+
+Run it against the leader; another member answers NotLeaderException with
+the leader's address, and kmsctl retries there. Calls in flight during the
+restore may fail with DependencyTimeoutException; retry them. Requires the
+kmsd:Restore permission.
+
+Example:
+  kmsctl audit export --outfile audit-before-restore.json
+  kmsctl cluster snapshot restore kmsd-2026-11-28.backup
+`
+
+// restoreChunk is the size of the messages a backup is sent in.
+const restoreChunk = 256 << 10
+
+func clusterRestore(ctx context.Context, c *call) (any, error) {
+	path := c.args.strings["infile"]
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errLocal, err)
+	}
+	defer f.Close()
+	resp, err := sendBackup(ctx, c.cluster, f)
+	if addr, ok := leaderAddress(err); ok && c.transport != nil {
+		// Not the leader: send it to the one it named.
+		conn, cerr := c.transport.dial(addr)
+		if cerr != nil {
+			return nil, cerr
+		}
+		defer conn.Close()
+		cl := kmsv1.NewClusterServiceClient(conn)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("%w: %v", errLocal, err)
+		}
+		resp, err = sendBackup(ctx, cl, f)
+	}
+	return resp, err
+}
+
+func sendBackup(ctx context.Context, cl kmsv1.ClusterServiceClient, f io.Reader) (*kmsv1.RestoreResponse, error) {
+	stream, err := cl.Restore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, restoreChunk)
+	for {
+		n, rerr := io.ReadFull(f, buf)
+		if n > 0 {
+			if err := stream.Send(&kmsv1.RestoreChunk{Data: buf[:n]}); err != nil {
+				// The server ended the call; its status says why.
+				_, err = stream.CloseAndRecv()
+				return nil, err
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("%w: %v", errLocal, rerr)
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// leaderAddress returns the API address a NotLeaderException names.
+func leaderAddress(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition || exceptionName(st) != "NotLeaderException" {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(st.Message(), "call ")
+	addr, _, _ := strings.Cut(rest, " ")
+	return addr, ok && addr != ""
 }
 
 func clusterRemove(ctx context.Context, c *call) (any, error) {

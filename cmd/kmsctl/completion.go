@@ -117,11 +117,16 @@ func candidates(done []string, cur string) []string {
 		for n := range seen {
 			names = append(names, n)
 		}
-	case len(words) == 1 && groups[words[0]] != "":
+	case groups[strings.Join(words, " ")] != "":
+		seen := map[string]bool{}
 		for name := range commands {
-			if sub, ok := strings.CutPrefix(name, words[0]+" "); ok {
-				names = append(names, sub)
+			if sub, ok := strings.CutPrefix(name, strings.Join(words, " ")+" "); ok {
+				sub, _, _ = strings.Cut(sub, " ")
+				seen[sub] = true
 			}
+		}
+		for n := range seen {
+			names = append(names, n)
 		}
 	}
 	return withPrefix(names, cur)
@@ -147,11 +152,10 @@ func commandWords(done []string) []string {
 // commandOf returns the command named in done, if it is complete.
 func commandOf(done []string) *command {
 	words := commandWords(done)
-	switch {
-	case len(words) >= 2 && groups[words[0]] != "":
-		return commands[words[0]+" "+words[1]]
-	case len(words) >= 1:
-		return commands[words[0]]
+	for n := min(len(words), 3); n >= 1; n-- {
+		if cmd := commands[strings.Join(words[:n], " ")]; cmd != nil {
+			return cmd
+		}
 	}
 	return nil
 }

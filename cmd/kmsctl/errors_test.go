@@ -36,6 +36,11 @@ func TestServiceErrors(t *testing.T) {
 			"An error occurred (FailedPrecondition) when calling the EnableKey operation: no details\n"},
 		{addr, []string{"describe-key", "--key-id", "slow", "--timeout", "50ms"}, exitOther, "No answer from the endpoint"},
 		{closed, []string{"list-keys"}, exitOther, "Could not connect to the endpoint " + closed},
+		// FILE is the one argument without "--"; a second is a mistake.
+		{addr, []string{"cluster", "snapshot", "restore", "a.backup", "b.backup"}, exitUsage, `unexpected argument "b.backup"`},
+		{addr, []string{"cluster", "snapshot", "restore"}, exitUsage, "--infile"},
+		{addr, []string{"cluster", "snapshot", "restore", "/nonexistent/kmsd.backup"}, exitOther, "no such file"},
+		{addr, []string{"cluster", "snapshot", "load", "x"}, exitUsage, `unknown command "cluster snapshot load"`},
 	}
 	for i, c := range cases {
 		stdout, stderr, code := ctl(t, c.addr, "", c.args...)
@@ -67,16 +72,17 @@ func TestHelp(t *testing.T) {
 	// Every API operation has a command, plus inspect-ciphertext,
 	// list-key-versions and import-key-material-from-file, the six audit
 	// commands (lookup, tail, export, verify, prove, public-key) and
-	// cluster status, join, remove and backup; encrypt-file and
-	// decrypt-file; and an iam and an sts command for every
-	// IdentityManagementService and SecurityTokenService operation.
-	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 4 + 2 +
+	// cluster status, join, remove, backup, snapshot save and snapshot
+	// restore; encrypt-file and decrypt-file; and an iam and an sts command
+	// for every IdentityManagementService and SecurityTokenService
+	// operation.
+	want := len(kmsv1.KeyManagementService_ServiceDesc.Methods) + 3 + 6 + 6 + 2 +
 		len(kmsv1.IdentityManagementService_ServiceDesc.Methods) + len(kmsv1.SecurityTokenService_ServiceDesc.Methods)
 	if len(commands) != want {
 		t.Errorf("%d commands, want %d", len(commands), want)
 	}
 	for name := range commands {
-		words := strings.Fields(name) // "audit lookup" is two words
+		words := strings.Fields(name) // "audit lookup" is two words, "cluster snapshot save" three
 		for _, args := range [][]string{append([]string{"help"}, words...), append(words, "--help"),
 			append(words, "help"), append([]string{"--help"}, words...)} {
 			stdout, stderr, code := ctl(t, "127.0.0.1:1", "", args...)

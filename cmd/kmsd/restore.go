@@ -16,7 +16,7 @@ import (
 
 const restoreUsage = `Usage: kmsd restore --backup FILE --root-key-file PATH --data-dir DIR [--node-id ID] [--raft-addr HOST:PORT]
 
-Restores a backup made with "kmsctl cluster backup" into DIR, a new data
+Restores a backup made with "kmsctl cluster snapshot save" into DIR, a new data
 directory (it must not exist or be empty). The backup is checked first: it
 must have been made by a cluster with this root key and be unchanged.
 

@@ -93,6 +93,7 @@ func serve(ctx context.Context, c Config) error {
 		SchedulerInterval: time.Duration(c.SchedulerInterval), NodeID: c.NodeID,
 		RotateAfterEncryptions: c.RotateAfterEncryptions, Logger: log.With("component", "server"),
 		AuditLog: auditLog, AuditProposer: node, DisableAudit: c.InsecureNoAudit, Cluster: node, Reads: node,
+		SpoolDir:          c.DataDir,
 		Authenticate:      true,
 		AuditSignInterval: time.Duration(c.AuditSignInterval),
 		AuditRetention:    time.Duration(c.AuditRetention), AuditArchiveDir: archiveDir(c),

@@ -12,6 +12,7 @@ package kmsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -24,6 +25,130 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RestoreChunk is the next piece of the backup file.
+type RestoreChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,json=Data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreChunk) Reset() {
+	*x = RestoreChunk{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreChunk) ProtoMessage() {}
+
+func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreChunk.ProtoReflect.Descriptor instead.
+func (*RestoreChunk) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RestoreChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type RestoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The backup's header: who made it, when, and at which Raft index.
+	BackupNodeId       string                 `protobuf:"bytes,1,opt,name=backup_node_id,json=BackupNodeId,proto3" json:"backup_node_id,omitempty"`
+	BackupCreatedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=backup_created_at,json=BackupCreatedAt,proto3" json:"backup_created_at,omitempty"`
+	BackupAppliedIndex uint64                 `protobuf:"varint,3,opt,name=backup_applied_index,json=BackupAppliedIndex,proto3" json:"backup_applied_index,omitempty"`
+	// AppliedIndex is the Raft index at which the cluster holds the
+	// restored state; Bytes the size of the backup file.
+	AppliedIndex  uint64 `protobuf:"varint,4,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
+	Bytes         int64  `protobuf:"varint,5,opt,name=bytes,json=Bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResponse) Reset() {
+	*x = RestoreResponse{}
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResponse) ProtoMessage() {}
+
+func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
+func (*RestoreResponse) Descriptor() ([]byte, []int) {
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RestoreResponse) GetBackupNodeId() string {
+	if x != nil {
+		return x.BackupNodeId
+	}
+	return ""
+}
+
+func (x *RestoreResponse) GetBackupCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BackupCreatedAt
+	}
+	return nil
+}
+
+func (x *RestoreResponse) GetBackupAppliedIndex() uint64 {
+	if x != nil {
+		return x.BackupAppliedIndex
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 type BackupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -32,7 +157,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +169,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[0]
+	mi := &file_kms_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +182,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{0}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 // BackupChunk is the next piece of the backup file.
@@ -70,7 +195,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -82,7 +207,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[1]
+	mi := &file_kms_v1_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -95,7 +220,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -119,7 +244,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -131,7 +256,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[2]
+	mi := &file_kms_v1_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -144,7 +269,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AddMemberRequest) GetNodeId() string {
@@ -183,7 +308,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +320,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[3]
+	mi := &file_kms_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +333,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 type RemoveMemberRequest struct {
@@ -220,7 +345,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +357,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[4]
+	mi := &file_kms_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +370,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RemoveMemberRequest) GetNodeId() string {
@@ -263,7 +388,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[5]
+	mi := &file_kms_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +400,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[5]
+	mi := &file_kms_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +413,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 type GetClusterStatusRequest struct {
@@ -299,7 +424,7 @@ type GetClusterStatusRequest struct {
 
 func (x *GetClusterStatusRequest) Reset() {
 	*x = GetClusterStatusRequest{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[6]
+	mi := &file_kms_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +436,7 @@ func (x *GetClusterStatusRequest) String() string {
 func (*GetClusterStatusRequest) ProtoMessage() {}
 
 func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[6]
+	mi := &file_kms_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +449,7 @@ func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 type ClusterMember struct {
@@ -342,7 +467,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[7]
+	mi := &file_kms_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +479,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[7]
+	mi := &file_kms_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +492,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ClusterMember) GetNodeId() string {
@@ -430,7 +555,7 @@ type GetClusterStatusResponse struct {
 
 func (x *GetClusterStatusResponse) Reset() {
 	*x = GetClusterStatusResponse{}
-	mi := &file_kms_v1_cluster_proto_msgTypes[8]
+	mi := &file_kms_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +567,7 @@ func (x *GetClusterStatusResponse) String() string {
 func (*GetClusterStatusResponse) ProtoMessage() {}
 
 func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kms_v1_cluster_proto_msgTypes[8]
+	mi := &file_kms_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +580,7 @@ func (x *GetClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_kms_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetClusterStatusResponse) GetNodeId() string {
@@ -539,7 +664,15 @@ var File_kms_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14kms/v1/cluster.proto\x12\x06kms.v1\"\x0f\n" +
+	"\x14kms/v1/cluster.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
+	"\fRestoreChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04Data\"\xec\x01\n" +
+	"\x0fRestoreResponse\x12$\n" +
+	"\x0ebackup_node_id\x18\x01 \x01(\tR\fBackupNodeId\x12F\n" +
+	"\x11backup_created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fBackupCreatedAt\x120\n" +
+	"\x14backup_applied_index\x18\x03 \x01(\x04R\x12BackupAppliedIndex\x12#\n" +
+	"\rapplied_index\x18\x04 \x01(\x04R\fAppliedIndex\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x03R\x05Bytes\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04Data\"\x8c\x01\n" +
@@ -575,12 +708,13 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"audit_root\x18\n" +
 	" \x01(\fR\tAuditRoot\x12\x1d\n" +
 	"\n" +
-	"audit_size\x18\v \x01(\x03R\tAuditSize2\xac\x02\n" +
+	"audit_size\x18\v \x01(\x03R\tAuditSize2\xe8\x02\n" +
 	"\x0eClusterService\x12U\n" +
 	"\x10GetClusterStatus\x12\x1f.kms.v1.GetClusterStatusRequest\x1a .kms.v1.GetClusterStatusResponse\x12I\n" +
 	"\fRemoveMember\x12\x1b.kms.v1.RemoveMemberRequest\x1a\x1c.kms.v1.RemoveMemberResponse\x12@\n" +
 	"\tAddMember\x12\x18.kms.v1.AddMemberRequest\x1a\x19.kms.v1.AddMemberResponse\x126\n" +
-	"\x06Backup\x12\x15.kms.v1.BackupRequest\x1a\x13.kms.v1.BackupChunk0\x01B)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
+	"\x06Backup\x12\x15.kms.v1.BackupRequest\x1a\x13.kms.v1.BackupChunk0\x01\x12:\n" +
+	"\aRestore\x12\x14.kms.v1.RestoreChunk\x1a\x17.kms.v1.RestoreResponse(\x01B)Z'github.com/kmsd/kmsd/proto/kms/v1;kmsv1b\x06proto3"
 
 var (
 	file_kms_v1_cluster_proto_rawDescOnce sync.Once
@@ -594,33 +728,39 @@ func file_kms_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_kms_v1_cluster_proto_rawDescData
 }
 
-var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_kms_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_kms_v1_cluster_proto_goTypes = []any{
-	(*BackupRequest)(nil),            // 0: kms.v1.BackupRequest
-	(*BackupChunk)(nil),              // 1: kms.v1.BackupChunk
-	(*AddMemberRequest)(nil),         // 2: kms.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),        // 3: kms.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),      // 4: kms.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 5: kms.v1.RemoveMemberResponse
-	(*GetClusterStatusRequest)(nil),  // 6: kms.v1.GetClusterStatusRequest
-	(*ClusterMember)(nil),            // 7: kms.v1.ClusterMember
-	(*GetClusterStatusResponse)(nil), // 8: kms.v1.GetClusterStatusResponse
+	(*RestoreChunk)(nil),             // 0: kms.v1.RestoreChunk
+	(*RestoreResponse)(nil),          // 1: kms.v1.RestoreResponse
+	(*BackupRequest)(nil),            // 2: kms.v1.BackupRequest
+	(*BackupChunk)(nil),              // 3: kms.v1.BackupChunk
+	(*AddMemberRequest)(nil),         // 4: kms.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),        // 5: kms.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),      // 6: kms.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 7: kms.v1.RemoveMemberResponse
+	(*GetClusterStatusRequest)(nil),  // 8: kms.v1.GetClusterStatusRequest
+	(*ClusterMember)(nil),            // 9: kms.v1.ClusterMember
+	(*GetClusterStatusResponse)(nil), // 10: kms.v1.GetClusterStatusResponse
+	(*timestamppb.Timestamp)(nil),    // 11: google.protobuf.Timestamp
 }
 var file_kms_v1_cluster_proto_depIdxs = []int32{
-	7, // 0: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
-	6, // 1: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
-	4, // 2: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
-	2, // 3: kms.v1.ClusterService.AddMember:input_type -> kms.v1.AddMemberRequest
-	0, // 4: kms.v1.ClusterService.Backup:input_type -> kms.v1.BackupRequest
-	8, // 5: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
-	5, // 6: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
-	3, // 7: kms.v1.ClusterService.AddMember:output_type -> kms.v1.AddMemberResponse
-	1, // 8: kms.v1.ClusterService.Backup:output_type -> kms.v1.BackupChunk
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	11, // 0: kms.v1.RestoreResponse.backup_created_at:type_name -> google.protobuf.Timestamp
+	9,  // 1: kms.v1.GetClusterStatusResponse.members:type_name -> kms.v1.ClusterMember
+	8,  // 2: kms.v1.ClusterService.GetClusterStatus:input_type -> kms.v1.GetClusterStatusRequest
+	6,  // 3: kms.v1.ClusterService.RemoveMember:input_type -> kms.v1.RemoveMemberRequest
+	4,  // 4: kms.v1.ClusterService.AddMember:input_type -> kms.v1.AddMemberRequest
+	2,  // 5: kms.v1.ClusterService.Backup:input_type -> kms.v1.BackupRequest
+	0,  // 6: kms.v1.ClusterService.Restore:input_type -> kms.v1.RestoreChunk
+	10, // 7: kms.v1.ClusterService.GetClusterStatus:output_type -> kms.v1.GetClusterStatusResponse
+	7,  // 8: kms.v1.ClusterService.RemoveMember:output_type -> kms.v1.RemoveMemberResponse
+	5,  // 9: kms.v1.ClusterService.AddMember:output_type -> kms.v1.AddMemberResponse
+	3,  // 10: kms.v1.ClusterService.Backup:output_type -> kms.v1.BackupChunk
+	1,  // 11: kms.v1.ClusterService.Restore:output_type -> kms.v1.RestoreResponse
+	7,  // [7:12] is the sub-list for method output_type
+	2,  // [2:7] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_kms_v1_cluster_proto_init() }
@@ -634,7 +774,7 @@ func file_kms_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kms_v1_cluster_proto_rawDesc), len(file_kms_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	ClusterService_RemoveMember_FullMethodName     = "/kms.v1.ClusterService/RemoveMember"
 	ClusterService_AddMember_FullMethodName        = "/kms.v1.ClusterService/AddMember"
 	ClusterService_Backup_FullMethodName           = "/kms.v1.ClusterService/Backup"
+	ClusterService_Restore_FullMethodName          = "/kms.v1.ClusterService/Restore"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -47,6 +48,14 @@ type ClusterServiceClient interface {
 	// with a key derived from the root key; "kmsd restore" starts a new
 	// cluster from it. See the server package.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Restore replaces the replicated state of the running cluster with a
+	// backup made by Backup under the same root key: the file is streamed
+	// in chunks, checked whole (root key, every byte authentic) before
+	// anything changes, and installed through Raft on every member. Only the
+	// leader restores; another member answers FailedPrecondition naming the
+	// leader's API address. The audit log is the backup's afterwards, with
+	// the Restore call's own record appended.
+	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, RestoreResponse], error)
 }
 
 type clusterServiceClient struct {
@@ -106,6 +115,19 @@ func (c *clusterServiceClient) Backup(ctx context.Context, in *BackupRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_BackupClient = grpc.ServerStreamingClient[BackupChunk]
 
+func (c *clusterServiceClient) Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, RestoreResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[1], ClusterService_Restore_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RestoreChunk, RestoreResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_RestoreClient = grpc.ClientStreamingClient[RestoreChunk, RestoreResponse]
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -125,6 +147,14 @@ type ClusterServiceServer interface {
 	// with a key derived from the root key; "kmsd restore" starts a new
 	// cluster from it. See the server package.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Restore replaces the replicated state of the running cluster with a
+	// backup made by Backup under the same root key: the file is streamed
+	// in chunks, checked whole (root key, every byte authentic) before
+	// anything changes, and installed through Raft on every member. Only the
+	// leader restores; another member answers FailedPrecondition naming the
+	// leader's API address. The audit log is the backup's afterwards, with
+	// the Restore call's own record appended.
+	Restore(grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]) error
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -146,6 +176,9 @@ func (UnimplementedClusterServiceServer) AddMember(context.Context, *AddMemberRe
 }
 func (UnimplementedClusterServiceServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedClusterServiceServer) Restore(grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]) error {
+	return status.Error(codes.Unimplemented, "method Restore not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -233,6 +266,13 @@ func _ClusterService_Backup_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_BackupServer = grpc.ServerStreamingServer[BackupChunk]
 
+func _ClusterService_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClusterServiceServer).Restore(&grpc.GenericServerStream[RestoreChunk, RestoreResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_RestoreServer = grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -258,6 +298,11 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Backup",
 			Handler:       _ClusterService_Backup_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Restore",
+			Handler:       _ClusterService_Restore_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "kms/v1/cluster.proto",

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kmsd/kmsd/cluster"
+	"github.com/kmsd/kmsd/keystore"
+	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
+)
+
+// Restoring a backup into a running cluster (ClusterService.Restore,
+// "kmsctl cluster snapshot restore FILE"). The leader receives the file
+// into a temporary file in its data directory (0600, removed afterwards),
+// checks all of it — made with this cluster's root key, unchanged, a key
+// store snapshot that restores — and only then has Raft install it on
+// every member (cluster.Node.Restore). Nothing changes when the file is
+// refused.
+//
+// Everything is replaced, the audit log included: records committed
+// after the backup was made are no longer in the live log (export them
+// first with "kmsctl audit export"; an auditor who keeps a checkpoint,
+// "kmsctl audit verify --checkpoint", sees the log go back). The Restore
+// call's own record is the first one after the backup's.
+
+// clusterRestorer installs a backup's state on the running cluster
+// (cluster.Node).
+type clusterRestorer interface {
+	Restore(ctx context.Context, size int64, write func(w io.Writer, index uint64) error) (uint64, error)
+}
+
+// maxRestoreChunk bounds one message of a Restore stream.
+const maxRestoreChunk = 1 << 20
+
+func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) error {
+	ctx := stream.Context()
+	s := c.srv
+	r, ok := c.info.(clusterRestorer)
+	if !ok || s.spoolDir == "" {
+		return &apiError{code: codes.Unimplemented, name: excUnsupported, message: "This server cannot restore backups."}
+	}
+	if err := c.onLeader(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.spoolDir, "restore-*.backup")
+	if err != nil {
+		return fmt.Errorf("server: restore: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	size, err := receiveBackup(stream, f)
+	if err != nil {
+		return err
+	}
+	h, data, err := OpenBackup(f, s.rootKey)
+	if err != nil {
+		return err
+	}
+	// A dry run: the stream must restore, or raft would stop the leader
+	// when its state machine refused it.
+	n, err := keystore.ReindexSnapshot(io.Discard, data, 1)
+	if err != nil {
+		return validationError("The backup's state cannot be restored: %v.", err)
+	}
+	index, err := r.Restore(ctx, n, func(w io.Writer, index uint64) error {
+		_, data, err := OpenBackup(f, s.rootKey)
+		if err != nil {
+			return err
+		}
+		_, err = keystore.ReindexSnapshot(w, data, index)
+		return err
+	})
+	if errors.Is(err, cluster.ErrNotLeader) {
+		return c.onLeader()
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Warn("state restored from a backup", "backup_node", h.NodeID, "backup_created_at", h.CreatedAt,
+		"backup_index", h.AppliedIndex, "index", index)
+	return stream.SendAndClose(&kmsv1.RestoreResponse{BackupNodeId: h.NodeID, BackupCreatedAt: timestamppb.New(h.CreatedAt),
+		BackupAppliedIndex: h.AppliedIndex, AppliedIndex: index, Bytes: size})
+}
+
+// onLeader returns nil on the leader, and otherwise an error that names
+// the leader's API address.
+func (c *clusterService) onLeader() error {
+	st, err := c.info.Status()
+	if err != nil {
+		return err
+	}
+	if st.State == "Leader" {
+		return nil
+	}
+	for _, m := range st.Members {
+		if m.ID == st.LeaderID && st.LeaderID != "" {
+			return &apiError{code: codes.FailedPrecondition, name: excNotLeader,
+				message: fmt.Sprintf("Only the leader restores: call %s (node %s).", m.APIAddr, m.ID)}
+		}
+	}
+	return cluster.ErrNotLeader
+}
+
+// receiveBackup writes the chunks of stream to f and returns their size.
+func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File) (int64, error) {
+	var size int64
+	for {
+		chunk, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if len(chunk.GetData()) > maxRestoreChunk {
+			return 0, validationError("A chunk may hold at most %d bytes.", maxRestoreChunk)
+		}
+		n, err := f.Write(chunk.GetData())
+		size += int64(n)
+		if err != nil {
+			return 0, fmt.Errorf("server: restore: %w", err)
+		}
+	}
+	if size == 0 {
+		return 0, validationError("The backup file is empty.")
+	}
+	return size, f.Sync()
+}
