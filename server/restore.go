@@ -38,6 +38,17 @@ type clusterRestorer interface {
 // maxRestoreChunk bounds one message of a Restore stream.
 const maxRestoreChunk = 1 << 20
 
+// roomCheck is a StorageCheck that can tell whether a large write fits
+// (cmd/kmsd's disk guard).
+type roomCheck interface {
+	Room(need uint64) error
+}
+
+// restoreCopies is how many times a backup's size a restore writes to the
+// data directory at once: the file received, Raft's snapshot of it, the
+// key store's spool while it restores, and the restored state.
+const restoreCopies = 4
+
 func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) error {
 	ctx := stream.Context()
 	s := c.srv
@@ -54,7 +65,8 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	size, err := receiveBackup(stream, f)
+	room, _ := s.storage.(roomCheck)
+	size, err := receiveBackup(stream, f, room)
 	if err != nil {
 		return err
 	}
@@ -108,7 +120,9 @@ func (c *clusterService) onLeader() error {
 }
 
 // receiveBackup writes the chunks of stream to f and returns their size.
-func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File) (int64, error) {
+// With room, it stops (cluster.ErrStorageFull) before the data directory
+// lacks the space the restore of what came so far needs.
+func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File, room roomCheck) (int64, error) {
 	var size int64
 	for {
 		chunk, err := stream.Recv()
@@ -120,6 +134,12 @@ func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File) (int64
 		}
 		if len(chunk.GetData()) > maxRestoreChunk {
 			return 0, validationError("A chunk may hold at most %d bytes.", maxRestoreChunk)
+		}
+		if room != nil {
+			// What is on disk already counts once; the rest is to come.
+			if err := room.Room(uint64(size+int64(len(chunk.GetData())))*restoreCopies - uint64(size)); err != nil {
+				return 0, err
+			}
 		}
 		n, err := f.Write(chunk.GetData())
 		size += int64(n)

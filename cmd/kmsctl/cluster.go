@@ -212,8 +212,10 @@ follows the backup's records, and an auditor's checkpoint
 
 Run it against the leader; another member answers NotLeaderException with
 the leader's address, and kmsctl retries there. Calls in flight during the
-restore may fail with DependencyTimeoutException; retry them. Requires the
-kmsd:Restore permission.
+restore may fail with DependencyTimeoutException; retry them. If the
+restore itself fails that way (the leader changed while it installed the
+backup), its outcome is unknown: run it again, which installs the same
+state on every member. Requires the kmsd:Restore permission.
 
 Example:
   kmsctl audit export --outfile audit-before-restore.json

@@ -85,6 +85,21 @@ func (g *diskGuard) run(ctx context.Context) {
 	}
 }
 
+// Room returns cluster.ErrStorageFull unless the file system has need
+// bytes free above the reserve now (it asks the file system, not the
+// last poll): for writes that are large at once, such as a backup being
+// restored.
+func (g *diskGuard) Room(need uint64) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(g.dir, &st); err != nil {
+		return fmt.Errorf("data directory %s: free space: %w", g.dir, err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free < g.reserve+need {
+		return cluster.ErrStorageFull
+	}
+	return nil
+}
+
 // StorageCheck implements server.StorageCheck and cluster.Config's
 // StorageCheck.
 func (g *diskGuard) StorageCheck() error {

@@ -50,6 +50,14 @@ func TestDiskGuard(t *testing.T) {
 		if g.free.Load() == 0 {
 			t.Errorf("free space not read")
 		}
+		// Room asks for space above the reserve, as the file system has it now.
+		free := g.free.Load()
+		if err := g.Room(0); errors.Is(err, cluster.ErrStorageFull) != c.full {
+			t.Errorf("reserve %d: Room(0) = %v, want full=%v", c.reserve, err, c.full)
+		}
+		if err := g.Room(free + 1<<30); !errors.Is(err, cluster.ErrStorageFull) {
+			t.Errorf("reserve %d: Room(more than free) = %v", c.reserve, err)
+		}
 	}
 	if _, err := newDiskGuard("/no/such/dir", 1, log); err == nil {
 		t.Error("a missing data directory was accepted")
