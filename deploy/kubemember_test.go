@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -80,8 +81,36 @@ func (c *checker) kubeProbes(where string, k container, cfg config) {
 		}
 	}
 	r := k.ReadinessProbe
-	if r == nil || r.GRPC == nil || r.GRPC.Port != ports["grpc"] || r.GRPC.Service != "kms.v1.KeyManagementService" {
-		c.errorf("%s: want a grpc readinessProbe on port %d, service kms.v1.KeyManagementService", where, ports["grpc"])
+	tls := cfg.str("tls_cert_file") != "" || cfg.str("tls_key_file") != "" || cfg.str("tls_ca_file") != ""
+	if tls && (cfg.str("tls_cert_file") == "" || cfg.str("tls_key_file") == "" || cfg.str("tls_ca_file") == "") {
+		c.errorf("%s: TLS needs tls_cert_file, tls_key_file and tls_ca_file", where)
+	}
+	switch {
+	case r != nil && r.GRPC != nil && !tls:
+		if r.GRPC.Port != ports["grpc"] || r.GRPC.Service != "kms.v1.KeyManagementService" {
+			c.errorf("%s: want the grpc readinessProbe on port %d, service kms.v1.KeyManagementService", where, ports["grpc"])
+		}
+	case r != nil && r.Exec != nil:
+		// grpc-health-probe, over TLS with the cluster CA when the API
+		// serves TLS (kubelet's grpc probe cannot).
+		want := []string{"/usr/local/bin/grpc-health-probe", fmt.Sprintf("-addr=127.0.0.1:%d", ports["grpc"]),
+			"-service=kms.v1.KeyManagementService"}
+		if tls {
+			want = append(want, "-tls", "-tls-ca-cert="+cfg.str("tls_ca_file"))
+		}
+		for _, w := range want {
+			if !slices.Contains(r.Exec.Command, w) {
+				c.errorf("%s: the readinessProbe's command %q lacks %q", where, r.Exec.Command, w)
+			}
+		}
+		if tls && !slices.ContainsFunc(r.Exec.Command, func(a string) bool {
+			name, ok := strings.CutPrefix(a, "-tls-server-name=")
+			return ok && name != ""
+		}) {
+			c.errorf("%s: the readinessProbe does not name the certificate's host (-tls-server-name)", where)
+		}
+	default:
+		c.errorf("%s: want a readinessProbe through the gRPC health service (grpc, or grpc-health-probe over TLS)", where)
 	}
 	for _, p := range []*probe{k.LivenessProbe, k.StartupProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port != "http" {
@@ -114,8 +143,36 @@ func (c *checker) kubeVolumes(where string, sts statefulSetSpec, k container, cf
 	if i, ok := vols[keyVol]; !ok || !ro || sts.Template.Spec.Volumes[i].EmptyDir == nil || sts.Template.Spec.Volumes[i].EmptyDir.Medium != "Memory" {
 		c.errorf("%s: the root key's directory is not a read-only memory-backed emptyDir", where)
 	}
-	copied := false
+	// The root key and, with TLS, the certificates and key: each copied
+	// by an init container from a Secret into the same emptyDir.
+	files := []string{cfg.str("root_key_file")}
+	for _, key := range []string{"tls_cert_file", "tls_key_file", "tls_ca_file"} {
+		if f := cfg.str(key); f != "" {
+			files = append(files, f)
+			if path.Dir(f) != path.Dir(cfg.str("root_key_file")) {
+				c.errorf("%s: %s %q is not next to the root key in the memory-backed emptyDir", where, key, f)
+			}
+		}
+	}
+	for _, f := range files {
+		if !c.copiedFromSecret(sts, keyVol, vols, path.Base(f)) {
+			c.errorf("%s: no init container copies %s from a Secret to %s with umask 077", where, path.Base(f), f)
+		}
+	}
+}
+
+// copiedFromSecret reports whether an init container copies file name from
+// a read-only Secret mount (mode 0400 or 0600) to /keys, the volume keyVol,
+// with umask 077.
+func (c *checker) copiedFromSecret(sts statefulSetSpec, keyVol string, vols map[string]int, name string) bool {
 	for _, ic := range sts.Template.Spec.InitContainers {
+		script := strings.Join(ic.Command, " ")
+		dst := ""
+		for _, m := range ic.VolumeMounts {
+			if m.MountPath == "/keys" {
+				dst = m.Name
+			}
+		}
 		for _, m := range ic.VolumeMounts {
 			i, ok := vols[m.Name]
 			if !ok || sts.Template.Spec.Volumes[i].Secret == nil {
@@ -123,16 +180,14 @@ func (c *checker) kubeVolumes(where string, sts statefulSetSpec, k container, cf
 			}
 			s := sts.Template.Spec.Volumes[i].Secret
 			if s.DefaultMode == nil || (*s.DefaultMode != 0o400 && *s.DefaultMode != 0o600) {
-				c.errorf("%s: Secret %s: want defaultMode 0400 or 0600", where, s.SecretName)
+				c.errorf("Secret %s: want defaultMode 0400 or 0600", s.SecretName)
+				continue
 			}
-			dst, _ := mountAt(ic, "/keys")
-			script := strings.Join(ic.Command, " ")
-			copied = m.ReadOnly && dst == keyVol && strings.Contains(script, "umask 077") &&
-				strings.Contains(script, m.MountPath+"/"+path.Base(cfg.str("root_key_file"))) &&
-				strings.Contains(script, "/keys/"+path.Base(cfg.str("root_key_file")))
+			if m.ReadOnly && dst == keyVol && strings.Contains(script, "umask 077") &&
+				strings.Contains(script, "cat "+m.MountPath+"/"+name+" > /keys/"+name) {
+				return true
+			}
 		}
 	}
-	if !copied {
-		c.errorf("%s: no init container copies the root key from its Secret to %s with umask 077", where, cfg.str("root_key_file"))
-	}
+	return false
 }

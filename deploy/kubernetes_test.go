@@ -114,6 +114,9 @@ type (
 			Port    int    `yaml:"port"`
 			Service string `yaml:"service"`
 		} `yaml:"grpc"`
+		Exec *struct {
+			Command []string `yaml:"command"`
+		} `yaml:"exec"`
 		HTTPGet *struct {
 			Path string `yaml:"path"`
 			Port string `yaml:"port"`
@@ -359,8 +362,15 @@ func TestKubernetesCheckerCatchesMistakes(t *testing.T) {
 	for i, m := range []struct{ file, old, new string }{
 		{"statefulset.yaml", "replicas: 3", "replicas: 5"},
 		{"statefulset.yaml", "podManagementPolicy: Parallel", "podManagementPolicy: OrderedReady"},
-		{"statefulset.yaml", "service: kms.v1.KeyManagementService", "service: kms"},
-		{"statefulset.yaml", "port: 7400\n", "port: 7480\n"},
+		{"statefulset.yaml", "-service=kms.v1.KeyManagementService", "-service=kms"},
+		{"statefulset.yaml", "-addr=127.0.0.1:7400", "-addr=127.0.0.1:7480"},
+		{"statefulset.yaml", "- -tls\n", "- -v\n"},
+		{"statefulset.yaml", "-tls-ca-cert=/etc/kmsd/keys/ca.pem", "-tls-ca-cert=/etc/ssl/ca.pem"},
+		{"statefulset.yaml", "-tls-server-name=localhost", "-tls-server-name="},
+		{"statefulset.yaml", "cat /tls/node-key.pem > /keys/node-key.pem", "cp /tls/node-key.pem /keys/node-key.pem"},
+		{"statefulset.yaml", "secretName: kmsd-tls\n            defaultMode: 0400", "secretName: kmsd-tls\n            defaultMode: 0444"},
+		{"configmap.yaml", "tls_key_file: /etc/kmsd/keys/node-key.pem", "tls_key_file: /etc/kmsd/node-key.pem"},
+		{"configmap.yaml", "    tls_ca_file: /etc/kmsd/keys/ca.pem\n", ""},
 		{"statefulset.yaml", "fsGroupChangePolicy: OnRootMismatch", "fsGroupChangePolicy: Always"},
 		{"statefulset.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"},
 		{"statefulset.yaml", "defaultMode: 0400", "defaultMode: 0444"},
