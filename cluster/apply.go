@@ -260,6 +260,9 @@ func raftError(err error) error {
 		return ErrShutdown
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return ErrTimeout
+	case errors.Is(err, raft.ErrAbortedByRestore):
+		// Not committed: the restore replaced the log.
+		return fmt.Errorf("%w: aborted by a restore", ErrRestoring)
 	default:
 		return fmt.Errorf("cluster: raft: %w", err)
 	}

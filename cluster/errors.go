@@ -28,4 +28,9 @@ var (
 	// space than the node keeps in reserve (Config.StorageCheck); the
 	// command was not proposed.
 	ErrStorageFull = errors.New("cluster: the data directory is nearly full")
+	// ErrRestoring: a restore of a backup is being installed (Restore), or
+	// one failed on this member after replacing its state, whose state
+	// may then not be the cluster's until a restore completes; reads are
+	// refused meanwhile. Retry.
+	ErrRestoring = errors.New("cluster: a restore is being installed")
 )

@@ -79,6 +79,7 @@ var forwardErrors = []struct {
 	{"shutdown", ErrShutdown},
 	{"invalid_command", ErrInvalidCommand},
 	{"storage_full", ErrStorageFull},
+	{"restoring", ErrRestoring},
 }
 
 func errorKind(err error) string {

@@ -37,6 +37,9 @@ type fsm struct {
 	commits   commitWaiters
 	// audit writes audit batches behind the state machine.
 	audit *auditApplier
+	// restores counts the snapshots restored since the node started (see
+	// Node.Restore).
+	restores atomic.Uint64
 	// applied is closed and replaced after every apply, to wake waiters.
 	appliedMu sync.Mutex
 	applied   chan struct{}
@@ -144,6 +147,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.audit.drain()
 	err := f.store.Restore(rc)
 	f.stateIndex.Store(f.store.AppliedIndex())
+	if err == nil {
+		f.restores.Add(1)
+	}
 	return err
 }
 

@@ -38,6 +38,7 @@ type Node struct {
 	leader leadership
 	// waiters counts goroutines waiting on raft futures (see wait).
 	waiters atomic.Int64
+	restore restoreGuard
 	// fwd forwards commands to the leader; nil without Config.Forward.
 	fwd *forwarder
 	// reads shares read index requests to the leader; ready is closed once

@@ -116,6 +116,9 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if ready == nil || n.raft.State() != raft.Leader {
 		return 0, fmt.Errorf("%w: not the leader", ErrNotLeader)
 	}
+	if err := n.restoreState(); err != nil {
+		return 0, err
+	}
 	select {
 	case <-ready:
 		return n.fsm.stateIndex.Load(), nil

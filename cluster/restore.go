@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -87,28 +91,68 @@ func RestoreBackup(cfg Config, store *keystore.Store, data io.Reader) (uint64, e
 // appended while the restore is queued stay below it.
 const restoreIndexGap = 1 << 16
 
-// DefaultRestoreTimeout bounds Restore when ctx has no deadline.
+// DefaultRestoreTimeout bounds Restore (and a ctx deadline beyond it).
 const DefaultRestoreTimeout = 10 * time.Minute
+
+// restoreGuard is the node's state around Restore.
+type restoreGuard struct {
+	mu sync.Mutex // held by the one Restore running
+	// running is set while this leader installs a restore: reads are
+	// refused meanwhile (raft's leader loop, busy copying the snapshot,
+	// does not check its lease).
+	running atomic.Bool
+	// failedAt, when not zero, is fsm.restores+1 at a Restore that failed
+	// after this node's state machine may have taken the backup's state,
+	// which the cluster then may not hold: reads are refused until a
+	// snapshot is restored again (a restore run again, or one installed
+	// from the leader).
+	failedAt atomic.Uint64
+}
+
+// restoreState returns ErrRestoring while reads must be refused because
+// of a restore (restoreGuard).
+func (n *Node) restoreState() error {
+	if n.restore.running.Load() {
+		return ErrRestoring
+	}
+	if f := n.restore.failedAt.Load(); f != 0 && n.fsm.restores.Load() < f {
+		return fmt.Errorf("%w: a restore failed on this member after it may have replaced its state; run it again", ErrRestoring)
+	}
+	return nil
+}
 
 // Restore replaces the replicated state of the running cluster with a
 // key-store snapshot stream (from a backup). Only the leader restores
-// (ErrNotLeader otherwise). write must write the stream, size bytes, with
-// its applied index set to the index it is given (keystore.ReindexSnapshot),
+// (ErrNotLeader otherwise), one restore at a time (ErrRestoring for a
+// second). write must write the stream, size bytes, with its applied
+// index set to the index it is given (keystore.Store.ReindexSnapshot),
 // which is above every entry applied so far: raft installs the snapshot
 // at that index — through the state machine here, and by sending it to
 // every member, which replaces its state the same way — and Restore
 // returns it once a quorum holds the restored state. Entries in flight
-// when the restore starts fail. Restore waits at most until ctx's
-// deadline (DefaultRestoreTimeout without one); ErrTimeout then means the
-// outcome is unknown.
+// when the restore starts fail, and reads on this leader are refused
+// (ErrRestoring) until it returns. Restore waits at most until ctx's
+// deadline or DefaultRestoreTimeout; ErrTimeout then means the outcome is
+// unknown. If it fails after this node took the backup's state, the node
+// refuses reads until a restore succeeds: run it again.
 func (n *Node) Restore(ctx context.Context, size int64, write func(w io.Writer, index uint64) error) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
+	if ctx.Err() != nil {
+		return 0, timeoutError(ctx)
+	}
+	if !n.restore.mu.TryLock() {
+		return 0, fmt.Errorf("%w: another restore is running", ErrRestoring)
+	}
+	defer n.restore.mu.Unlock()
 	timeout := DefaultRestoreTimeout
 	if deadline, ok := ctx.Deadline(); ok {
-		timeout = time.Until(deadline)
+		timeout = min(timeout, time.Until(deadline))
 	}
+	before := n.fsm.restores.Load()
+	n.restore.running.Store(true)
+	defer n.restore.running.Store(false)
 	index := n.raft.LastIndex() + restoreIndexGap
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw, index)) }()
@@ -117,13 +161,42 @@ func (n *Node) Restore(ctx context.Context, size int64, write func(w io.Writer, 
 		defer close(f.done)
 		defer pr.CloseWithError(errors.New("cluster: restore ended"))
 		meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: index - 1, Size: size}
-		f.err = n.raft.Restore(meta, pr, timeout)
+		f.err = restoreError(n.raft.Restore(meta, pr, timeout))
 	}()
-	if err := n.wait(ctx, f, timeout); err != nil {
+	err := n.wait(ctx, f, timeout)
+	if err == nil {
+		if got := n.lastSnapshotIndex(); got != index {
+			// Raft chose another index (entries appended past the gap):
+			// the state says index, below raft's. Not expected; say so.
+			err = fmt.Errorf("cluster: the restore was installed at raft index %d, not %d; run it again", got, index)
+		}
+	}
+	if err != nil {
+		if n.fsm.restores.Load() > before {
+			n.restore.failedAt.Store(n.fsm.restores.Load() + 1)
+			n.log.Error("a restore failed after this member took the backup's state, which the cluster may not hold: refusing reads until a restore succeeds", "index", index, "err", err)
+		}
 		return 0, err
 	}
-	n.log.Warn("replicated state replaced by a restore", "index", index, "raft_applied_index", n.raft.AppliedIndex())
+	n.restore.failedAt.Store(0)
+	n.log.Warn("replicated state replaced by a restore", "index", index)
 	return index, nil
+}
+
+// lastSnapshotIndex is the index of raft's latest snapshot.
+func (n *Node) lastSnapshotIndex() uint64 {
+	i, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	return i
+}
+
+// restoreError maps raft's refusals of a restore to this package's
+// errors.
+func restoreError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "cannot restore snapshot now") {
+		// A membership change is being committed.
+		return fmt.Errorf("%w: a membership change is being committed; retry", ErrRestoring)
+	}
+	return raftError(err)
 }
 
 // callFuture is a raft.Future for a blocking raft call made in a

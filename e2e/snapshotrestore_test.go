@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 	"google.golang.org/grpc/codes"
@@ -149,4 +150,110 @@ func TestSnapshotRestoreOnline(t *testing.T) {
 	follower.stop()
 	follower.start()
 	check("after a member restarted")
+}
+
+// A member that was down while a restore was installed comes back with
+// the restored state: it does not serve its older state (in which a key
+// made after the backup exists) as current, because the restored state's
+// applied index is above everything it applied before.
+func TestSnapshotRestoreWhileAMemberIsDown(t *testing.T) {
+	base := t.TempDir()
+	ds := startClusterWith(t, base, 3, nil)
+	before := str(ds[0].ok("create-key", "--description", "before"), "KeyMetadata.KeyId")
+	leader := leaderOf(t, ds)
+	backup := filepath.Join(base, "snap.backup")
+	if r := leader.ctl(nil, "cluster", "snapshot", "save", backup); r.code != 0 {
+		t.Fatalf("snapshot save: %s", r.stderr)
+	}
+	after := str(leader.ok("create-key", "--description", "after"), "KeyMetadata.KeyId")
+	for _, d := range ds {
+		d.ok("describe-key", "--key-id", after)
+	}
+	down := without(ds, leader)[1]
+	down.stop()
+	if r := leader.ctl(nil, "cluster", "snapshot", "restore", backup); r.code != 0 {
+		t.Fatalf("restore with a member down: %s", r.stderr)
+	}
+	down.launch()
+	// From the moment it answers, it must not show the key made after
+	// the backup: it waits (or refuses) until it holds the restored state.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := down.ctl(nil, "describe-key", "--key-id", after)
+		if r.code == 0 {
+			t.Fatalf("the member that was down served its pre-restore state: %s", r.stdout)
+		}
+		if strings.Contains(r.stderr, "(NotFoundException)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the member that was down never answered: %s", r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	down.ok("describe-key", "--key-id", before)
+	checkInvariants(t, ds)
+}
+
+// A backup of one cluster restores into another that has the same root
+// key (a new cluster, say, after the first was lost): the state is the
+// backup's, the audit log is the backup's and verifies, with heads signed
+// from then on by the backup's log key, and the Restore record names the
+// size and root of the log it replaced.
+func TestSnapshotRestoreIntoAnotherCluster(t *testing.T) {
+	base := t.TempDir()
+	a := startClusterWith(t, base, 1, nil)[0]
+	key := str(a.ok("create-key", "--description", "from a"), "KeyMetadata.KeyId")
+	blob := str(a.ok("encrypt", "--key-id", key, "--plaintext", "aGVsbG8="), "CiphertextBlob")
+	aKey := str(a.ok("audit", "public-key"), "PublicKey") // made now if not yet
+	backup := filepath.Join(base, "a.backup")
+	if r := a.ctl(nil, "cluster", "snapshot", "save", backup); r.code != 0 {
+		t.Fatalf("snapshot save: %s", r.stderr)
+	}
+	a.stop()
+
+	// Cluster b: the same root key, its own members, keys and log key.
+	b := &daemon{t: t, dataDir: filepath.Join(base, "b"), grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	b.args = []string{"--node-id", "b0", "--bootstrap", "--data-dir", b.dataDir, "--root-key-file", filepath.Join(base, "root.key"),
+		"--grpc-addr", b.grpcAddr, "--http-addr", b.httpAddr, "--raft-addr", freeAddr(t), "--raft-timeout", "300ms"}
+	b.start()
+	other := str(b.ok("create-key", "--description", "from b"), "KeyMetadata.KeyId")
+	if got := str(b.ok("audit", "public-key"), "PublicKey"); got == aKey || got == "" {
+		t.Fatalf("cluster b's log key %q is cluster a's", got)
+	}
+	if r := b.ctl(nil, "audit", "verify"); r.code != 0 {
+		t.Fatalf("audit verify on b before: %s %s", r.stdout, r.stderr)
+	}
+	var st map[string]any
+	if err := jsonUnmarshal(b.ctl(nil, "cluster", "status").stdout, &st); err != nil {
+		t.Fatal(err)
+	}
+	out := b.ok("cluster", "snapshot", "restore", backup)
+	if str(out, "ReplacedAuditSize") == "" || len(str(out, "ReplacedAuditRoot")) != 64 {
+		t.Fatalf("restore output lacks the replaced log's head: %v", out)
+	}
+	b.fails("NotFoundException", "describe-key", "--key-id", other)
+	if pt := str(b.ok("decrypt", "--ciphertext-blob", blob), "Plaintext"); pt != "aGVsbG8=" {
+		t.Fatalf("decrypt on b after the restore: %q", pt)
+	}
+	if got := str(b.ok("audit", "public-key"), "PublicKey"); got != aKey {
+		t.Fatalf("log key after the restore %q, want the backup's %q", got, aKey)
+	}
+	b.ok("create-key", "--description", "after the restore")
+	if r := b.ctl(nil, "audit", "verify"); r.code != 0 {
+		t.Fatalf("audit verify on b after the restore: %s %s", r.stdout, r.stderr)
+	}
+	var rec map[string]any
+	events := b.ok("audit", "lookup", "--event-name", "Restore")["Events"].([]any)
+	if len(events) != 1 {
+		t.Fatalf("%d Restore records", len(events))
+	}
+	rec = events[0].(map[string]any)
+	if field(rec, "responseElements.replacedAuditRoot") != str(out, "ReplacedAuditRoot") {
+		t.Fatalf("the Restore record does not name the replaced log: %v", rec["responseElements"])
+	}
+	// The member table is b's: b still knows its own address.
+	if err := jsonUnmarshal(b.ctl(nil, "cluster", "status").stdout, &st); err != nil || str(st, "LeaderId") != "b0" {
+		t.Fatalf("status after the restore: %v %v", err, st)
+	}
 }

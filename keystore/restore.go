@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 )
 
 // Restore replaces the whole state with the snapshot read from r, applied
@@ -47,6 +50,17 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
 	}
 	v.index()
+	size, err := spool.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
+	}
+	if s.room != nil {
+		// The new state takes about what the spool does, written twice
+		// (Badger's log, then its tables) before the old state's files go.
+		if err := s.room(2 * uint64(size)); err != nil {
+			return fmt.Errorf("%w: restore: %w", ErrStorage, err)
+		}
+	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
 	}
@@ -98,20 +112,26 @@ func (s *Store) replace(spool io.Reader, applied []byte) error {
 }
 
 // ReindexSnapshot copies the snapshot stream r to w with its applied index
-// set to index, and returns the number of bytes written (the same as
-// read: the index is a fixed-size record). r is verified as Restore
-// verifies it — format, lengths, checksum, every record decodes — and
-// must hold an applied index. On an error w may have received part of a
-// stream, which Restore would refuse.
+// set to index, and returns the number of bytes written. r is verified as
+// Restore verifies it — format, lengths, checksum, every record decodes —
+// and must hold an applied index. On an error w may have received part of
+// a stream, which Restore would refuse.
 //
 // A backup restored into a running cluster is installed at a Raft index
 // above every entry its members applied before; its state must say so,
 // or a member that had applied more before the restore would take its
 // old state for newer than the restored one.
-func ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
+//
+// The stream keeps the members' API addresses of this store, not those
+// of r (members): the cluster that installs it keeps its own membership.
+// The size written is therefore not r's; a dry run to io.Discard gives it.
+func (s *Store) ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
 	if index == 0 {
 		return 0, fmt.Errorf("%w: reindex to 0", ErrInvalidSnapshot)
 	}
+	s.mu.RLock()
+	members := maps.Clone(s.v.members)
+	s.mu.RUnlock()
 	cw := &countWriter{w: w}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(cw, h), 64<<10)
@@ -120,6 +140,9 @@ func ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
 	v := newView()
 	found := false
 	err := scanSnapshot(r, func(key, val []byte) error {
+		if strings.HasPrefix(string(key), prefixMember) {
+			return nil
+		}
 		if string(key) == keyApplied {
 			if len(val) != 8 {
 				return errors.New("bad applied index")
@@ -139,6 +162,10 @@ func ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
 	}
 	if err != nil {
 		return cw.n, fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(members)) {
+		writeField(bw, []byte(prefixMember+id))
+		writeField(bw, []byte(members[id]))
 	}
 	bw.Write(make([]byte, 4))
 	if err := bw.Flush(); err != nil {

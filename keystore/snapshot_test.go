@@ -187,16 +187,18 @@ func TestRestoreOfALargeLogKeepsMemoryBounded(t *testing.T) {
 	}
 }
 
-// ReindexSnapshot changes the applied index and nothing else, keeps the
-// size, and refuses what Restore refuses.
+// ReindexSnapshot changes the applied index and nothing else (the size
+// stays), refuses what Restore refuses, and keeps the members of the
+// store it is called on.
 func TestReindexSnapshot(t *testing.T) {
 	src := openStore(t, "")
 	populate(t, src)
 	good := snapshotBytes(t, src)
 	want := stateJSON(t, src)
+	live := openStore(t, "")
 	for _, index := range []uint64{1, src.AppliedIndex() + 1, 1 << 40} {
 		var out bytes.Buffer
-		n, err := ReindexSnapshot(&out, bytes.NewReader(good), index)
+		n, err := live.ReindexSnapshot(&out, bytes.NewReader(good), index)
 		if err != nil || n != int64(out.Len()) || out.Len() != len(good) {
 			t.Fatalf("ReindexSnapshot(%d) = %d, %v; wrote %d of %d bytes", index, n, err, out.Len(), len(good))
 		}
@@ -217,11 +219,33 @@ func TestReindexSnapshot(t *testing.T) {
 		"truncated":    good[:len(good)-40],
 		"empty store":  snapshotBytes(t, openStore(t, "")),
 	} {
-		if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(b), 7); !errors.Is(err, ErrInvalidSnapshot) {
+		if _, err := live.ReindexSnapshot(io.Discard, bytes.NewReader(b), 7); !errors.Is(err, ErrInvalidSnapshot) {
 			t.Errorf("%s: %v, want ErrInvalidSnapshot", name, err)
 		}
 	}
-	if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(good), 0); !errors.Is(err, ErrInvalidSnapshot) {
+	if _, err := live.ReindexSnapshot(io.Discard, bytes.NewReader(good), 0); !errors.Is(err, ErrInvalidSnapshot) {
 		t.Errorf("index 0: %v", err)
+	}
+
+	// Members: the backup's are dropped, the live store's kept.
+	if err := src.SetMember(src.AppliedIndex()+1, "old-member", "10.0.0.9:7400"); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.SetMember(1, "live-member", "10.0.0.1:7400"); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := live.ReindexSnapshot(&out, bytes.NewReader(snapshotBytes(t, src)), 99); err != nil {
+		t.Fatal(err)
+	}
+	dst := openStore(t, "")
+	if err := dst.Restore(&out); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dst.MemberAPIAddr("old-member"); ok {
+		t.Error("the backup's member table was restored")
+	}
+	if a, ok := dst.MemberAPIAddr("live-member"); !ok || a != "10.0.0.1:7400" {
+		t.Errorf("live member after the restore: %q %v", a, ok)
 	}
 }

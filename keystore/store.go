@@ -32,14 +32,21 @@ type Options struct {
 	// InMemory keeps everything in memory and ignores dir. It is for unit
 	// tests only: nothing survives Close.
 	InMemory bool
+	// Room, if set, is asked whether need more bytes fit on the store's
+	// file system (above the space kept in reserve) before Restore drops
+	// the state to write a snapshot's: an error refuses the snapshot with
+	// the state left as it was, where a full disk part-way would cost a
+	// crash.
+	Room func(need uint64) error
 }
 
 // Store is the key store: keys and aliases in Badger, with an in-memory view
 // that serves every read. It is safe for concurrent use; writes (Apply,
 // Restore) are serialized.
 type Store struct {
-	db  *badger.DB
-	log *slog.Logger
+	db   *badger.DB
+	log  *slog.Logger
+	room func(need uint64) error
 	// dir holds the store's files; "" for an in-memory store. Restore
 	// spools a snapshot there.
 	dir string
@@ -74,7 +81,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log}
+	s := &Store{db: db, log: log, room: opts.Room}
 	if !opts.InMemory {
 		s.dir = dir
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/subtle"
@@ -81,10 +82,16 @@ func decodeHead(b []byte) (audit.SignedTreeHead, error) {
 // signingKeyLocked returns the log's signing key, creating it (on the
 // leader) if the log has none. The caller holds s.signer.mu.
 func (s *Server) signingKeyLocked(ctx context.Context) (ed25519.PrivateKey, error) {
-	if s.signer.priv != nil {
-		return s.signer.priv, nil
-	}
 	lk, ok := s.audit.store.GetLogKey()
+	if s.signer.priv != nil {
+		if ok && bytes.Equal(s.signer.priv.Public().(ed25519.PublicKey), lk.PublicKey) {
+			return s.signer.priv, nil
+		}
+		// A restore brought another log's key (or none): its heads are
+		// signed with that one.
+		s.signer.priv = nil
+		s.headSize.Store(0)
+	}
 	if !ok {
 		if err := s.createSigningKey(ctx); err != nil && !errors.Is(err, keystore.ErrAlreadyExists) {
 			return nil, err

@@ -116,38 +116,29 @@ func WriteBackup(w io.Writer, snap *keystore.Snapshot, root envelope.Key, h Back
 // authenticate all of it, then for the contents, so that nothing of a
 // file altered anywhere is used.
 func OpenBackup(r io.ReadSeeker, root envelope.Key) (BackupHeader, io.Reader, error) {
-	open := func() (*message.Reader, error) {
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		br := bufio.NewReaderSize(r, backupFrameSize)
-		magic := make([]byte, len(backupMagic))
-		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != backupMagic {
-			return nil, fmt.Errorf("%w: not a kmsd backup (format 2)", ErrBackup)
-		}
-		mh, err := message.ReadHeader(br)
-		if err != nil || mh.KeyID != backupKeyID || len(mh.EncryptionContext) != 0 {
-			return nil, fmt.Errorf("%w: bad header", ErrBackup)
-		}
-		dataKey, err := envelope.UnwrapBytes(root, mh.WrappedKey, backupKeyAAD)
-		if err != nil || len(dataKey) != message.DataKeySize {
-			return nil, ErrBackup
-		}
-		defer clear(dataKey)
-		mr, err := message.NewReader(br, mh, dataKey)
-		if err != nil {
-			return nil, ErrBackup
-		}
-		return mr, nil
-	}
-	mr, err := open()
+	mr, err := openBackupMessage(r, root)
 	if err != nil {
 		return BackupHeader{}, nil, err
 	}
 	if _, err := io.Copy(io.Discard, mr); err != nil {
 		return BackupHeader{}, nil, backupError(err)
 	}
-	if mr, err = open(); err != nil {
+	return readBackupHeader(r, root)
+}
+
+// openBackupData returns the snapshot stream of a backup that OpenBackup
+// accepted, reading it once: every frame is authenticated as it is read,
+// and a frame changed since fails the read with ErrBackup.
+func openBackupData(r io.ReadSeeker, root envelope.Key) (io.Reader, error) {
+	_, data, err := readBackupHeader(r, root)
+	return data, err
+}
+
+// readBackupHeader opens r and reads the backup's header, returning it and
+// the snapshot stream after it.
+func readBackupHeader(r io.ReadSeeker, root envelope.Key) (BackupHeader, io.Reader, error) {
+	mr, err := openBackupMessage(r, root)
+	if err != nil {
 		return BackupHeader{}, nil, err
 	}
 	br := bufio.NewReaderSize(&backupReader{mr}, backupFrameSize)
@@ -167,6 +158,33 @@ func OpenBackup(r io.ReadSeeker, root envelope.Key) (BackupHeader, io.Reader, er
 		return BackupHeader{}, nil, fmt.Errorf("%w: bad header", ErrBackup)
 	}
 	return h, br, nil
+}
+
+// openBackupMessage checks r's magic and message header, unwraps the data
+// key with root and returns a reader of the message's plaintext.
+func openBackupMessage(r io.ReadSeeker, root envelope.Key) (*message.Reader, error) {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(r, backupFrameSize)
+	magic := make([]byte, len(backupMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != backupMagic {
+		return nil, fmt.Errorf("%w: not a kmsd backup (format 2)", ErrBackup)
+	}
+	mh, err := message.ReadHeader(br)
+	if err != nil || mh.KeyID != backupKeyID || len(mh.EncryptionContext) != 0 {
+		return nil, fmt.Errorf("%w: bad header", ErrBackup)
+	}
+	dataKey, err := envelope.UnwrapBytes(root, mh.WrappedKey, backupKeyAAD)
+	if err != nil || len(dataKey) != message.DataKeySize {
+		return nil, ErrBackup
+	}
+	defer clear(dataKey)
+	mr, err := message.NewReader(br, mh, dataKey)
+	if err != nil {
+		return nil, ErrBackup
+	}
+	return mr, nil
 }
 
 // backupError turns a failure to decrypt into ErrBackup; a failure to read

@@ -116,6 +116,7 @@ var errorTable = []errorRow{
 	{cluster.ErrNotLeader, codes.Unavailable, excDependency, "No leader is available; retry the request."},
 	{cluster.ErrTimeout, codes.Unavailable, excDependency, "The request timed out; its outcome is unknown. Retry the request."},
 	{cluster.ErrShutdown, codes.Unavailable, excDependency, "The server is shutting down; retry the request."},
+	{cluster.ErrRestoring, codes.Unavailable, excDependency, "The cluster is installing a restored backup; retry the request."},
 	{cluster.ErrStorageFull, codes.ResourceExhausted, excStorageFull, "The data directory of a kmsd member is nearly full, so it takes nothing that must be written (every call is, for its audit record); nothing was done. Free space on that member, then retry the request."},
 }
 

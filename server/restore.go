@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,28 +12,34 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kmsd/kmsd/cluster"
-	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
 // Restoring a backup into a running cluster (ClusterService.Restore,
 // "kmsctl cluster snapshot restore FILE"). The leader receives the file
-// into a temporary file in its data directory (0600, removed afterwards),
-// checks all of it — made with this cluster's root key, unchanged, a key
-// store snapshot that restores — and only then has Raft install it on
-// every member (cluster.Node.Restore). Nothing changes when the file is
-// refused.
+// into a temporary file in its data directory (0600, unlinked at once, so
+// that nothing is left behind), checks all of it — made with this
+// cluster's root key, unchanged, a key store snapshot that restores — and
+// only then has Raft install it on every member (cluster.Node.Restore).
+// Nothing changes when the file is refused.
 //
-// Everything is replaced, the audit log included: records committed
-// after the backup was made are no longer in the live log (export them
-// first with "kmsctl audit export"; an auditor who keeps a checkpoint,
-// "kmsctl audit verify --checkpoint", sees the log go back). The Restore
-// call's own record is the first one after the backup's.
+// Everything is replaced but the cluster's membership, the audit log
+// included: records committed after the backup was made are no longer in
+// the live log (export them first with "kmsctl audit export"). The
+// Restore call's own record, in the restored log, names the size and root
+// of the log it replaced, and an auditor who keeps a checkpoint
+// ("kmsctl audit verify --checkpoint") sees the log go back.
 
 // clusterRestorer installs a backup's state on the running cluster
 // (cluster.Node).
 type clusterRestorer interface {
 	Restore(ctx context.Context, size int64, write func(w io.Writer, index uint64) error) (uint64, error)
+}
+
+// reindexer rewrites a snapshot stream for installation at a Raft index
+// (keystore.Store).
+type reindexer interface {
+	ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error)
 }
 
 // maxRestoreChunk bounds one message of a Restore stream.
@@ -53,7 +60,8 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 	ctx := stream.Context()
 	s := c.srv
 	r, ok := c.info.(clusterRestorer)
-	if !ok || s.spoolDir == "" {
+	rx, ok2 := s.store.(reindexer)
+	if !ok || !ok2 || s.spoolDir == "" {
 		return &apiError{code: codes.Unimplemented, name: excUnsupported, message: "This server cannot restore backups."}
 	}
 	if err := c.onLeader(); err != nil {
@@ -63,7 +71,8 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 	if err != nil {
 		return fmt.Errorf("server: restore: %w", err)
 	}
-	defer os.Remove(f.Name())
+	// Unlinked at once: a crash leaves nothing behind.
+	os.Remove(f.Name())
 	defer f.Close()
 	room, _ := s.storage.(roomCheck)
 	size, err := receiveBackup(stream, f, room)
@@ -75,29 +84,47 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 		return err
 	}
 	// A dry run: the stream must restore, or raft would stop the leader
-	// when its state machine refused it.
-	n, err := keystore.ReindexSnapshot(io.Discard, data, 1)
+	// when its state machine refused it; it also gives the size.
+	n, err := rx.ReindexSnapshot(io.Discard, data, 1)
 	if err != nil {
-		return validationError("The backup's state cannot be restored: %v.", err)
+		s.log.WarnContext(ctx, "backup refused: its state does not restore", "err", err)
+		return validationError("The backup's state cannot be restored.")
 	}
-	index, err := r.Restore(ctx, n, func(w io.Writer, index uint64) error {
-		_, data, err := OpenBackup(f, s.rootKey)
+	resp := &kmsv1.RestoreResponse{BackupNodeId: h.NodeID, BackupCreatedAt: timestamppb.New(h.CreatedAt),
+		BackupAppliedIndex: h.AppliedIndex, Bytes: size}
+	if c.audit != nil {
+		if err := s.auditBarrier(ctx); err != nil {
+			return err
+		}
+		size, _ := c.audit.Size()
+		root, err := c.audit.Root(size)
 		if err != nil {
 			return err
 		}
-		_, err = keystore.ReindexSnapshot(w, data, index)
+		resp.ReplacedAuditSize, resp.ReplacedAuditRoot = size, hex.EncodeToString(root[:])
+	}
+	resp.AppliedIndex, err = r.Restore(ctx, n, func(w io.Writer, index uint64) error {
+		// The file was authenticated whole above; read again, every frame
+		// is authenticated as it is read, and a change since makes the
+		// copy fail before raft installs anything.
+		data, err := openBackupData(f, s.rootKey)
+		if err != nil {
+			return err
+		}
+		_, err = rx.ReindexSnapshot(w, data, index)
 		return err
 	})
 	if errors.Is(err, cluster.ErrNotLeader) {
-		return c.onLeader()
+		if lerr := c.onLeader(); lerr != nil {
+			return lerr
+		}
 	}
 	if err != nil {
 		return err
 	}
 	s.log.Warn("state restored from a backup", "backup_node", h.NodeID, "backup_created_at", h.CreatedAt,
-		"backup_index", h.AppliedIndex, "index", index)
-	return stream.SendAndClose(&kmsv1.RestoreResponse{BackupNodeId: h.NodeID, BackupCreatedAt: timestamppb.New(h.CreatedAt),
-		BackupAppliedIndex: h.AppliedIndex, AppliedIndex: index, Bytes: size})
+		"backup_index", h.AppliedIndex, "index", resp.AppliedIndex, "replaced_audit_size", resp.ReplacedAuditSize)
+	return stream.SendAndClose(resp)
 }
 
 // onLeader returns nil on the leader, and otherwise an error that names
@@ -111,7 +138,7 @@ func (c *clusterService) onLeader() error {
 		return nil
 	}
 	for _, m := range st.Members {
-		if m.ID == st.LeaderID && st.LeaderID != "" {
+		if m.ID == st.LeaderID && st.LeaderID != "" && m.APIAddr != "" {
 			return &apiError{code: codes.FailedPrecondition, name: excNotLeader,
 				message: fmt.Sprintf("Only the leader restores: call %s (node %s).", m.APIAddr, m.ID)}
 		}

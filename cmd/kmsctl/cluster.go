@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -123,7 +124,7 @@ type backupResult struct {
 func clusterBackup(ctx context.Context, c *call) (any, error) {
 	path := c.args.strings["outfile"]
 	if path == "" {
-		return nil, usagef("--outfile is required")
+		return nil, usagef("FILE (or --outfile FILE) is required")
 	}
 	stream, err := c.cluster.Backup(ctx, &kmsv1.BackupRequest{})
 	if err != nil {
@@ -204,11 +205,16 @@ member replaces its state through Raft; the command returns once a
 majority holds the restored state, and prints the backup's node, time
 and index and the index the cluster restored it at.
 
-Everything is replaced, the audit log included: records written after the
-backup was made are no longer in the live log. Export them first
-("kmsctl audit export --outfile FILE"). The restore's own audit record
-follows the backup's records, and an auditor's checkpoint
-("kmsctl audit verify --checkpoint") shows that the log went back.
+Everything but the cluster's membership is replaced, the audit log
+included: records written after the backup was made are no longer in the
+live log. Export them first ("kmsctl audit export --outfile FILE"). The
+restore's own audit record, among the first after the backup's, names the
+size and Merkle root of the log it replaced (ReplacedAuditSize,
+ReplacedAuditRoot, also printed here), and an auditor's checkpoint
+("kmsctl audit verify --checkpoint") shows that the log went back. While
+the restore is installed, and if it fails after the leader took the
+backup's state, the leader refuses calls that read state
+(DependencyTimeoutException: retry).
 
 Run it against the leader; another member answers NotLeaderException with
 the leader's address, and kmsctl retries there. Calls in flight during the
@@ -234,7 +240,12 @@ func clusterRestore(ctx context.Context, c *call) (any, error) {
 	defer f.Close()
 	resp, err := sendBackup(ctx, c.cluster, f)
 	if addr, ok := leaderAddress(err); ok && c.transport != nil {
-		// Not the leader: send it to the one it named.
+		// Not the leader: send it to the one it named, if it names a
+		// host (a member that listens on every interface may give
+		// 0.0.0.0, which is no address to call).
+		if host, _, _ := net.SplitHostPort(addr); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			return nil, err
+		}
 		conn, cerr := c.transport.dial(addr)
 		if cerr != nil {
 			return nil, cerr

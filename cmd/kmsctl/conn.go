@@ -27,6 +27,9 @@ import (
 type transport struct {
 	target string
 	creds  credentials.TransportCredentials
+	// tlsConfig is creds' configuration (nil in the clear): dialing
+	// another member checks its certificate under that member's name.
+	tlsConfig *tls.Config
 	// sign adds the request signatures, when there are credentials.
 	sign []grpc.DialOption
 }
@@ -81,14 +84,21 @@ func newTransport(pa *parsedArgs) (*transport, error) {
 			return nil, usagef("--ca-bundle %s holds no PEM certificate", bundle)
 		}
 	}
-	t.creds = credentials.NewTLS(cfg)
+	t.creds, t.tlsConfig = credentials.NewTLS(cfg), cfg
 	return t, nil
 }
 
 // dial connects to the kmsd at addr (the endpoint, or another member's
 // address) with t's transport security.
 func (t *transport) dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts = append(append([]grpc.DialOption{grpc.WithTransportCredentials(t.creds)}, t.sign...), opts...)
+	creds := t.creds
+	if host, _, err := net.SplitHostPort(addr); err == nil && t.tlsConfig != nil && addr != t.target {
+		// Another member: its certificate must name it.
+		cfg := t.tlsConfig.Clone()
+		cfg.ServerName = host
+		creds = credentials.NewTLS(cfg)
+	}
+	opts = append(append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, t.sign...), opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bad endpoint %q: %v", addr, err)

@@ -51,7 +51,7 @@ func serve(ctx context.Context, c Config) error {
 			return err
 		}
 	}
-	store, err := keystore.Open(filepath.Join(c.DataDir, "state"), keystore.Options{Logger: log.With("component", "keystore")})
+	store, err := keystore.Open(filepath.Join(c.DataDir, "state"), keystore.Options{Logger: log.With("component", "keystore"), Room: disk.Room})
 	if err != nil {
 		return err
 	}

@@ -78,10 +78,15 @@ type RestoreResponse struct {
 	BackupAppliedIndex uint64                 `protobuf:"varint,3,opt,name=backup_applied_index,json=BackupAppliedIndex,proto3" json:"backup_applied_index,omitempty"`
 	// AppliedIndex is the Raft index at which the cluster holds the
 	// restored state; Bytes the size of the backup file.
-	AppliedIndex  uint64 `protobuf:"varint,4,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
-	Bytes         int64  `protobuf:"varint,5,opt,name=bytes,json=Bytes,proto3" json:"bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppliedIndex uint64 `protobuf:"varint,4,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
+	Bytes        int64  `protobuf:"varint,5,opt,name=bytes,json=Bytes,proto3" json:"bytes,omitempty"`
+	// The audit log this restore replaced: its size and Merkle root (hex),
+	// kept in the Restore call's audit record, so the restored log names
+	// the head of the one it replaced.
+	ReplacedAuditSize int64  `protobuf:"varint,6,opt,name=replaced_audit_size,json=ReplacedAuditSize,proto3" json:"replaced_audit_size,omitempty"`
+	ReplacedAuditRoot string `protobuf:"bytes,7,opt,name=replaced_audit_root,json=ReplacedAuditRoot,proto3" json:"replaced_audit_root,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RestoreResponse) Reset() {
@@ -147,6 +152,20 @@ func (x *RestoreResponse) GetBytes() int64 {
 		return x.Bytes
 	}
 	return 0
+}
+
+func (x *RestoreResponse) GetReplacedAuditSize() int64 {
+	if x != nil {
+		return x.ReplacedAuditSize
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetReplacedAuditRoot() string {
+	if x != nil {
+		return x.ReplacedAuditRoot
+	}
+	return ""
 }
 
 type BackupRequest struct {
@@ -666,13 +685,15 @@ const file_kms_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\x14kms/v1/cluster.proto\x12\x06kms.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
 	"\fRestoreChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04Data\"\xec\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04Data\"\xcc\x02\n" +
 	"\x0fRestoreResponse\x12$\n" +
 	"\x0ebackup_node_id\x18\x01 \x01(\tR\fBackupNodeId\x12F\n" +
 	"\x11backup_created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fBackupCreatedAt\x120\n" +
 	"\x14backup_applied_index\x18\x03 \x01(\x04R\x12BackupAppliedIndex\x12#\n" +
 	"\rapplied_index\x18\x04 \x01(\x04R\fAppliedIndex\x12\x14\n" +
-	"\x05bytes\x18\x05 \x01(\x03R\x05Bytes\"\x0f\n" +
+	"\x05bytes\x18\x05 \x01(\x03R\x05Bytes\x12.\n" +
+	"\x13replaced_audit_size\x18\x06 \x01(\x03R\x11ReplacedAuditSize\x12.\n" +
+	"\x13replaced_audit_root\x18\a \x01(\tR\x11ReplacedAuditRoot\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04Data\"\x8c\x01\n" +

@@ -53,8 +53,9 @@ type ClusterServiceClient interface {
 	// in chunks, checked whole (root key, every byte authentic) before
 	// anything changes, and installed through Raft on every member. Only the
 	// leader restores; another member answers FailedPrecondition naming the
-	// leader's API address. The audit log is the backup's afterwards, with
-	// the Restore call's own record appended.
+	// leader's API address. The audit log is the backup's afterwards; the
+	// Restore call's own record names the log it replaced. The cluster's
+	// membership stays as it is.
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreChunk, RestoreResponse], error)
 }
 
@@ -152,8 +153,9 @@ type ClusterServiceServer interface {
 	// in chunks, checked whole (root key, every byte authentic) before
 	// anything changes, and installed through Raft on every member. Only the
 	// leader restores; another member answers FailedPrecondition naming the
-	// leader's API address. The audit log is the backup's afterwards, with
-	// the Restore call's own record appended.
+	// leader's API address. The audit log is the backup's afterwards; the
+	// Restore call's own record names the log it replaced. The cluster's
+	// membership stays as it is.
 	Restore(grpc.ClientStreamingServer[RestoreChunk, RestoreResponse]) error
 	mustEmbedUnimplementedClusterServiceServer()
 }
