@@ -145,6 +145,14 @@ func (c Config) applyTimeout() time.Duration {
 	return c.ApplyTimeout
 }
 
+// heartbeatTimeout is raft's heartbeat timeout (raftConfig).
+func (c Config) heartbeatTimeout() time.Duration {
+	if c.HeartbeatTimeout == 0 {
+		return raft.DefaultConfig().HeartbeatTimeout
+	}
+	return c.HeartbeatTimeout
+}
+
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)

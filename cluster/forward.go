@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -47,7 +48,9 @@ type ForwardConfig struct {
 	Auth Authenticator
 	// DialOptions configure the connections to other members' API ports;
 	// default: TLS with Config.TLS if set, else plaintext (for loopback
-	// and tests).
+	// and tests). A connection that fails retries after a tenth of the
+	// raft heartbeat timeout, then less often, up to the heartbeat timeout
+	// apart (grpc.WithConnectParams here overrides that).
 	DialOptions []grpc.DialOption
 	// MaxSkew bounds the difference between a sender's and the leader's
 	// clocks; default 30 s.
@@ -103,15 +106,21 @@ func kindError(kind, msg string) error {
 // forwarder holds the connections to other members and the nonces seen.
 type forwarder struct {
 	cfg ForwardConfig
+	// reconnect is how connections to members retry after a failed
+	// connect (memberConnectParams).
+	reconnect grpc.ConnectParams
 
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn // by API address
+	leader string                      // the address conn was last asked for
 	closed bool
 	seen   map[[nonceSize]byte]time.Time
 	swept  time.Time
 }
 
-func newForwarder(cfg ForwardConfig) *forwarder {
+// newForwarder returns a forwarder whose connections to members retry
+// within heartbeat (the raft heartbeat timeout) after a failed connect.
+func newForwarder(cfg ForwardConfig, heartbeat time.Duration) *forwarder {
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = defaultMaxSkew
 	}
@@ -121,8 +130,29 @@ func newForwarder(cfg ForwardConfig) *forwarder {
 	if cfg.DialOptions == nil {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	return &forwarder{cfg: cfg, conns: map[string]*grpc.ClientConn{}, seen: map[[nonceSize]byte]time.Time{}}
+	return &forwarder{cfg: cfg, reconnect: memberConnectParams(heartbeat), conns: map[string]*grpc.ClientConn{},
+		seen: map[[nonceSize]byte]time.Time{}}
 }
+
+// memberConnectParams is how a connection to another member's API port
+// retries after a failed connect: after a tenth of the raft heartbeat
+// timeout at first, then growing to the heartbeat timeout at most.
+// gRPC's default (1 s, growing to 120 s) suits many clients of one
+// server; between the few members of a cluster it kept a member that had
+// restarted unreachable for as long as the backoff had grown while it
+// was down, even once it had been elected leader: followers could
+// neither forward nor read for up to a second after a failover in which
+// the new leader had itself restarted shortly before.
+func memberConnectParams(heartbeat time.Duration) grpc.ConnectParams {
+	return grpc.ConnectParams{
+		Backoff: backoff.Config{BaseDelay: heartbeat / 10, Multiplier: backoff.DefaultConfig.Multiplier,
+			Jitter: backoff.DefaultConfig.Jitter, MaxDelay: heartbeat},
+		MinConnectTimeout: memberConnectTimeout,
+	}
+}
+
+// memberConnectTimeout bounds one connect to a member: gRPC's default.
+const memberConnectTimeout = 20 * time.Second
 
 func forwardMessage(from, to string, ts int64, nonce, command []byte) []byte {
 	b := make([]byte, 0, len(forwardMagic)+8+len(from)+len(to)+8+len(nonce)+len(command))
@@ -150,23 +180,39 @@ func responseMessage(nonce []byte, index, auditFirst uint64, kind, msg string) [
 	return b
 }
 
+// conn returns the connection to the member whose API address is addr:
+// the leader's, for every caller. When the leader has changed since the
+// last call, the connection's reconnect backoff is reset: it may have
+// failed to connect while that member was down, and would fail every call
+// with that old error until its backoff ends, although the member is back
+// and has just been elected.
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil, ErrShutdown
 	}
-	if c, ok := f.conns[addr]; ok {
-		return c, nil
+	c, ok := f.conns[addr]
+	switch {
+	case !ok:
+		var err error
+		if c, err = f.dial(addr); err != nil {
+			return nil, err
+		}
+		f.conns[addr] = c
+	case addr != f.leader:
+		c.ResetConnectBackoff()
 	}
-	c, err := grpc.NewClient(addr, append([]grpc.DialOption{
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxForwardBytes), grpc.MaxCallSendMsgSize(MaxForwardBytes)),
-	}, f.cfg.DialOptions...)...)
-	if err != nil {
-		return nil, err
-	}
-	f.conns[addr] = c
+	f.leader = addr
 	return c, nil
+}
+
+// dial returns a new connection to the member whose API address is addr.
+func (f *forwarder) dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append([]grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxForwardBytes), grpc.MaxCallSendMsgSize(MaxForwardBytes)),
+		grpc.WithConnectParams(f.reconnect),
+	}, f.cfg.DialOptions...)...)
 }
 
 func (f *forwarder) close() {

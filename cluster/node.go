@@ -83,7 +83,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 		if fc.DialOptions == nil && cfg.TLS != nil {
 			fc.DialOptions = []grpc.DialOption{cfg.TLS.DialOption()}
 		}
-		n.fwd = newForwarder(fc)
+		n.fwd = newForwarder(fc, cfg.heartbeatTimeout())
 	}
 	n.leaderWait = cfg.applyTimeout()
 	n.storageCheck = cfg.StorageCheck

@@ -21,7 +21,7 @@ import (
 
 const defaultLeaderKills = 6
 
-var leaderKills = flag.Int("leader-kills", defaultLeaderKills, "leader kills in TestLeaderKills (the soak tier runs 150)")
+var leaderKills = flag.Int("leader-kills", defaultLeaderKills, "leader kills in TestLeaderKills (the soak tier runs 100, the nightly run 300)")
 
 // Deadlines of the cluster tests' API calls. A member gives up a wait on
 // the Raft log after killMutationTimeout (twice per call at most: the
@@ -335,7 +335,8 @@ func (d *digestLog) sample(t *testing.T, ms []*member) {
 // report equal digests whenever they are at the same applied index, and
 // every call returns before its deadline, with an unknown outcome at worst.
 // The time from each kill to the first acknowledged CreateKey is the
-// failover latency.
+// failover latency; with more kills than the default, its p99 must be
+// under R3's target (failoverTarget).
 func TestLeaderKills(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	clocks := []func() time.Time{clock.Now, clock.Now, clock.Now}
@@ -399,10 +400,20 @@ func TestLeaderKills(t *testing.T) {
 	t.Logf("failover (kill to the first acknowledged CreateKey): p50 %v, p99 %v, max %v",
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), slices.Max(failovers).Round(time.Millisecond))
 	// A latency target is a measured figure, not a timed unit test: only
-	// the soak run, with enough kills to have a p99, judges it.
-	if *leaderKills > defaultLeaderKills && p99 > 3*time.Second {
-		t.Errorf("failover p99 %v, want under 3 s", p99)
+	// the soak runs, with enough kills to have a p99, judge it.
+	if want := failoverTarget(*memberRaftTimeout); *leaderKills > defaultLeaderKills && p99 > want {
+		t.Errorf("failover p99 %v with %v raft timeouts, want under %v (TESTPLAN R3)", p99, *memberRaftTimeout, want)
 	}
+}
+
+// failoverTarget is TESTPLAN R3's bound on the failover p99 of members
+// with the given raft heartbeat and election timeouts: 500 ms with 50 ms
+// timeouts (or shorter), else the 3 s R3 sets for production timeouts.
+func failoverTarget(raftTimeout time.Duration) time.Duration {
+	if raftTimeout <= 50*time.Millisecond {
+		return 500 * time.Millisecond
+	}
+	return 3 * time.Second
 }
 
 // firstWrite retries CreateKey through the running members until one is
