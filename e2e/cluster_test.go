@@ -21,7 +21,9 @@ import (
 // takes over, no acknowledged key is lost, crypto calls keep working, and
 // the killed member comes back and converges, audit log included.
 func TestThreeNodeCluster(t *testing.T) {
-	ds := startCluster(t, 3)
+	// kmsd's default raft timeout, for the failover time of R3 and the
+	// issue's "first acknowledged mutation within 3 s of the kill".
+	ds := startClusterWith(t, t.TempDir(), 3, func(*daemon, string) []string { return []string{"--raft-timeout", "500ms"} })
 	ctx := context.Background()
 	leader := leaderOf(t, ds)
 	follower := without(ds, leader)[0]
@@ -61,7 +63,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	survivors := without(ds, leader)
 	var mu sync.Mutex
 	var acked []string
-	var ackTimes []time.Time
+	var ackTimes, startTimes []time.Time
 	failures := 0
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -75,6 +77,7 @@ func TestThreeNodeCluster(t *testing.T) {
 				default:
 				}
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				start := time.Now()
 				r, err := c.CreateKey(cctx, &kmsv1.CreateKeyRequest{Description: "stream"})
 				cancel()
 				mu.Lock()
@@ -82,7 +85,7 @@ func TestThreeNodeCluster(t *testing.T) {
 					failures++
 				} else {
 					acked = append(acked, r.GetKeyMetadata().GetKeyId())
-					ackTimes = append(ackTimes, time.Now())
+					ackTimes, startTimes = append(ackTimes, time.Now()), append(startTimes, start)
 				}
 				mu.Unlock()
 				if err != nil {
@@ -99,21 +102,20 @@ func TestThreeNodeCluster(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
-	// The first mutation acknowledged after the kill that the new leader
-	// committed: acknowledgements are in order per caller, so the first
-	// after a gap in the stream.
+	// The first mutation acknowledged of those made after the kill: the
+	// killed leader was gone (kill waits for the process to exit), so the
+	// new leader committed it. Calls in flight at the kill may have been
+	// committed by the old leader and do not count.
 	var firstAfter time.Duration = -1
-	for _, at := range ackTimes {
-		if at.After(killedAt) {
-			if firstAfter < 0 || at.Sub(killedAt) < firstAfter {
-				firstAfter = at.Sub(killedAt)
-			}
+	for i, at := range ackTimes {
+		if startTimes[i].After(killedAt) && (firstAfter < 0 || at.Sub(killedAt) < firstAfter) {
+			firstAfter = at.Sub(killedAt)
 		}
 	}
-	t.Logf("new leader after %v; first mutation acknowledged %v after the kill; %d keys acknowledged, %d calls failed during the failover",
+	t.Logf("new leader after %v; first mutation made after the kill acknowledged %v after it; %d keys acknowledged, %d calls failed during the failover",
 		elected, firstAfter, len(acked), failures)
-	if elected > 10*time.Second || firstAfter < 0 || firstAfter > 10*time.Second {
-		t.Errorf("failover too slow: leader after %v, first acknowledged mutation after %v", elected, firstAfter)
+	if firstAfter < 0 || firstAfter > 3*time.Second {
+		t.Errorf("failover too slow: leader after %v, first mutation made after the kill acknowledged after %v (want within 3 s)", elected, firstAfter)
 	}
 	// Crypto keeps working on the survivors.
 	for _, d := range survivors {
