@@ -311,7 +311,7 @@ func TestJoinAndRemove(t *testing.T) {
 	if members, _ := st["Members"].([]any); len(members) != 2 || strings.Contains(fmt.Sprint(members), "NodeId:c") {
 		t.Fatalf("members after removing c: %v", members)
 	}
-	b.fails("NotFoundException", "cluster", "remove", "--node-id", "c")
+	b.fails("NotFoundException", "cluster", "remove", "c") // NODE as the argument
 }
 
 // TestLeaderPartition isolates the leader by stopping its process

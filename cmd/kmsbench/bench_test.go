@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,7 +215,7 @@ func TestRunBenchAgainstEcho(t *testing.T) {
 			if r.Elapsed != cfg.Duration || r.Op != op || r.Concurrency != cfg.Concurrency {
 				t.Errorf("result describes %s at %d over %v", r.Op, r.Concurrency, r.Elapsed)
 			}
-			if op != OpDecrypt && r.Verified < int64(cfg.Concurrency) {
+			if (op == OpGenerateDataKey || op == OpEncrypt) && r.Verified < int64(cfg.Concurrency) {
 				t.Errorf("%d samples verified, want one per worker at least", r.Verified)
 			}
 			if r.ProcessCPU <= 0 || r.HasServerCPU {
@@ -227,7 +228,7 @@ func TestRunBenchAgainstEcho(t *testing.T) {
 func TestRunBenchMaxOpsAndServerPID(t *testing.T) {
 	clients := dialTest(t, newEchoServer(defaultCiphertextOverhead))
 	cfg := testBench(OpGenerateDataKey)
-	cfg.Duration, cfg.MaxOps, cfg.ServerPID = 10*time.Second, 50, os.Getpid()
+	cfg.Duration, cfg.MaxOps, cfg.ServerPIDs = 10*time.Second, 50, []int{os.Getpid(), os.Getpid()}
 	r, err := runBench(t.Context(), cfg, clients)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func TestRunBenchMaxOpsAndServerPID(t *testing.T) {
 	if !r.HasServerCPU {
 		t.Errorf("server CPU not measured")
 	}
-	cfg.ServerPID = -1
+	cfg.ServerPIDs = []int{-1}
 	if _, err := runBench(t.Context(), cfg, clients); err == nil {
 		t.Errorf("runBench with a bad server pid succeeded")
 	}
@@ -351,7 +352,7 @@ func TestParseFlags(t *testing.T) {
 		ok    bool
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
-			return c.Endpoint == defaultEndpoint && slices.Equal(c.Ops, allOps) && slices.Equal(c.Concurrency, []int{64}) &&
+			return c.Endpoint == defaultEndpoint && slices.Equal(c.Ops, []Op{OpGenerateDataKey, OpEncrypt, OpDecrypt}) && slices.Equal(c.Concurrency, []int{64}) &&
 				c.Duration == 10*time.Second && c.Warmup == time.Second && c.Conns == 1 && c.PlaintextSize == 32 && c.Echo
 		}, true},
 		{"env endpoint", nil, map[string]string{"KMS_ENDPOINT": "kms:9"}, func(c Config) bool { return c.Endpoint == "kms:9" }, true},
@@ -360,6 +361,10 @@ func TestParseFlags(t *testing.T) {
 			return slices.Equal(c.Ops, []Op{OpDecrypt, OpGenerateDataKey}) && slices.Equal(c.Concurrency, []int{1, 16, 64})
 		}, true},
 		{"echo-only implies echo", []string{"--echo=false", "--echo-only"}, nil, func(c Config) bool { return c.Echo && c.EchoOnly }, true},
+		{"a cluster", []string{"--endpoint", "a:1,b:2,c:3", "--server-pid", "11,12,13", "--ops", "CreateKey"}, nil, func(c Config) bool {
+			return c.Endpoint == "a:1,b:2,c:3" && slices.Equal(c.ServerPIDs, []int{11, 12, 13}) && slices.Equal(c.Ops, []Op{OpCreateKey})
+		}, true},
+		{"bad pid", []string{"--server-pid", "11,-2"}, nil, nil, false},
 		{"unknown op", []string{"--ops", "ReEncrypt"}, nil, nil, false},
 		{"zero concurrency", []string{"--concurrency", "16,0"}, nil, nil, false},
 		{"bad concurrency", []string{"--concurrency", "x"}, nil, nil, false},
@@ -415,5 +420,50 @@ func TestRunCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingEcho is an echo server that counts the calls it answers.
+type countingEcho struct {
+	*echoServer
+	calls atomic.Int64
+}
+
+func (c *countingEcho) GenerateDataKey(ctx context.Context, req *kmsv1.GenerateDataKeyRequest) (*kmsv1.GenerateDataKeyResponse, error) {
+	c.calls.Add(1)
+	return c.echoServer.GenerateDataKey(ctx, req)
+}
+
+// With several endpoints (a cluster's members) the callers spread over
+// them evenly, and --ops CreateKey drives the mutation.
+func TestRunSpreadsOverEndpoints(t *testing.T) {
+	var servers []*countingEcho
+	var addrs []string
+	for range 3 {
+		s := &countingEcho{echoServer: newEchoServer(0)}
+		addr, stop, err := serve(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		servers, addrs = append(servers, s), append(addrs, addr)
+	}
+	var out strings.Builder
+	args := []string{"--endpoint", strings.Join(addrs, ","), "--ops", "GenerateDataKey,CreateKey", "--concurrency", "6",
+		"--duration", "200ms", "--warmup", "10ms", "--echo=false", "--key-id", echoKeyARN}
+	if err := run(t.Context(), args, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	var total int64
+	for _, s := range servers {
+		total += s.calls.Load()
+	}
+	for i, s := range servers {
+		if n := s.calls.Load(); n < total/6 {
+			t.Errorf("endpoint %d answered %d of %d calls; want about a third", i, n, total)
+		}
+	}
+	if !strings.Contains(out.String(), "CreateKey") {
+		t.Errorf("no CreateKey row:\n%s", out.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,9 +19,12 @@ const (
 	OpGenerateDataKey Op = "GenerateDataKey"
 	OpEncrypt         Op = "Encrypt"
 	OpDecrypt         Op = "Decrypt"
+	// OpCreateKey is a mutation: every call commits a new key through
+	// the cluster's Raft log (the key is left in place).
+	OpCreateKey Op = "CreateKey"
 )
 
-var allOps = []Op{OpGenerateDataKey, OpEncrypt, OpDecrypt}
+var allOps = []Op{OpGenerateDataKey, OpEncrypt, OpDecrypt, OpCreateKey}
 
 // Defaults.
 const (
@@ -37,7 +41,9 @@ const (
 // Config is the whole command line. The zero value is not usable: start from
 // DefaultConfig. It is not changed after Validate.
 type Config struct {
-	// Endpoint is kmsd's gRPC address. Unused with EchoOnly.
+	// Endpoint is kmsd's gRPC address, or several, comma-separated (the
+	// members of a cluster): the callers are spread over them evenly.
+	// Unused with EchoOnly.
 	Endpoint string
 	// KeyID names the key to use; empty means create one with CreateKey.
 	KeyID string
@@ -59,8 +65,9 @@ type Config struct {
 	// nothing else.
 	Echo     bool
 	EchoOnly bool
-	// ServerPID, when not 0, is the kmsd process whose CPU time is read.
-	ServerPID int
+	// ServerPIDs are the kmsd processes whose CPU time is read (summed):
+	// one per endpoint, or none.
+	ServerPIDs []int
 	// MaxOps, when not 0, bounds the timed calls of each run.
 	MaxOps int64
 	// JSON selects machine-readable output.
@@ -117,11 +124,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--plaintext-size must be 1-%d", maxPlaintext)
 	case c.CiphertextOverhead != 0 && c.CiphertextOverhead < tagLen:
 		return fmt.Errorf("--ciphertext-overhead must be 0 or at least %d", tagLen)
-	case c.ServerPID < 0:
-		return errors.New("--server-pid must not be negative")
+	case slices.ContainsFunc(c.ServerPIDs, func(p int) bool { return p <= 0 }):
+		return errors.New("--server-pid must be positive")
 	case c.MaxOps < 0:
 		return errors.New("--max-ops must not be negative")
-	case c.EchoOnly && c.ServerPID != 0:
+	case c.EchoOnly && len(c.ServerPIDs) != 0:
 		return errors.New("--server-pid makes no sense with --echo-only")
 	case c.Protocol != "grpc" && c.Protocol != "aws":
 		return fmt.Errorf("--protocol %q: must be grpc or aws", c.Protocol)
@@ -147,12 +154,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	if e := getenv("KMS_ENDPOINT"); e != "" {
 		c.Endpoint = e
 	}
-	ops, conc := "GenerateDataKey,Encrypt,Decrypt", "64"
+	ops, conc, pids := "GenerateDataKey,Encrypt,Decrypt", "64", ""
 	fs := flag.NewFlagSet("kmsbench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.Endpoint, "endpoint", c.Endpoint, "kmsd gRPC `address` (env KMS_ENDPOINT)")
+	fs.StringVar(&c.Endpoint, "endpoint", c.Endpoint, "kmsd gRPC `address`, or several comma-separated (a cluster's members) (env KMS_ENDPOINT)")
 	fs.StringVar(&c.KeyID, "key-id", "", "key `id`, ARN or alias; empty creates a fresh key")
-	fs.StringVar(&ops, "ops", ops, "comma-separated `list` of GenerateDataKey, Encrypt, Decrypt")
+	fs.StringVar(&ops, "ops", ops, "comma-separated `list` of GenerateDataKey, Encrypt, Decrypt, CreateKey")
 	fs.StringVar(&conc, "concurrency", conc, "comma-separated `list` of concurrent callers")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "timed window per run")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "untimed warm-up before each window")
@@ -161,7 +168,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.IntVar(&c.CiphertextOverhead, "ciphertext-overhead", c.CiphertextOverhead, "expected ciphertext minus plaintext `bytes` (0: no check)")
 	fs.BoolVar(&c.Echo, "echo", c.Echo, "also measure the in-process echo ceiling")
 	fs.BoolVar(&c.EchoOnly, "echo-only", false, "measure only the echo ceiling")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "kmsd `pid` to read CPU time from /proc")
+	fs.StringVar(&pids, "server-pid", "", "kmsd `pid` to read CPU time from /proc, or several comma-separated (summed)")
 	fs.Int64Var(&c.MaxOps, "max-ops", 0, "bound on timed calls per run (0: none)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&c.ServeEcho, "serve-echo", "", "only serve the echo service on `address` until interrupted")
@@ -181,6 +188,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	if c.Concurrency, err = parseInts(conc); err != nil {
 		return Config{}, fmt.Errorf("--concurrency: %v", err)
+	}
+	if pids != "" && pids != "0" { // 0: none
+		if c.ServerPIDs, err = parseInts(pids); err != nil {
+			return Config{}, fmt.Errorf("--server-pid: %v", err)
+		}
 	}
 	if c.EchoOnly {
 		c.Echo = true
@@ -224,11 +236,11 @@ func parseInts(s string) ([]int, error) {
 }
 
 // bench returns the configuration of one run.
-func (c *Config) bench(op Op, concurrency int, keyID string, serverPID int) benchConfig {
+func (c *Config) bench(op Op, concurrency int, keyID string, serverPIDs []int) benchConfig {
 	return benchConfig{
 		Op: op, KeyID: keyID, Concurrency: concurrency,
 		Duration: c.Duration, Warmup: c.Warmup, MaxOps: c.MaxOps,
 		PlaintextSize: c.PlaintextSize, CiphertextOverhead: c.CiphertextOverhead,
-		ServerPID: serverPID,
+		ServerPIDs: serverPIDs,
 	}
 }

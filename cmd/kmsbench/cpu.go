@@ -80,19 +80,20 @@ func selfCPU() (time.Duration, error) {
 	return tv(ru.Utime) + tv(ru.Stime), nil
 }
 
-// cpuMeter reads the CPU time of this process and, if pid is not 0, of
-// another one.
-type cpuMeter struct{ pid int }
+// cpuMeter reads the CPU time of this process and the sum of the pids'.
+type cpuMeter struct{ pids []int }
 
 type cpuSample struct{ server, self time.Duration }
 
 func (m cpuMeter) read() (cpuSample, error) {
 	var s cpuSample
 	var err error
-	if m.pid != 0 {
-		if s.server, err = procCPU(m.pid); err != nil {
+	for _, pid := range m.pids {
+		t, err := procCPU(pid)
+		if err != nil {
 			return s, fmt.Errorf("server CPU: %v", err)
 		}
+		s.server += t
 	}
 	if s.self, err = selfCPU(); err != nil {
 		return s, fmt.Errorf("own CPU: %v", err)

@@ -1,9 +1,9 @@
 // Command kmsbench is the load generator for kmsd.
 //
-// It drives GenerateDataKey, Encrypt and Decrypt over gRPC at one or more
-// concurrencies for a fixed duration, checks every result, and prints
-// throughput (ops/s) and latency (p50, p99, max) per operation and
-// concurrency.
+// It drives GenerateDataKey, Encrypt and Decrypt — and, for mutations,
+// CreateKey — over gRPC at one or more concurrencies for a fixed duration,
+// checks every result, and prints throughput (ops/s) and latency (p50,
+// p99, max) per operation and concurrency.
 //
 // # The echo ceiling
 //
@@ -53,13 +53,26 @@
 //	kmsbench --protocol aws --endpoint http://127.0.0.1:7480 --server-pid $(pidof kmsd) \
 //	    --baseline-endpoint http://127.0.0.1:8080 --baseline-pid $(pidof local-kms) --concurrency 1,16,64
 //
+// # A cluster
+//
+// --endpoint takes the API addresses of several members, comma-separated;
+// the callers are spread over them evenly (caller i uses member i mod n),
+// so a crypto run measures the cluster serving from every member and a
+// CreateKey run measures mutations forwarded to the leader from every
+// member and committed through Raft. --server-pid then takes the members'
+// pids, and the CPU per call is theirs summed. CreateKey leaves its keys in
+// place.
+//
+//	kmsbench --endpoint 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 --ops CreateKey,GenerateDataKey \
+//	    --concurrency 1,64 --echo=false --server-pid $(pidof kmsd | tr ' ' ,)
+//
 // # Usage
 //
 //	kmsbench [flags]
 //
-//	--endpoint addr          kmsd gRPC address (default $KMS_ENDPOINT or 127.0.0.1:7400)
+//	--endpoint addr[,addr]   kmsd gRPC address, or a cluster's members (default $KMS_ENDPOINT or 127.0.0.1:7400)
 //	--key-id id              key to use; empty creates a fresh key with CreateKey
-//	--ops list               GenerateDataKey,Encrypt,Decrypt (default all three, in turn)
+//	--ops list               of GenerateDataKey, Encrypt, Decrypt, CreateKey (default the first three, in turn)
 //	--concurrency list       concurrent callers, e.g. 1,16,64 (default 64)
 //	--duration d             timed window per run (default 10s)
 //	--warmup d               untimed calls before each window (default 1s)
@@ -67,7 +80,7 @@
 //	--plaintext-size n       Encrypt/Decrypt plaintext bytes (default 32)
 //	--echo                   also measure the echo ceiling (default true)
 //	--echo-only              measure only the echo ceiling; no kmsd needed
-//	--server-pid pid         kmsd process to read CPU time from
+//	--server-pid pid[,pid]   kmsd process(es) to read CPU time from (summed)
 //	--max-ops n              stop a run after n timed calls
 //	--ciphertext-overhead n  ciphertext length minus plaintext length (default 110; 0 skips the check)
 //	--json                   print one JSON document instead of the table

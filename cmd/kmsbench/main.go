@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,11 +44,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serveEcho(ctx, cfg.ServeEcho, cfg.CiphertextOverhead, stderr)
 	}
 	var target, echo []kmsv1.KeyManagementServiceClient
-	connect := func(addr string) ([]kmsv1.KeyManagementServiceClient, func(), error) {
-		if cfg.Protocol == "aws" {
-			return dialAWS(addr, cfg.Region, cfg.Conns)
+	connect := func(addrs string) ([]kmsv1.KeyManagementServiceClient, func(), error) {
+		// Each endpoint's connections, interleaved: worker i calls
+		// through clients[i%len], so the callers spread evenly.
+		var per [][]kmsv1.KeyManagementServiceClient
+		var closers []func()
+		closeAll := func() {
+			for _, c := range closers {
+				c()
+			}
 		}
-		return dial(addr, cfg.Conns)
+		for addr := range strings.SplitSeq(addrs, ",") {
+			dialOne := dial
+			if cfg.Protocol == "aws" {
+				dialOne = func(a string, n int) ([]kmsv1.KeyManagementServiceClient, func(), error) {
+					return dialAWS(a, cfg.Region, n)
+				}
+			}
+			cs, c, err := dialOne(strings.TrimSpace(addr), cfg.Conns)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			per, closers = append(per, cs), append(closers, c)
+		}
+		var clients []kmsv1.KeyManagementServiceClient
+		for j := range cfg.Conns {
+			for _, cs := range per {
+				clients = append(clients, cs[j])
+			}
+		}
+		return clients, closeAll, nil
 	}
 	echoKey := echoKeyARN
 	if cfg.BaselineEndpoint != "" {
@@ -110,14 +137,18 @@ func runAll(ctx context.Context, cfg *Config, keyID, echoKey string, target, ech
 		for _, conc := range cfg.Concurrency {
 			r := row{Op: op, Concurrency: conc}
 			if target != nil {
-				res, err := runBench(ctx, cfg.bench(op, conc, keyID, cfg.ServerPID), target)
+				res, err := runBench(ctx, cfg.bench(op, conc, keyID, cfg.ServerPIDs), target)
 				if err != nil {
 					return fmt.Errorf("%s at concurrency %d: %w", op, conc, err)
 				}
 				r.Target = &res
 			}
 			if echo != nil {
-				bc := cfg.bench(op, conc, echoKey, cfg.BaselinePID)
+				var basePIDs []int
+				if cfg.BaselinePID != 0 {
+					basePIDs = []int{cfg.BaselinePID}
+				}
+				bc := cfg.bench(op, conc, echoKey, basePIDs)
 				if cfg.BaselineEndpoint != "" {
 					bc.CiphertextOverhead = 0 // another implementation's format
 				}

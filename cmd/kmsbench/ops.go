@@ -39,6 +39,8 @@ func newCaller(cfg *benchConfig, client kmsv1.KeyManagementServiceClient, pool [
 	case OpDecrypt:
 		return &decryptCaller{client: client, pool: pool, next: worker, stride: cfg.Concurrency,
 			req: &kmsv1.DecryptRequest{}}
+	case OpCreateKey:
+		return &createKeyCaller{client: client, req: &kmsv1.CreateKeyRequest{Description: "kmsbench"}}
 	}
 	panic("kmsbench: unknown op " + string(cfg.Op))
 }
@@ -90,6 +92,28 @@ func (c *encryptCaller) check(w *worker, keep bool) {
 		w.wrongf("Encrypt: empty KeyId")
 	case keep:
 		w.keep(sample{r.CiphertextBlob, c.req.Plaintext, r.KeyId})
+	}
+}
+
+// createKeyCaller creates keys: a mutation committed through Raft.
+type createKeyCaller struct {
+	client kmsv1.KeyManagementServiceClient
+	req    *kmsv1.CreateKeyRequest
+	resp   *kmsv1.CreateKeyResponse
+}
+
+func (c *createKeyCaller) call(ctx context.Context) (err error) {
+	c.resp, err = c.client.CreateKey(ctx, c.req)
+	return err
+}
+
+func (c *createKeyCaller) check(w *worker, _ bool) {
+	md := c.resp.GetKeyMetadata()
+	switch {
+	case md.GetKeyId() == "":
+		w.wrongf("CreateKey: no key id")
+	case md.GetKeyState() != "Enabled":
+		w.wrongf("CreateKey: key state %q, want Enabled", md.GetKeyState())
 	}
 }
 

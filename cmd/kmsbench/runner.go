@@ -27,8 +27,8 @@ type benchConfig struct {
 	MaxOps             int64
 	PlaintextSize      int
 	CiphertextOverhead int
-	// ServerPID, when not 0, is the server process whose CPU time is read.
-	ServerPID int
+	// ServerPIDs are the server processes whose CPU time is read.
+	ServerPIDs []int
 }
 
 const (
@@ -51,7 +51,7 @@ func runBench(ctx context.Context, cfg benchConfig, clients []kmsv1.KeyManagemen
 	if len(clients) == 0 || cfg.Concurrency < 1 || cfg.Duration <= 0 {
 		return result{}, errors.New("runBench: need a client, concurrency ≥ 1 and a positive duration")
 	}
-	meter := cpuMeter{pid: cfg.ServerPID}
+	meter := cpuMeter{pids: cfg.ServerPIDs}
 	if _, err := meter.read(); err != nil {
 		return result{}, err
 	}
@@ -145,7 +145,7 @@ func verify(ctx context.Context, workers []*worker) {
 
 func collect(cfg *benchConfig, workers []*worker, t *timing, cpu cpuSample) result {
 	r := result{Op: cfg.Op, Concurrency: cfg.Concurrency, Elapsed: cfg.Duration,
-		ServerCPU: cpu.server, HasServerCPU: cfg.ServerPID != 0, ProcessCPU: cpu.self}
+		ServerCPU: cpu.server, HasServerCPU: len(cfg.ServerPIDs) != 0, ProcessCPU: cpu.self}
 	var h histogram
 	var lastEnd time.Time
 	for _, w := range workers {

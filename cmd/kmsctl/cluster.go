@@ -22,7 +22,7 @@ func init() {
 	groups["cluster snapshot"] = snapshotUsage
 	register(&command{name: "cluster status", op: "GetClusterStatus", usage: clusterStatusUsage, run: clusterStatus},
 		&command{name: "cluster remove", op: "RemoveMember", usage: clusterRemoveUsage, run: clusterRemove,
-			flags: []flagSpec{{"node-id", kindString, true}}},
+			flags: []flagSpec{{"node-id", kindString, true}}, positional: "node-id"},
 		&command{name: "cluster backup", op: "Backup", usage: clusterBackupUsage, run: clusterBackup, untimed: true,
 			ownsOutfile: true},
 		&command{name: "cluster snapshot save", op: "Backup", usage: snapshotSaveUsage, run: clusterBackup, untimed: true,
@@ -47,7 +47,7 @@ Commands:
                root key; "cluster backup --outfile FILE" does the same)
   snapshot restore FILE
                replace the running cluster's state with a backup
-  remove       take a member out of the cluster
+  remove NODE  take a member out of the cluster
 
 A node enters a running cluster by itself when started with
 "kmsd --join HOST:PORT" (the gRPC address of any member) and the cluster's
@@ -71,7 +71,7 @@ Example:
   kmsctl cluster status --query 'Members[?Lag > ` + "`100`" + `].NodeId'
 `
 
-const clusterRemoveUsage = `Usage: kmsctl cluster remove --node-id NODE
+const clusterRemoveUsage = `Usage: kmsctl cluster remove NODE   (or --node-id NODE)
 
 Takes member NODE out of the cluster: it no longer receives the log or
 votes. Stop its kmsd afterwards; to bring it back, wipe its data directory
@@ -80,7 +80,7 @@ majority: with three members, remove one at a time and only while the other
 two are up.
 
 Example:
-  kmsctl cluster remove --node-id kmsd-3
+  kmsctl cluster remove kmsd-3
 `
 
 const clusterJoinUsage = `Usage: kmsctl cluster join --node-id NODE --raft-address HOST:PORT --api-address HOST:PORT [--non-voter]
