@@ -40,9 +40,11 @@ func rawGCM(b *testing.B, g cipher.AEAD, frames [][]byte, open bool) {
 // 32 MiB input with raw AES-256-GCM on the same frames, both measured in
 // each iteration, and reports the ratios (encrypt/raw, decrypt/raw), for
 // the default frame size and two others. Decryption from an io.Reader
-// (here a bytes.Reader) pays one copy the raw cipher does not: the
-// ciphertext read into the frame buffer; decryption from a bytes.Buffer
-// (decrypt-buffer/raw, as Client.Decrypt does) reads frames in place.
+// (here a bytes.Reader) pays one copy the raw cipher does not — the
+// ciphertext read from the source — which a Reader does ahead, in a
+// goroutine of its own, while it decrypts (envelope/message); decryption
+// from a bytes.Buffer (decrypt-buffer/raw, as Client.Decrypt does) reads
+// frames in place.
 func BenchmarkThroughput(b *testing.B) {
 	for _, fs := range []int{16 << 10, message.DefaultFrameSize, 256 << 10} {
 		b.Run(fmt.Sprintf("frame=%dKiB", fs>>10), func(b *testing.B) { benchThroughput(b, fs) })

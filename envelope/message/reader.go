@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 
 	"github.com/kmsd/kmsd/envelope"
 )
@@ -12,6 +13,10 @@ import (
 // Reader decrypts the body of one message. It releases the plaintext of a
 // frame only after the whole frame has authenticated, and reports
 // io.EOF only after the final frame, when the input ends right after it.
+// From the third frame of a message on, it reads its source ahead in a
+// goroutine of its own (see aheadSource), so it must be the only reader of
+// its source; the goroutine ends with the message, or when the Reader is
+// dropped (after its current read).
 type Reader struct {
 	r         io.Reader
 	aead      cipher.AEAD
@@ -119,6 +124,9 @@ func (r *Reader) next() error {
 	if nx, ok := r.r.(nexter); ok {
 		// Decrypt straight from the source's memory, without a copy.
 		if sealed = nx.Next(n + tagSize); len(sealed) != n+tagSize {
+			if a, ok := r.r.(*aheadSource); ok && a.readErr() != nil {
+				return a.readErr()
+			}
 			return envelope.ErrDecrypt
 		}
 	} else {
@@ -149,6 +157,18 @@ func (r *Reader) next() error {
 		return io.EOF
 	}
 	r.plain = pt
+	if r.seq == readAheadFrom {
+		if _, ok := r.r.(nexter); !ok {
+			// A long message from a source that copies: read it ahead,
+			// in chunks, while frames are decrypted.
+			// Chunks of whole regular frames: a source that fills them
+			// (a file, memory) never splits a frame between two.
+			frame := 4 + r.frameSize + tagSize
+			a := startAhead(r.r, max(1, aheadChunk/frame)*frame)
+			runtime.AddCleanup(r, func(stop chan struct{}) { close(stop) }, a.stop)
+			r.r = a
+		}
+	}
 	return nil
 }
 
@@ -164,4 +184,128 @@ func readFull(r io.Reader, b []byte) error {
 		return envelope.ErrDecrypt
 	}
 	return err
+}
+
+// Reading ahead. From a source that copies (a file, a network connection),
+// a Reader reads the message from its third frame on in a goroutine of its
+// own, in chunks, one chunk ahead, and decrypts frames from the chunks'
+// memory, so that the source's copy (the kernel's, from a file) runs on
+// another core while frames are decrypted. Memory stays two chunks and a
+// frame, however long the message. Short messages never start it. A frame
+// that a short read splits between two chunks is copied into one.
+const (
+	readAheadFrom = 2         // frames read before reading ahead
+	aheadChunk    = 256 << 10 // about the bytes read at once (at least a frame)
+	aheadChunks   = 3         // chunk buffers: read up to three ahead
+)
+
+// aheadSource is the Reader's source once it reads ahead: a nexter over
+// the chunks its goroutine reads.
+type aheadSource struct {
+	full chan aheadChunkRead // chunks read, in order
+	free chan []byte         // chunk buffers handed back
+	// stop is closed when the Reader is dropped before the end of its
+	// message: the goroutine then returns after its current read.
+	stop    chan struct{}
+	cur     []byte // what is left of the current chunk
+	held    []byte // the current chunk's buffer, to hand back
+	err     error  // the source's error after the last chunk (io.EOF at its end)
+	scratch []byte // a frame that spans two chunks
+}
+
+type aheadChunkRead struct {
+	b   []byte
+	err error
+}
+
+func startAhead(src io.Reader, size int) *aheadSource {
+	a := &aheadSource{full: make(chan aheadChunkRead, aheadChunks), free: make(chan []byte, aheadChunks), stop: make(chan struct{})}
+	for range aheadChunks {
+		a.free <- make([]byte, size)
+	}
+	go readAhead(src, a.full, a.free, a.stop)
+	return a
+}
+
+// readAhead reads src into the free buffers until it fails or ends. It
+// does not hold the aheadSource, so that a dropped Reader can be
+// collected and stop closed.
+func readAhead(src io.Reader, full chan<- aheadChunkRead, free <-chan []byte, stop <-chan struct{}) {
+	for {
+		var b []byte
+		select {
+		case b = <-free:
+		case <-stop:
+			return
+		}
+		var n int
+		var err error
+		for n == 0 && err == nil {
+			n, err = src.Read(b)
+		}
+		select {
+		case full <- aheadChunkRead{b[:n], err}:
+		case <-stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// more makes a.cur non-empty; false at the end of the input or after an
+// error of the source.
+func (a *aheadSource) more() bool {
+	for len(a.cur) == 0 {
+		if a.err != nil {
+			return false
+		}
+		if a.held != nil {
+			a.free <- a.held // never blocks: a slot for every buffer
+			a.held = nil
+		}
+		c := <-a.full
+		a.held, a.cur, a.err = c.b, c.b, c.err
+	}
+	return true
+}
+
+func (a *aheadSource) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !a.more() {
+		return 0, a.err
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+// Next returns the next n bytes (fewer at the end of the input), in the
+// current chunk's memory when they are all there, valid until the next
+// call.
+func (a *aheadSource) Next(n int) []byte {
+	if len(a.cur) >= n {
+		b := a.cur[:n]
+		a.cur = a.cur[n:]
+		return b
+	}
+	a.scratch = a.scratch[:0]
+	for len(a.scratch) < n && a.more() {
+		k := min(n-len(a.scratch), len(a.cur))
+		a.scratch = append(a.scratch, a.cur[:k]...)
+		a.cur = a.cur[k:]
+	}
+	return a.scratch
+}
+
+// readErr is the source's error, other than its end, once every byte read
+// before it has been handed out.
+func (a *aheadSource) readErr() error {
+	if len(a.cur) == 0 && a.err != nil && !errors.Is(a.err, io.EOF) {
+		return a.err
+	}
+	return nil
 }
