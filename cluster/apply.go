@@ -261,8 +261,9 @@ func raftError(err error) error {
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return ErrTimeout
 	case errors.Is(err, raft.ErrAbortedByRestore):
-		// Not committed: the restore replaced the log.
-		return fmt.Errorf("%w: aborted by a restore", ErrRestoring)
+		// Superseded by a restore if it succeeds; still committed and
+		// applied if the restore fails after raft gave up waiting.
+		return fmt.Errorf("%w: aborted by a restore, outcome unknown", ErrTimeout)
 	default:
 		return fmt.Errorf("cluster: raft: %w", err)
 	}

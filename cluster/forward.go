@@ -147,12 +147,15 @@ func memberConnectParams(heartbeat time.Duration) grpc.ConnectParams {
 	return grpc.ConnectParams{
 		Backoff: backoff.Config{BaseDelay: heartbeat / 10, Multiplier: backoff.DefaultConfig.Multiplier,
 			Jitter: backoff.DefaultConfig.Jitter, MaxDelay: heartbeat},
-		MinConnectTimeout: memberConnectTimeout,
+		MinConnectTimeout: max(minMemberConnectTimeout, 4*heartbeat),
 	}
 }
 
-// memberConnectTimeout bounds one connect to a member: gRPC's default.
-const memberConnectTimeout = 20 * time.Second
+// minMemberConnectTimeout bounds one connect to a member (TCP and TLS),
+// at least: against a member cut off by a partition, a connect gives up in
+// seconds, not gRPC's default 20 s, so that a new leader is reached soon
+// after the partition heals.
+const minMemberConnectTimeout = 2 * time.Second
 
 func forwardMessage(from, to string, ts int64, nonce, command []byte) []byte {
 	b := make([]byte, 0, len(forwardMagic)+8+len(from)+len(to)+8+len(nonce)+len(command))

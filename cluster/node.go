@@ -125,6 +125,7 @@ func (n *Node) start() error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.trans, n.peerTLS = trans, peerTLS
+	n.checkUnconfirmedRestore()
 	return nil
 }
 

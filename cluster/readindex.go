@@ -72,6 +72,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.isShutdown() {
 		return ErrShutdown
 	}
+	if err := n.restoreState(); err != nil {
+		return err
+	}
 	if n.IsLeader() {
 		_, err := n.leaderReadIndex(ctx)
 		if !errors.Is(err, ErrNotLeader) {

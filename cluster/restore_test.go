@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kmsd/kmsd/keystore"
 )
@@ -33,7 +36,7 @@ func TestRestoreOneAtATime(t *testing.T) {
 	snap := buf.Bytes()
 	tn.createKeys(5, 5) // after the "backup"
 
-	size, err := tn.store.ReindexSnapshot(io.Discard, bytes.NewReader(snap), 1)
+	size, err := keystore.ReindexSnapshot(io.Discard, bytes.NewReader(snap), 1, tn.store.Members())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func TestRestoreOneAtATime(t *testing.T) {
 	for i := range 2 {
 		wg.Go(func() {
 			idx[i], errs[i] = tn.node.Restore(context.Background(), size, func(w io.Writer, index uint64) error {
-				_, err := tn.store.ReindexSnapshot(w, bytes.NewReader(snap), index)
+				_, err := keystore.ReindexSnapshot(w, bytes.NewReader(snap), index, tn.store.Members())
 				return err
 			})
 		})
@@ -89,4 +92,95 @@ func TestRestoreOneAtATime(t *testing.T) {
 		}
 	}
 	tn.createKeys(10, 1) // the cluster goes on
+}
+
+// snapshotOf returns a snapshot stream of tn's store.
+func snapshotOf(t *testing.T, tn *testNode) []byte {
+	t.Helper()
+	sn, err := tn.store.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Release()
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// restoreWith restores snap on tn, the stream written after delay.
+func restoreWith(ctx context.Context, tn *testNode, snap []byte, delay time.Duration) (uint64, error) {
+	size, err := keystore.ReindexSnapshot(io.Discard, bytes.NewReader(snap), 1, tn.store.Members())
+	if err != nil {
+		return 0, err
+	}
+	return tn.node.Restore(ctx, size, func(w io.Writer, index uint64) error {
+		time.Sleep(delay)
+		_, err := keystore.ReindexSnapshot(w, bytes.NewReader(snap), index, tn.store.Members())
+		return err
+	})
+}
+
+// A caller that stops waiting does not stop the restore: reads are refused
+// while raft installs it (and another restore too), and once it has, reads
+// are served again, with the restored state.
+func TestRestoreOutlivesItsCaller(t *testing.T) {
+	tn := newTestNode(t)
+	tn.start()
+	tn.createKeys(0, 3)
+	snap := snapshotOf(t, tn)
+	tn.createKeys(3, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := restoreWith(ctx, tn, snap, 600*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("restore past its caller's deadline: %v, want ErrTimeout", err)
+	}
+	if err := tn.node.ReadBarrier(context.Background()); !errors.Is(err, ErrRestoring) {
+		t.Fatalf("reads while the restore is installed: %v, want ErrRestoring", err)
+	}
+	if _, err := restoreWith(context.Background(), tn, snap, 0); !errors.Is(err, ErrRestoring) {
+		t.Fatalf("a second restore while the first runs: %v, want ErrRestoring", err)
+	}
+	waitFor(t, "the restore to finish", func() bool { return tn.node.ReadBarrier(context.Background()) == nil })
+	if _, err := tn.store.Key("key-0004"); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("a key made after the backup is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(tn.cfg.Dir, unconfirmedFile)); !os.IsNotExist(err) {
+		t.Fatalf("the restore's marker is still there: %v", err)
+	}
+}
+
+// A node that stopped during a restore whose outcome it never learned (its
+// marker is there at start) refuses reads until a restore succeeds.
+func TestUnconfirmedRestoreRefusesReads(t *testing.T) {
+	tn := newTestNode(t)
+	tn.start()
+	tn.createKeys(0, 3)
+	snap := snapshotOf(t, tn)
+	tn.stop()
+	if err := writeMarker(filepath.Join(tn.cfg.Dir, unconfirmedFile)); err != nil {
+		t.Fatal(err)
+	}
+	tn.start()
+	if err := tn.node.ReadBarrier(context.Background()); !errors.Is(err, ErrRestoring) {
+		t.Fatalf("reads after a restart with an unconfirmed restore: %v, want ErrRestoring", err)
+	}
+	// Right after the election raft may refuse it until its configuration
+	// entry is applied (ErrRestoring, retry).
+	var err error
+	waitFor(t, "a restore that succeeds", func() bool {
+		_, err = restoreWith(context.Background(), tn, snap, 0)
+		return !errors.Is(err, ErrRestoring)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.node.ReadBarrier(context.Background()); err != nil {
+		t.Fatalf("reads after the restore ran again: %v", err)
+	}
+	tn.restart()
+	if err := tn.node.ReadBarrier(context.Background()); err != nil {
+		t.Fatalf("reads after another restart: %v", err)
+	}
 }

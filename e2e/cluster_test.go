@@ -97,18 +97,19 @@ func TestThreeNodeCluster(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	killedAt := time.Now()
 	leader.kill()
+	goneAt := time.Now() // the process has exited
 	next := leaderOf(t, survivors)
 	elected := time.Since(killedAt)
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
-	// The first mutation acknowledged of those made after the kill: the
-	// killed leader was gone (kill waits for the process to exit), so the
-	// new leader committed it. Calls in flight at the kill may have been
-	// committed by the old leader and do not count.
+	// The first mutation acknowledged of those made once the killed
+	// leader's process had exited, so that the new leader committed it,
+	// measured from the kill. Calls made before may have been committed
+	// by the old leader and do not count.
 	var firstAfter time.Duration = -1
 	for i, at := range ackTimes {
-		if startTimes[i].After(killedAt) && (firstAfter < 0 || at.Sub(killedAt) < firstAfter) {
+		if startTimes[i].After(goneAt) && (firstAfter < 0 || at.Sub(killedAt) < firstAfter) {
 			firstAfter = at.Sub(killedAt)
 		}
 	}

@@ -48,6 +48,14 @@ func (s *Store) SetMember(index uint64, id, apiAddr string) error {
 	return nil
 }
 
+// Members returns the API addresses recorded for members, by member id (a
+// copy).
+func (s *Store) Members() map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.v.members)
+}
+
 // MemberAPIAddr returns the API address recorded for member id.
 func (s *Store) MemberAPIAddr(id string) (string, bool) {
 	s.mu.RLock()

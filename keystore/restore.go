@@ -122,16 +122,14 @@ func (s *Store) replace(spool io.Reader, applied []byte) error {
 // or a member that had applied more before the restore would take its
 // old state for newer than the restored one.
 //
-// The stream keeps the members' API addresses of this store, not those
-// of r (members): the cluster that installs it keeps its own membership.
-// The size written is therefore not r's; a dry run to io.Discard gives it.
-func (s *Store) ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error) {
+// The stream holds members (member id → API address, as Store.Members
+// returns them) in place of r's: the cluster that installs it keeps its
+// own membership. The size written is therefore not r's; a dry run to
+// io.Discard with the same members gives it.
+func ReindexSnapshot(w io.Writer, r io.Reader, index uint64, members map[string]string) (int64, error) {
 	if index == 0 {
 		return 0, fmt.Errorf("%w: reindex to 0", ErrInvalidSnapshot)
 	}
-	s.mu.RLock()
-	members := maps.Clone(s.v.members)
-	s.mu.RUnlock()
 	cw := &countWriter{w: w}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(cw, h), 64<<10)

@@ -198,7 +198,7 @@ func TestReindexSnapshot(t *testing.T) {
 	live := openStore(t, "")
 	for _, index := range []uint64{1, src.AppliedIndex() + 1, 1 << 40} {
 		var out bytes.Buffer
-		n, err := live.ReindexSnapshot(&out, bytes.NewReader(good), index)
+		n, err := ReindexSnapshot(&out, bytes.NewReader(good), index, live.Members())
 		if err != nil || n != int64(out.Len()) || out.Len() != len(good) {
 			t.Fatalf("ReindexSnapshot(%d) = %d, %v; wrote %d of %d bytes", index, n, err, out.Len(), len(good))
 		}
@@ -219,11 +219,11 @@ func TestReindexSnapshot(t *testing.T) {
 		"truncated":    good[:len(good)-40],
 		"empty store":  snapshotBytes(t, openStore(t, "")),
 	} {
-		if _, err := live.ReindexSnapshot(io.Discard, bytes.NewReader(b), 7); !errors.Is(err, ErrInvalidSnapshot) {
+		if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(b), 7, nil); !errors.Is(err, ErrInvalidSnapshot) {
 			t.Errorf("%s: %v, want ErrInvalidSnapshot", name, err)
 		}
 	}
-	if _, err := live.ReindexSnapshot(io.Discard, bytes.NewReader(good), 0); !errors.Is(err, ErrInvalidSnapshot) {
+	if _, err := ReindexSnapshot(io.Discard, bytes.NewReader(good), 0, nil); !errors.Is(err, ErrInvalidSnapshot) {
 		t.Errorf("index 0: %v", err)
 	}
 
@@ -235,7 +235,7 @@ func TestReindexSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := live.ReindexSnapshot(&out, bytes.NewReader(snapshotBytes(t, src)), 99); err != nil {
+	if _, err := ReindexSnapshot(&out, bytes.NewReader(snapshotBytes(t, src)), 99, live.Members()); err != nil {
 		t.Fatal(err)
 	}
 	dst := openStore(t, "")

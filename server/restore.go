@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kmsd/kmsd/cluster"
+	"github.com/kmsd/kmsd/keystore"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
 )
 
@@ -36,10 +37,10 @@ type clusterRestorer interface {
 	Restore(ctx context.Context, size int64, write func(w io.Writer, index uint64) error) (uint64, error)
 }
 
-// reindexer rewrites a snapshot stream for installation at a Raft index
+// memberLister gives the members' API addresses the restored state keeps
 // (keystore.Store).
-type reindexer interface {
-	ReindexSnapshot(w io.Writer, r io.Reader, index uint64) (int64, error)
+type memberLister interface {
+	Members() map[string]string
 }
 
 // maxRestoreChunk bounds one message of a Restore stream.
@@ -53,14 +54,16 @@ type roomCheck interface {
 
 // restoreCopies is how many times a backup's size a restore writes to the
 // data directory at once: the file received, Raft's snapshot of it, the
-// key store's spool while it restores, and the restored state.
-const restoreCopies = 4
+// key store's spool while it restores, and the restored state (Badger's
+// log, then its tables). The leader must not run out: raft stops a leader
+// whose state machine fails to restore.
+const restoreCopies = 5
 
 func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) error {
 	ctx := stream.Context()
 	s := c.srv
 	r, ok := c.info.(clusterRestorer)
-	rx, ok2 := s.store.(reindexer)
+	ml, ok2 := s.store.(memberLister)
 	if !ok || !ok2 || s.spoolDir == "" {
 		return &apiError{code: codes.Unimplemented, name: excUnsupported, message: "This server cannot restore backups."}
 	}
@@ -84,11 +87,20 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 		return err
 	}
 	// A dry run: the stream must restore, or raft would stop the leader
-	// when its state machine refused it; it also gives the size.
-	n, err := rx.ReindexSnapshot(io.Discard, data, 1)
+	// when its state machine refused it; it also gives the size, with
+	// the members as they are now (the address of a member that joins
+	// while the restore is prepared may be lost: add it again).
+	members := ml.Members()
+	n, err := keystore.ReindexSnapshot(io.Discard, data, 1, members)
 	if err != nil {
 		s.log.WarnContext(ctx, "backup refused: its state does not restore", "err", err)
 		return validationError("The backup's state cannot be restored.")
+	}
+	if room != nil {
+		// Everything but the file received is still to be written.
+		if err := room.Room(uint64(size) * (restoreCopies - 1)); err != nil {
+			return err
+		}
 	}
 	resp := &kmsv1.RestoreResponse{BackupNodeId: h.NodeID, BackupCreatedAt: timestamppb.New(h.CreatedAt),
 		BackupAppliedIndex: h.AppliedIndex, Bytes: size}
@@ -111,7 +123,7 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 		if err != nil {
 			return err
 		}
-		_, err = rx.ReindexSnapshot(w, data, index)
+		_, err = keystore.ReindexSnapshot(w, data, index, members)
 		return err
 	})
 	if errors.Is(err, cluster.ErrNotLeader) {

@@ -45,8 +45,8 @@ func (r *roomFor) Room(need uint64) error {
 }
 
 // A backup being received stops before the data directory lacks the room
-// its restore needs (four times its size: the file, Raft's snapshot, the
-// store's spool and the restored state), counting what is written.
+// its restore needs (five times its size: the file, Raft's snapshot, the
+// store's spool and the restored state, twice), counting what is written.
 func TestReceiveBackupChecksRoom(t *testing.T) {
 	const chunk = 256 << 10
 	chunks := [][]byte{make([]byte, chunk), make([]byte, chunk), make([]byte, chunk)}
@@ -56,9 +56,9 @@ func TestReceiveBackupChecksRoom(t *testing.T) {
 		wantBytes int64
 	}{
 		{limit: 1 << 40, wantBytes: 3 * chunk},
-		{limit: 4*3*chunk - 2*chunk, wantBytes: 3 * chunk}, // exactly enough
-		{limit: 4*3*chunk - 2*chunk - 1, wantErr: cluster.ErrStorageFull},
-		{limit: 4*chunk - 1, wantErr: cluster.ErrStorageFull},
+		{limit: 5*3*chunk - 2*chunk, wantBytes: 3 * chunk}, // exactly enough
+		{limit: 5*3*chunk - 2*chunk - 1, wantErr: cluster.ErrStorageFull},
+		{limit: 5*chunk - 1, wantErr: cluster.ErrStorageFull},
 	} {
 		f, err := os.Create(filepath.Join(t.TempDir(), "backup"))
 		if err != nil {

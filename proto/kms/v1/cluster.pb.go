@@ -80,9 +80,10 @@ type RestoreResponse struct {
 	// restored state; Bytes the size of the backup file.
 	AppliedIndex uint64 `protobuf:"varint,4,opt,name=applied_index,json=AppliedIndex,proto3" json:"applied_index,omitempty"`
 	Bytes        int64  `protobuf:"varint,5,opt,name=bytes,json=Bytes,proto3" json:"bytes,omitempty"`
-	// The audit log this restore replaced: its size and Merkle root (hex),
-	// kept in the Restore call's audit record, so the restored log names
-	// the head of the one it replaced.
+	// The audit log this restore replaced, as it stood when the restore
+	// began (records committed while it was installed are not counted): its
+	// size and Merkle root (hex), kept in the Restore call's audit record, so
+	// the restored log names the head of the one it replaced.
 	ReplacedAuditSize int64  `protobuf:"varint,6,opt,name=replaced_audit_size,json=ReplacedAuditSize,proto3" json:"replaced_audit_size,omitempty"`
 	ReplacedAuditRoot string `protobuf:"bytes,7,opt,name=replaced_audit_root,json=ReplacedAuditRoot,proto3" json:"replaced_audit_root,omitempty"`
 	unknownFields     protoimpl.UnknownFields
