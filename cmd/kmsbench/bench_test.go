@@ -228,7 +228,7 @@ func TestRunBenchAgainstEcho(t *testing.T) {
 func TestRunBenchMaxOpsAndServerPID(t *testing.T) {
 	clients := dialTest(t, newEchoServer(defaultCiphertextOverhead))
 	cfg := testBench(OpGenerateDataKey)
-	cfg.Duration, cfg.MaxOps, cfg.ServerPIDs = 10*time.Second, 50, []int{os.Getpid(), os.Getpid()}
+	cfg.Duration, cfg.MaxOps, cfg.ServerPIDs = 10*time.Second, 50, []int{os.Getpid()}
 	r, err := runBench(t.Context(), cfg, clients)
 	if err != nil {
 		t.Fatal(err)
@@ -365,6 +365,8 @@ func TestParseFlags(t *testing.T) {
 			return c.Endpoint == "a:1,b:2,c:3" && slices.Equal(c.ServerPIDs, []int{11, 12, 13}) && slices.Equal(c.Ops, []Op{OpCreateKey})
 		}, true},
 		{"bad pid", []string{"--server-pid", "11,-2"}, nil, nil, false},
+		{"a pid twice", []string{"--endpoint", "a:1,b:2", "--server-pid", "11,11"}, nil, nil, false},
+		{"pids for other endpoints", []string{"--endpoint", "a:1,b:2,c:3", "--server-pid", "11,12"}, nil, nil, false},
 		{"unknown op", []string{"--ops", "ReEncrypt"}, nil, nil, false},
 		{"zero concurrency", []string{"--concurrency", "16,0"}, nil, nil, false},
 		{"bad concurrency", []string{"--concurrency", "x"}, nil, nil, false},

@@ -126,6 +126,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--ciphertext-overhead must be 0 or at least %d", tagLen)
 	case slices.ContainsFunc(c.ServerPIDs, func(p int) bool { return p <= 0 }):
 		return errors.New("--server-pid must be positive")
+	case len(c.ServerPIDs) > 1 && len(slices.Compact(slices.Sorted(slices.Values(c.ServerPIDs)))) != len(c.ServerPIDs):
+		return errors.New("--server-pid names a process twice")
+	case len(c.ServerPIDs) > 1 && len(c.ServerPIDs) != strings.Count(c.Endpoint, ",")+1:
+		return fmt.Errorf("--server-pid has %d pids for %d endpoints: give one per member", len(c.ServerPIDs), strings.Count(c.Endpoint, ",")+1)
 	case c.MaxOps < 0:
 		return errors.New("--max-ops must not be negative")
 	case c.EchoOnly && len(c.ServerPIDs) != 0:
