@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
@@ -33,10 +35,42 @@ type resetGuard struct {
 
 	mu    sync.Mutex
 	conns map[string]net.Conn // by remote address
+	// penalties holds, by IP address, the clients whose connections were
+	// closed for flooding: their next connections are refused at once.
+	penalties map[string]penalty
+	now       func() time.Time
 	// ends counts the calls that ended, on every connection; peak is the
-	// most calls one connection had running at once.
-	ends atomic.Int64
-	peak atomic.Int64
+	// most calls one connection had running at once; refused counts the
+	// connections refused under a penalty.
+	ends    atomic.Int64
+	peak    atomic.Int64
+	refused atomic.Int64
+}
+
+// A client whose connection the guard closed for flooding would connect
+// again at once and go on. When a second connection from the same IP
+// address floods within floodRepeat of the first, the guard refuses that
+// address's connections for floodPenalty, doubling with every further
+// flood up to floodPenaltyMax, closing each as soon as it is accepted,
+// before any TLS or HTTP/2 work. The cost falls on the flooding client;
+// clients behind the same address (a NAT) wait out the penalty with it. A
+// client whose calls were all cancelled once (its deadlines passed while a
+// member was paused, say) is not refused.
+const (
+	floodRepeat     = 10 * time.Second
+	floodPenalty    = 2 * time.Second
+	floodPenaltyMax = time.Minute
+	// penaltyMemory is how long an address's record is kept after its
+	// penalty ends, for the next one to be longer.
+	penaltyMemory = 10 * time.Minute
+	// maxPenalties bounds the addresses remembered.
+	maxPenalties = 4096
+)
+
+type penalty struct {
+	lastFlood time.Time // when a connection from it was last closed
+	until     time.Time // refused until
+	next      time.Duration
 }
 
 var _ stats.Handler = (*resetGuard)(nil)
@@ -46,12 +80,23 @@ type connCalls struct {
 	remote                 string
 	calls, resets, running atomic.Int64
 	closing                atomic.Bool
+	// member is set once a call of the cluster's own service
+	// (kmsd.cluster.v1, authenticated by the members' shared secret)
+	// succeeded on the connection: another member's, whose calls are
+	// cancelled when its own callers give up. Its connection is closed
+	// if it floods, but its address is not refused.
+	member atomic.Bool
 }
+
+type rpcMethodKey struct{}
+
+// memberServicePrefix names the methods only members call successfully.
+const memberServicePrefix = "/kmsd.cluster.v1."
 
 type connCallsKey struct{}
 
 func newResetGuard(log *slog.Logger) *resetGuard {
-	return &resetGuard{log: log, conns: map[string]net.Conn{}}
+	return &resetGuard{log: log, conns: map[string]net.Conn{}, penalties: map[string]penalty{}, now: time.Now}
 }
 
 func (g *resetGuard) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
@@ -63,7 +108,12 @@ func (g *resetGuard) TagConn(ctx context.Context, info *stats.ConnTagInfo) conte
 
 func (g *resetGuard) HandleConn(context.Context, stats.ConnStats) {}
 
-func (g *resetGuard) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (g *resetGuard) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if strings.HasPrefix(info.FullMethodName, memberServicePrefix) {
+		return context.WithValue(ctx, rpcMethodKey{}, info.FullMethodName)
+	}
+	return ctx
+}
 
 // HandleRPC counts the calls of a connection, and closes it if its client
 // cancels most of what it opens.
@@ -77,6 +127,9 @@ func (g *resetGuard) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	case *stats.End:
 		g.ends.Add(1)
 		if cc != nil {
+			if _, ok := ctx.Value(rpcMethodKey{}).(string); ok && s.Error == nil {
+				cc.member.Store(true)
+			}
 			g.ended(cc, s)
 		}
 	}
@@ -100,8 +153,12 @@ func (g *resetGuard) ended(cc *connCalls, end *stats.End) {
 	}
 	r := cc.resets.Add(1)
 	if r >= resetFloodMin && 2*r > n && cc.closing.CompareAndSwap(false, true) {
+		var d time.Duration
+		if !cc.member.Load() {
+			d = g.penalize(cc.remote)
+		}
 		g.log.Warn("closing a connection whose client cancels most calls it opens (rapid reset)",
-			"remote", cc.remote, "calls", n, "cancelled", r)
+			"remote", cc.remote, "calls", n, "cancelled", r, "address_refused_for", d)
 		g.close(cc.remote)
 	}
 }
@@ -132,16 +189,80 @@ func (g *resetGuard) close(remote string) {
 	}
 }
 
-// trackingListener registers the connections it accepts with the guard.
+// penalize records a flood from remote's IP address and, if it repeats
+// one within floodRepeat, starts or lengthens its penalty and returns its
+// length (0: none).
+func (g *resetGuard) penalize(remote string) time.Duration {
+	ip := hostOf(remote)
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.penalties) >= maxPenalties {
+		for k, p := range g.penalties {
+			if now.After(p.until.Add(penaltyMemory)) && now.After(p.lastFlood.Add(penaltyMemory)) {
+				delete(g.penalties, k)
+			}
+		}
+		if len(g.penalties) >= maxPenalties {
+			return 0 // remembering no more; the flood is still cut off
+		}
+	}
+	p, seen := g.penalties[ip]
+	// A repeat: within floodRepeat of the last flood, or of the end of
+	// the penalty that stopped it.
+	repeat := seen && (now.Sub(p.lastFlood) <= floodRepeat || now.Sub(p.until) <= floodRepeat)
+	p.lastFlood = now
+	if !repeat {
+		g.penalties[ip] = p
+		return 0
+	}
+	d := p.next
+	if d == 0 || now.After(p.until.Add(penaltyMemory)) {
+		d = floodPenalty
+	}
+	p.until, p.next = now.Add(d), min(2*d, floodPenaltyMax)
+	g.penalties[ip] = p
+	return d
+}
+
+// penalized reports whether connections from remote are refused now.
+func (g *resetGuard) penalized(remote string) bool {
+	ip := hostOf(remote)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.penalties[ip]
+	return ok && g.now().Before(p.until)
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// trackingListener registers the connections it accepts with the guard,
+// and closes at once those from an address under a penalty.
 type trackingListener struct {
 	net.Listener
 	g *resetGuard
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var c net.Conn
+	for {
+		var err error
+		if c, err = l.Listener.Accept(); err != nil {
+			return nil, err
+		}
+		if !l.g.penalized(c.RemoteAddr().String()) {
+			break
+		}
+		c.Close()
+		if l.g.refused.Add(1) == 1 || l.g.refused.Load()%1000 == 0 {
+			l.g.log.Warn("refusing connections from an address that flooded", "remote", c.RemoteAddr().String(),
+				"refused_so_far", l.g.refused.Load())
+		}
 	}
 	tc := &trackedConn{Conn: c, g: l.g, key: c.RemoteAddr().String()}
 	l.g.mu.Lock()

@@ -2,7 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,3 +92,127 @@ type oneConnListener struct{ c net.Conn }
 func (l oneConnListener) Accept() (net.Conn, error) { return l.c, nil }
 func (l oneConnListener) Close() error              { return nil }
 func (l oneConnListener) Addr() net.Addr            { return l.c.LocalAddr() }
+
+// An address whose connections flood twice within floodRepeat is refused
+// for a penalty that doubles with each further flood up to floodPenaltyMax
+// and starts again once forgotten; one flood alone, or floods far apart,
+// are not penalized; other addresses are not refused.
+func TestFloodPenalty(t *testing.T) {
+	g := newResetGuard(slog.New(slog.DiscardHandler))
+	now := time.Unix(1_700_000_000, 0)
+	g.now = func() time.Time { return now }
+	if d := g.penalize("10.0.0.9:4000"); d != 0 || g.penalized("10.0.0.9:4000") {
+		t.Fatalf("one flood: penalty %v", d)
+	}
+	now = now.Add(floodRepeat + time.Second)
+	if d := g.penalize("10.0.0.9:4000"); d != 0 {
+		t.Fatalf("a second flood after %v: penalty %v", floodRepeat+time.Second, d)
+	}
+	now = now.Add(time.Second)
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	for i, w := range want {
+		if d := g.penalize("10.0.0.9:4000"); d != w {
+			t.Fatalf("flood %d: penalty %v, want %v", i+1, d, w)
+		}
+		if !g.penalized("10.0.0.9:5555") || g.penalized("10.0.0.8:4000") {
+			t.Fatalf("flood %d: the address (any port) must be refused, and only it", i+1)
+		}
+		now = now.Add(w + time.Millisecond)
+		if g.penalized("10.0.0.9:4000") {
+			t.Fatalf("flood %d: still refused after its penalty", i+1)
+		}
+	}
+	now = now.Add(penaltyMemory + time.Second)
+	g.penalize("10.0.0.9:4000")
+	if d := g.penalize("10.0.0.9:4000"); d != floodPenalty {
+		t.Fatalf("after the address was forgotten: penalty %v, want %v", d, floodPenalty)
+	}
+	// Bounded: expired records make room; past the bound no more are kept.
+	for i := range maxPenalties + 10 {
+		g.penalize(fmt.Sprintf("10.1.%d.%d:1", i/256, i%256))
+	}
+	if len(g.penalties) > maxPenalties {
+		t.Fatalf("%d addresses remembered, at most %d", len(g.penalties), maxPenalties)
+	}
+}
+
+// The Listener closes a penalized address's connections as soon as it
+// accepts them, and accepts others.
+func TestListenerRefusesPenalizedAddresses(t *testing.T) {
+	g := newResetGuard(slog.New(slog.DiscardHandler))
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := &trackingListener{Listener: inner, g: g}
+	defer lis.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	g.penalize("127.0.0.2:1")
+	g.penalize("127.0.0.2:2")
+	dial := func(from net.IP) net.Conn {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	refused := dial(net.IPv4(127, 0, 0, 2))
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := refused.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a penalized address's connection: read %v, want it closed", err)
+	}
+	dial(net.IPv4(127, 0, 0, 1))
+	select {
+	case c := <-accepted:
+		if got := hostOf(c.RemoteAddr().String()); got != "127.0.0.1" {
+			t.Fatalf("accepted a connection from %s", got)
+		}
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("another address's connection was not accepted")
+	}
+	if g.refused.Load() != 1 {
+		t.Fatalf("refused %d connections, want 1", g.refused.Load())
+	}
+}
+
+// A flooding connection's address is refused afterwards, unless the
+// connection had carried a successful call of the cluster's own service:
+// another member's, whose forwarded calls are cancelled when its callers
+// give up; closing it is enough.
+func TestFloodPenaltySparesMembers(t *testing.T) {
+	canceled := &stats.End{Error: status.Error(codes.Canceled, "canceled")}
+	for _, c := range []struct {
+		name   string
+		member bool
+	}{{"a client", false}, {"a member", true}} {
+		g := newResetGuard(discardLogger)
+		remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 1234}
+		for range 2 { // two connections flood, one after the other
+			ctx := g.TagConn(context.Background(), &stats.ConnTagInfo{RemoteAddr: remote})
+			if c.member {
+				rctx := g.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: "/kmsd.cluster.v1.ForwardService/Apply"})
+				g.HandleRPC(rctx, &stats.Begin{})
+				g.HandleRPC(rctx, &stats.End{})
+			}
+			for range resetFloodMin {
+				rctx := g.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: "/kms.v1.KeyManagementService/GenerateRandom"})
+				g.HandleRPC(rctx, &stats.Begin{})
+				g.HandleRPC(rctx, canceled)
+			}
+		}
+		if got := g.penalized("10.0.0.5:999"); got == c.member {
+			t.Errorf("%s flooded: address refused %v, want %v", c.name, got, !c.member)
+		}
+	}
+}
