@@ -88,7 +88,10 @@ func (s *Server) registerMetrics(reg prometheus.Registerer, raft RaftMetrics) er
 	}
 	resets := prometheus.NewCounter(prometheus.CounterOpts{Name: "kmsd_grpc_reset_flood_closes_total",
 		Help: "Connections closed because their client cancelled most calls it opened (rapid reset)."})
-	cs = append(cs, resets)
+	g := s.guard
+	cs = append(cs, resets, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmsd_grpc_flood_refused_connections_total",
+		Help: "Connections refused at once because their address had flooded (rapid reset) shortly before."},
+		func() float64 { return float64(g.refused.Load()) }))
 	s.guard.closed = resets.Inc
 	if ks, ok := s.store.(keyStats); ok {
 		cs = append(cs, &keyCollector{store: ks})

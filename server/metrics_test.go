@@ -127,6 +127,7 @@ func TestMetricsCountCalls(t *testing.T) {
 		`kmsd_audit_commit_failures_total`:                                              0,
 		`kmsd_requests_in_flight`:                                                       0,
 		`kmsd_audit_queue_records`:                                                      0,
+		`kmsd_grpc_flood_refused_connections_total`:                                     0,
 		`kmsd_keys{state="Enabled"}`:                                                    1,
 		`kmsd_keys{state="Disabled"}`:                                                   1,
 		`kmsd_keys{state="PendingDeletion"}`:                                            0,
@@ -138,6 +139,9 @@ func TestMetricsCountCalls(t *testing.T) {
 		if got := delta(series); got != want {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
 		}
+	}
+	if _, ok := after[`kmsd_grpc_flood_refused_connections_total`]; !ok {
+		t.Error("no kmsd_grpc_flood_refused_connections_total")
 	}
 	for series, want := range map[string]float64{
 		`kmsd_raft_state{state="Follower"}`: 1, `kmsd_raft_state{state="Leader"}`: 0, `kmsd_raft_has_leader`: 1,
