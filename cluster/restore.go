@@ -91,7 +91,8 @@ func RestoreBackup(cfg Config, store *keystore.Store, data io.Reader) (uint64, e
 // appended while the restore is queued stay below it.
 const restoreIndexGap = 1 << 16
 
-// DefaultRestoreTimeout bounds Restore (and a ctx deadline beyond it).
+// DefaultRestoreTimeout bounds how long raft may take to install a
+// restore; the caller of Restore may stop waiting sooner (its ctx).
 const DefaultRestoreTimeout = 10 * time.Minute
 
 // restoreGuard is the node's state around Restore.
