@@ -96,10 +96,14 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 
 // Listener bounds l to Config.Connections.MaxConnections open connections,
 // and lets the server close a connection whose client cancels most calls
-// it opens (resetguard.go). Serve the gRPC server on it.
+// it opens and refuse its address for a while (resetguard.go). Serve the
+// gRPC server on it.
 func (s *Server) Listener(l net.Listener) net.Listener {
+	// The refused connections are held below the limit: they do not
+	// count against it.
+	l = &trackingListener{Listener: l, g: s.guard}
 	if s.conns.MaxConnections >= 0 {
 		l = netutil.LimitListener(l, s.conns.MaxConnections)
 	}
-	return &trackingListener{Listener: l, g: s.guard}
+	return l
 }

@@ -22,6 +22,8 @@ import (
 //	kmsd_request_duration_seconds{operation}   time to answer, audit record included
 //	kmsd_throttled_requests_total{quota}       calls refused over a quota (crypto, read, mutation)
 //	kmsd_grpc_reset_flood_closes_total         connections closed for cancelling most calls (rapid reset)
+//	kmsd_grpc_flood_refused_connections_total  connections refused because their address flooded
+//	kmsd_grpc_flood_held_connections           refused connections held open until the penalty ends
 //	kmsd_audit_queue_records                   audit records waiting for their commit
 //	kmsd_audit_commit_duration_seconds         time to make one audit batch durable (Raft commit, fsync)
 //	kmsd_audit_commit_records                  records per audit batch
@@ -90,8 +92,11 @@ func (s *Server) registerMetrics(reg prometheus.Registerer, raft RaftMetrics) er
 		Help: "Connections closed because their client cancelled most calls it opened (rapid reset)."})
 	g := s.guard
 	cs = append(cs, resets, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmsd_grpc_flood_refused_connections_total",
-		Help: "Connections refused at once because their address had flooded (rapid reset) shortly before."},
-		func() float64 { return float64(g.refused.Load()) }))
+		Help: "Connections refused because their address had flooded (rapid reset) shortly before."},
+		func() float64 { return float64(g.refused.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmsd_grpc_flood_held_connections",
+			Help: "Refused connections held open, unread, until their address's penalty ends."},
+			func() float64 { return float64(g.heldConns()) }))
 	s.guard.closed = resets.Inc
 	if ks, ok := s.store.(keyStats); ok {
 		cs = append(cs, &keyCollector{store: ks})

@@ -140,8 +140,10 @@ func TestMetricsCountCalls(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
 		}
 	}
-	if _, ok := after[`kmsd_grpc_flood_refused_connections_total`]; !ok {
-		t.Error("no kmsd_grpc_flood_refused_connections_total")
+	for _, series := range []string{`kmsd_grpc_flood_refused_connections_total`, `kmsd_grpc_flood_held_connections`} {
+		if _, ok := after[series]; !ok {
+			t.Error("no " + series)
+		}
 	}
 	for series, want := range map[string]float64{
 		`kmsd_raft_state{state="Follower"}`: 1, `kmsd_raft_state{state="Leader"}`: 0, `kmsd_raft_has_leader`: 1,

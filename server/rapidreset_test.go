@@ -33,19 +33,38 @@ import (
 // streams, half of them complete GenerateRandom calls and half audit tails
 // whose handlers wait for their request, and resets each at once (the
 // HTTP/2 rapid-reset pattern, CVE-2023-44487), at least 10,000 in five
-// rounds of 300 ms; when the server closes its connection it connects
-// again and goes on. The attacker has an address of its own (127.0.0.2)
-// and the lowest CPU priority, as a remote client would. The server never
-// runs more handlers for one connection than MaxConcurrentStreams, closes
-// the flooding connections and then refuses the attacker's address for a
-// while. Another client's p99 latency is measured in rounds that
-// alternate: quiet, the attacker's process busy on its own (a control for
-// the CPU it takes from a shared machine), and the attack; the ratios are
-// logged. The test plan's bound (under 2x the quiet p99) is not asserted:
-// on the shared 2-core machine the attacker's connection churn alone
-// (about 5,000 connections a second, refused at accept) leaves 6-8x the
-// quiet p99 (20x before the address was refused).
+// rounds of at least 300 ms; when the server closes its connection it
+// connects again and goes on, blocking when its writes block. The attacker
+// has an address of its own (127.0.0.2) and the lowest CPU priority, as a
+// remote client would. The server never runs more handlers for one
+// connection than MaxConcurrentStreams, closes the flooding connections,
+// and then refuses the attacker's address for a while, holding its new
+// connections open unread. Another client's p99 latency is measured in
+// rounds that alternate: quiet, the attacker's process busy on its own (a
+// control for the CPU it takes from a shared machine, logged), and the
+// attack. The plan's bound holds: the p99 during the attack rounds is under
+// twice the quiet p99 (0.98-1.08x here; 5-7x when refused connections were
+// closed at once and the attacker reconnected thousands of times a second,
+// 20x before its address was refused). A measurement over the bound is
+// repeated, on a new server, at most twice: the machine is shared.
 func TestRapidResetX2(t *testing.T) {
+	const attempts = 3
+	for i := 1; ; i++ {
+		ratio := rapidResetRound(t)
+		if ratio < 2 {
+			return
+		}
+		if i == attempts {
+			t.Fatalf("the other client's p99 during the attack was %.2fx the quiet p99 in %d measurements; want < 2x", ratio, attempts)
+		}
+		t.Logf("measurement %d: %.2fx the quiet p99; measuring again", i, ratio)
+	}
+}
+
+// rapidResetRound runs TestRapidResetX2's attack against a new server,
+// checks its bounds, and returns the other client's p99 during the attack
+// over its quiet p99.
+func rapidResetRound(t *testing.T) float64 {
 	const streams = 10000
 	maxStreams := int(DefaultConnLimits.MaxConcurrentStreams)
 	h, addr := newListenerHarness(t)
@@ -92,7 +111,7 @@ func TestRapidResetX2(t *testing.T) {
 	}
 	_, peak := h.srv.calls.load()
 	connPeak := h.srv.guard.peak.Load()
-	t.Logf("the server saw %d calls of the attack end and refused %d of its connections at once", h.srv.guard.ends.Load(), h.srv.guard.refused.Load())
+	t.Logf("the server saw %d calls of the attack end and refused %d of its connections", h.srv.guard.ends.Load(), h.srv.guard.refused.Load())
 	p99b, p99c, p99d := p99(baseline), p99(control), p99(during)
 	t.Logf("attack: %d streams opened and reset in %v on %d connections (%d closed by the server); at most %d handlers at once on one connection (limit %d), %d calls in the interceptors at once on all",
 		res.Sent, res.Took, res.Conns, res.Closed, connPeak, maxStreams, peak)
@@ -110,6 +129,7 @@ func TestRapidResetX2(t *testing.T) {
 	if h.srv.guard.refused.Load() == 0 {
 		t.Errorf("the server never refused the flooding address's new connections")
 	}
+	return float64(p99d) / float64(p99b)
 }
 
 // newListenerHarness is newHarness served through Server.Listener, as kmsd

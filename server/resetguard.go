@@ -36,9 +36,13 @@ type resetGuard struct {
 	mu    sync.Mutex
 	conns map[string]net.Conn // by remote address
 	// penalties holds, by IP address, the clients whose connections were
-	// closed for flooding: their next connections are refused at once.
+	// closed for flooding: their next connections are refused.
 	penalties map[string]penalty
 	now       func() time.Time
+	// held counts, by IP address, the refused connections held open
+	// (hold); heldAll counts them all.
+	held    map[string]int
+	heldAll int
 	// ends counts the calls that ended, on every connection; peak is the
 	// most calls one connection had running at once; refused counts the
 	// connections refused under a penalty.
@@ -51,11 +55,20 @@ type resetGuard struct {
 // again at once and go on. When a second connection from the same IP
 // address floods within floodRepeat of the first, the guard refuses that
 // address's connections for floodPenalty, doubling with every further
-// flood up to floodPenaltyMax, closing each as soon as it is accepted,
-// before any TLS or HTTP/2 work. The cost falls on the flooding client;
-// clients behind the same address (a NAT) wait out the penalty with it. A
-// client whose calls were all cancelled once (its deadlines passed while a
-// member was paused, say) is not refused.
+// flood up to floodPenaltyMax, before any TLS or HTTP/2 work. The cost
+// falls on the flooding client; clients behind the same address (a NAT)
+// wait out the penalty with it. A client whose calls were all cancelled
+// once (its deadlines passed while a member was paused, say) is not
+// refused.
+//
+// A refused connection is not closed at once: a client that floods in a
+// loop would connect again as fast as the server closes, and accepting and
+// closing thousands of connections a second takes CPU from the other
+// clients. The server holds it open instead, reading nothing, with a small
+// receive buffer so that the client's writes soon block, until the penalty
+// ends or heldMax has passed, at most maxHeldPerAddr connections of one
+// address and maxHeld in all; it closes the others at once. A held
+// connection costs a file descriptor and heldReadBuffer of kernel memory.
 const (
 	floodRepeat     = 10 * time.Second
 	floodPenalty    = 2 * time.Second
@@ -65,6 +78,11 @@ const (
 	penaltyMemory = 10 * time.Minute
 	// maxPenalties bounds the addresses remembered.
 	maxPenalties = 4096
+
+	heldMax        = 2 * time.Second
+	maxHeldPerAddr = 8
+	maxHeld        = 256
+	heldReadBuffer = 4 << 10
 )
 
 type penalty struct {
@@ -96,7 +114,7 @@ const memberServicePrefix = "/kmsd.cluster.v1."
 type connCallsKey struct{}
 
 func newResetGuard(log *slog.Logger) *resetGuard {
-	return &resetGuard{log: log, conns: map[string]net.Conn{}, penalties: map[string]penalty{}, now: time.Now}
+	return &resetGuard{log: log, conns: map[string]net.Conn{}, penalties: map[string]penalty{}, held: map[string]int{}, now: time.Now}
 }
 
 func (g *resetGuard) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
@@ -225,13 +243,63 @@ func (g *resetGuard) penalize(remote string) time.Duration {
 	return d
 }
 
-// penalized reports whether connections from remote are refused now.
-func (g *resetGuard) penalized(remote string) bool {
+// penalized reports for how much longer connections from remote are
+// refused (0: they are not).
+func (g *resetGuard) penalized(remote string) time.Duration {
 	ip := hostOf(remote)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	p, ok := g.penalties[ip]
-	return ok && g.now().Before(p.until)
+	if p, ok := g.penalties[ip]; ok {
+		return max(p.until.Sub(g.now()), 0)
+	}
+	return 0
+}
+
+// heldConn is a refused connection held open (trackingListener).
+type heldConn struct {
+	net.Conn
+	ip   string
+	once sync.Once
+}
+
+// hold counts c, a refused connection, as held and shrinks its receive
+// buffer; it closes c and returns nil if too many connections are held
+// already.
+func (g *resetGuard) hold(c net.Conn) *heldConn {
+	ip := hostOf(c.RemoteAddr().String())
+	g.mu.Lock()
+	if g.heldAll >= maxHeld || g.held[ip] >= maxHeldPerAddr {
+		g.mu.Unlock()
+		c.Close()
+		return nil
+	}
+	g.held[ip]++
+	g.heldAll++
+	g.mu.Unlock()
+	if b, ok := c.(interface{ SetReadBuffer(int) error }); ok {
+		b.SetReadBuffer(heldReadBuffer)
+	}
+	return &heldConn{Conn: c, ip: ip}
+}
+
+// release closes a held connection and stops counting it.
+func (g *resetGuard) release(h *heldConn) {
+	h.once.Do(func() {
+		h.Close()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.held[h.ip]--; g.held[h.ip] <= 0 {
+			delete(g.held, h.ip)
+		}
+		g.heldAll--
+	})
+}
+
+// heldConns returns the number of refused connections held open.
+func (g *resetGuard) heldConns() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.heldAll
 }
 
 func hostOf(addr string) string {
@@ -242,10 +310,29 @@ func hostOf(addr string) string {
 }
 
 // trackingListener registers the connections it accepts with the guard,
-// and closes at once those from an address under a penalty.
+// and holds (resetGuard.hold) those from an address under a penalty
+// instead of returning them.
 type trackingListener struct {
 	net.Listener
 	g *resetGuard
+
+	mu     sync.Mutex
+	held   map[*heldConn]struct{}
+	closed bool
+}
+
+// Close closes the listener and the connections it holds.
+func (l *trackingListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	held := l.held
+	l.held = nil
+	l.mu.Unlock()
+	for h := range held {
+		l.g.release(h)
+	}
+	return err
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -255,10 +342,11 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		if c, err = l.Listener.Accept(); err != nil {
 			return nil, err
 		}
-		if !l.g.penalized(c.RemoteAddr().String()) {
+		d := l.g.penalized(c.RemoteAddr().String())
+		if d <= 0 {
 			break
 		}
-		c.Close()
+		l.holdConn(c, d)
 		if l.g.refused.Add(1) == 1 || l.g.refused.Load()%1000 == 0 {
 			l.g.log.Warn("refusing connections from an address that flooded", "remote", c.RemoteAddr().String(),
 				"refused_so_far", l.g.refused.Load())
@@ -288,4 +376,29 @@ func (c *trackedConn) Close() error {
 		c.g.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// holdConn holds c, refused for another d, until d or heldMax has passed
+// or the listener closes.
+func (l *trackingListener) holdConn(c net.Conn, d time.Duration) {
+	h := l.g.hold(c)
+	if h == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		l.g.release(h)
+		return
+	}
+	if l.held == nil {
+		l.held = map[*heldConn]struct{}{}
+	}
+	l.held[h] = struct{}{}
+	time.AfterFunc(min(d, heldMax), func() {
+		l.mu.Lock()
+		delete(l.held, h)
+		l.mu.Unlock()
+		l.g.release(h)
+	})
 }

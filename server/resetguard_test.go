@@ -101,7 +101,7 @@ func TestFloodPenalty(t *testing.T) {
 	g := newResetGuard(slog.New(slog.DiscardHandler))
 	now := time.Unix(1_700_000_000, 0)
 	g.now = func() time.Time { return now }
-	if d := g.penalize("10.0.0.9:4000"); d != 0 || g.penalized("10.0.0.9:4000") {
+	if d := g.penalize("10.0.0.9:4000"); d != 0 || g.penalized("10.0.0.9:4000") > 0 {
 		t.Fatalf("one flood: penalty %v", d)
 	}
 	now = now.Add(floodRepeat + time.Second)
@@ -114,11 +114,11 @@ func TestFloodPenalty(t *testing.T) {
 		if d := g.penalize("10.0.0.9:4000"); d != w {
 			t.Fatalf("flood %d: penalty %v, want %v", i+1, d, w)
 		}
-		if !g.penalized("10.0.0.9:5555") || g.penalized("10.0.0.8:4000") {
-			t.Fatalf("flood %d: the address (any port) must be refused, and only it", i+1)
+		if g.penalized("10.0.0.9:5555") != w || g.penalized("10.0.0.8:4000") != 0 {
+			t.Fatalf("flood %d: the address (any port) must be refused for the whole penalty, and only it", i+1)
 		}
 		now = now.Add(w + time.Millisecond)
-		if g.penalized("10.0.0.9:4000") {
+		if g.penalized("10.0.0.9:4000") > 0 {
 			t.Fatalf("flood %d: still refused after its penalty", i+1)
 		}
 	}
@@ -136,9 +136,13 @@ func TestFloodPenalty(t *testing.T) {
 	}
 }
 
-// The Listener closes a penalized address's connections as soon as it
-// accepts them, and accepts others.
-func TestListenerRefusesPenalizedAddresses(t *testing.T) {
+// A penalized address's connections are accepted and held open, unread,
+// until the penalty ends (at most heldMax), so that a client flooding in a
+// loop does not reconnect thousands of times a second; at most
+// maxHeldPerAddr of one address are held, the others are closed at once,
+// and closing the listener closes the held ones. Other addresses' are
+// served meanwhile.
+func TestListenerHoldsPenalizedAddresses(t *testing.T) {
 	g := newResetGuard(slog.New(slog.DiscardHandler))
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,7 +161,8 @@ func TestListenerRefusesPenalizedAddresses(t *testing.T) {
 		}
 	}()
 	g.penalize("127.0.0.2:1")
-	g.penalize("127.0.0.2:2")
+	penalty := g.penalize("127.0.0.2:2")
+	start := time.Now()
 	dial := func(from net.IP) net.Conn {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).Dial("tcp", inner.Addr().String())
 		if err != nil {
@@ -166,10 +171,36 @@ func TestListenerRefusesPenalizedAddresses(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	refused := dial(net.IPv4(127, 0, 0, 2))
-	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := refused.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("a penalized address's connection: read %v, want it closed", err)
+	// closedWithin reports whether the server closes c within d.
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		if err != nil && !isTimeout(err) && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read: %v", err)
+		}
+		return err != nil && !isTimeout(err)
+	}
+	var held []net.Conn
+	for range maxHeldPerAddr {
+		held = append(held, dial(net.IPv4(127, 0, 0, 2)))
+	}
+	// The client's writes are not read: they soon block.
+	held[0].SetWriteDeadline(time.Now().Add(time.Second))
+	var wrote int
+	for buf := make([]byte, 64<<10); wrote < 64<<20; wrote += len(buf) {
+		if _, err := held[0].Write(buf); err != nil {
+			if !isTimeout(err) {
+				t.Fatalf("write to a held connection: %v", err)
+			}
+			break
+		}
+	}
+	if wrote >= 64<<20 {
+		t.Fatalf("wrote %d bytes to a held connection without blocking", wrote)
+	}
+	extra := dial(net.IPv4(127, 0, 0, 2))
+	if !closedWithin(extra, 2*time.Second) {
+		t.Fatalf("connection %d of a penalized address was held; at most %d are", maxHeldPerAddr+1, maxHeldPerAddr)
 	}
 	dial(net.IPv4(127, 0, 0, 1))
 	select {
@@ -181,8 +212,44 @@ func TestListenerRefusesPenalizedAddresses(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("another address's connection was not accepted")
 	}
-	if g.refused.Load() != 1 {
-		t.Fatalf("refused %d connections, want 1", g.refused.Load())
+	if n := g.heldConns(); n != maxHeldPerAddr {
+		t.Fatalf("%d connections held, want %d", n, maxHeldPerAddr)
+	}
+	if g.refused.Load() != maxHeldPerAddr+1 {
+		t.Fatalf("refused %d connections, want %d", g.refused.Load(), maxHeldPerAddr+1)
+	}
+	// Held until the penalty ends, not much longer.
+	for i, c := range held[:maxHeldPerAddr-1] {
+		if !closedWithin(c, penalty+2*time.Second) {
+			t.Fatalf("held connection %d still open %v after a penalty of %v", i, time.Since(start), penalty)
+		}
+	}
+	if took := time.Since(start); took < penalty-100*time.Millisecond {
+		t.Fatalf("held connections closed after %v, before the penalty of %v ended", took, penalty)
+	}
+	// The penalty is over: the address's next connection is served.
+	dial(net.IPv4(127, 0, 0, 2))
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection after the penalty was not accepted")
+	}
+	// Closing the listener closes what it holds.
+	g.penalize("127.0.0.3:1")
+	g.penalize("127.0.0.3:2")
+	last := dial(net.IPv4(127, 0, 0, 3))
+	for deadline := time.Now().Add(5 * time.Second); g.heldConns() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the third address's connection was not held")
+		}
+	}
+	lis.Close()
+	if !closedWithin(last, time.Second) {
+		t.Fatal("closing the listener left a held connection open")
+	}
+	if n := g.heldConns(); n != 0 {
+		t.Fatalf("%d connections held after the listener closed", n)
 	}
 }
 
@@ -211,7 +278,7 @@ func TestFloodPenaltySparesMembers(t *testing.T) {
 				g.HandleRPC(rctx, canceled)
 			}
 		}
-		if got := g.penalized("10.0.0.5:999"); got == c.member {
+		if got := g.penalized("10.0.0.5:999") > 0; got == c.member {
 			t.Errorf("%s flooded: address refused %v, want %v", c.name, got, !c.member)
 		}
 	}
