@@ -51,12 +51,15 @@ type Config struct {
 	APIAddr string
 
 	// SnapshotThreshold is the number of new entries that triggers a
-	// snapshot (default 8192); SnapshotInterval how often to check (default
-	// 120 s); TrailingLogs how many entries to keep after a snapshot
-	// (default 10240).
+	// snapshot (default 8192), raised for a large state so that the log
+	// holds half the state's size first (snapshotpace.go);
+	// SnapshotInterval how often to check (default 120 s); TrailingLogs
+	// how many entries to keep after a snapshot (default 10240).
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// snapshotPaceFloor, if set, replaces snapshotPaceFloor (tests).
+	snapshotPaceFloor uint64
 
 	// Raft timers; defaults are hashicorp/raft's (1 s, 1 s, 500 ms). Tests
 	// shorten them. LeaderLeaseTimeout defaults to at most HeartbeatTimeout.

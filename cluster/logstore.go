@@ -26,6 +26,9 @@ type LogStore struct {
 	// wmu serializes StoreLogs and DeleteRange, which update first and last.
 	wmu         sync.Mutex
 	first, last atomic.Uint64
+	// storedEntries and storedBytes count what StoreLogs wrote since the
+	// store was opened (snapshot pacing).
+	storedEntries, storedBytes atomic.Uint64
 	// cmu lets Close wait for the operations in progress; after it, see
 	// use.
 	cmu    sync.RWMutex
@@ -86,6 +89,12 @@ func (s *LogStore) Close() error {
 	return s.db.Close()
 }
 
+// stored returns the number of entries and bytes StoreLogs wrote since the
+// store was opened.
+func (s *LogStore) stored() (entries, bytes uint64) {
+	return s.storedEntries.Load(), s.storedBytes.Load()
+}
+
 // FirstIndex returns the first index written, 0 for no entries.
 func (s *LogStore) FirstIndex() (uint64, error) { return s.first.Load(), nil }
 
@@ -133,8 +142,10 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
 	}()
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
+	var size int
 	for _, l := range logs {
 		key, val := logKey(l.Index), encodeLog(l)
+		size += len(val)
 		err := txn.Set(key, val)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if err = txn.Commit(); err != nil {
@@ -150,6 +161,8 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("cluster: store logs: %w", err)
 	}
+	s.storedEntries.Add(uint64(len(logs)))
+	s.storedBytes.Add(uint64(size))
 	for _, l := range logs {
 		s.first.CompareAndSwap(0, l.Index)
 		if l.Index > s.last.Load() {

@@ -26,6 +26,7 @@ type Node struct {
 	raft  *raft.Raft
 	logs  *LogStore
 	trans *raft.NetworkTransport
+	snaps raft.SnapshotStore
 	// peerTLS is the Raft port's TLS listener; nil without Config.TLS.
 	peerTLS *tlsStreamLayer
 	fsm     *fsm
@@ -93,6 +94,7 @@ func New(cfg Config, store *keystore.Store) (*Node, error) {
 	}
 	n.leader.start(n.raft, n.shutdownCh)
 	go n.followLeadership()
+	go n.paceSnapshots(n.snaps)
 	return n, nil
 }
 
@@ -124,7 +126,7 @@ func (n *Node) start() error {
 		trans.Close()
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
-	n.trans, n.peerTLS = trans, peerTLS
+	n.trans, n.peerTLS, n.snaps = trans, peerTLS, snaps
 	n.checkUnconfirmedRestore()
 	return nil
 }

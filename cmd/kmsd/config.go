@@ -45,7 +45,8 @@ type Config struct {
 	// LogFormat is text or json. Default text.
 	LogFormat string `yaml:"log_format" toml:"log_format"`
 	// SnapshotThreshold is the number of log entries between Raft snapshots.
-	// Default 8192.
+	// Default 8192. Once a snapshot is larger than 64 MiB, a node also
+	// waits for the log to hold half the snapshot's size.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold" toml:"snapshot_threshold"`
 	// SnapshotInterval is how often the threshold is checked. Default 2m.
 	SnapshotInterval Duration `yaml:"snapshot_interval" toml:"snapshot_interval"`
