@@ -56,32 +56,35 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 			}
 		}
 	}
-	// A state of about 1 MiB, in large entries: snapshots as configured.
-	appendBatches(32, 8, 4<<10)
-	waitFor(t, "a snapshot of the large state", func() bool { return statUint(t, tn.node, "last_snapshot_index") >= 16 })
-	appendBatches(16, 8, 4<<10)
-	waitFor(t, "a second snapshot", func() bool { return statUint(t, tn.node, "last_snapshot_index") >= 40 })
-	list, err := tn.node.snaps.List()
-	if err != nil || len(list) == 0 {
-		t.Fatalf("snapshots: %v, %v", list, err)
+	// A state of about 1.5 MiB, in large entries, and a snapshot of it.
+	appendBatches(48, 8, 4<<10)
+	if err := tn.node.Snapshot(); err != nil {
+		t.Fatal(err)
 	}
-	snapBytes := list[0].Size
-
-	// Small entries: the next snapshot waits for half the state's bytes.
+	// Small entries: once the pacer has seen them, the threshold is the
+	// number of them that hold half the snapshot's size.
 	appendBatches(50, 1, 1<<10)
-	waitFor(t, "the threshold to be paced", func() bool {
-		return tn.node.raft.ReloadableConfig().SnapshotThreshold > 100
-	})
+	var snapBytes, want uint64
+	paced := func() bool {
+		list, err := tn.node.snaps.List()
+		if err != nil || len(list) == 0 {
+			t.Fatalf("snapshots: %v, %v", list, err)
+		}
+		snapBytes, want = uint64(list[0].Size), uint64(list[0].Size)/2/(1<<10)
+		th := tn.node.raft.ReloadableConfig().SnapshotThreshold
+		return th >= want*3/4 && th <= want*2
+	}
+	waitFor(t, "the threshold to be paced", paced)
+	if want < 400 {
+		t.Fatalf("a snapshot of %d bytes; the test needs a larger state", snapBytes)
+	}
 	last := statUint(t, tn.node, "last_snapshot_index")
+	threshold := tn.node.raft.ReloadableConfig().SnapshotThreshold
 	appendBatches(150, 1, 1<<10)
 	time.Sleep(10 * tn.cfg.SnapshotInterval)
 	if got := statUint(t, tn.node, "last_snapshot_index"); got != last {
-		t.Fatalf("a snapshot of %d bytes at index %d after %d bytes of entries since the last (threshold %d)",
-			snapBytes, got, 150<<10, tn.node.raft.ReloadableConfig().SnapshotThreshold)
-	}
-	threshold := tn.node.raft.ReloadableConfig().SnapshotThreshold
-	if want := uint64(snapBytes) / 2 / (1 << 10); threshold < want*3/4 || threshold > want*2 {
-		t.Fatalf("threshold %d entries of about 1 KiB after a snapshot of %d bytes, want about %d", threshold, snapBytes, want)
+		t.Fatalf("a snapshot at index %d after at most 200 entries of 1 KiB since the last, of %d bytes (threshold %d)",
+			got, snapBytes, tn.node.raft.ReloadableConfig().SnapshotThreshold)
 	}
 	// Once the log holds half the state, the next snapshot is taken.
 	appendBatches(int(threshold), 1, 1<<10)

@@ -62,9 +62,10 @@
 // refusal (Config.RateLimits, ratelimit.go). Connections are bounded in
 // number, streams, handshake time and idle time (Config.Connections,
 // connlimits.go), and a connection whose client cancels most calls it
-// opens (the HTTP/2 rapid-reset pattern) is closed (resetguard.go). A call
-// whose caller has gone before anything was done is neither handled nor
-// recorded.
+// opens (the HTTP/2 rapid-reset pattern) is closed; an address that floods
+// twice within 10 s is refused for a while, its new connections held open
+// unread until then (resetguard.go). A call whose caller has gone before
+// anything was done is neither handled nor recorded.
 //
 // # Metrics
 //
