@@ -48,6 +48,9 @@ import (
 // 20x before its address was refused). A measurement over the bound is
 // repeated, on a new server, at most twice: the machine is shared.
 func TestRapidResetX2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a latency measurement (about 13 s): it runs without -short, in the README's test command")
+	}
 	const attempts = 3
 	for i := 1; ; i++ {
 		ratio := rapidResetRound(t)
