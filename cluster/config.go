@@ -58,7 +58,8 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
-	// snapshotPaceFloor, if set, replaces snapshotPaceFloor (tests).
+	// snapshotPaceFloor, if set, replaces the constant snapshotPaceFloor
+	// (tests).
 	snapshotPaceFloor uint64
 
 	// Raft timers; defaults are hashicorp/raft's (1 s, 1 s, 500 ms). Tests

@@ -161,8 +161,10 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) (err error) {
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("cluster: store logs: %w", err)
 	}
-	s.storedEntries.Add(uint64(len(logs)))
+	// Bytes first: the pacer reads the entries first, so it never sees
+	// entries without their bytes.
 	s.storedBytes.Add(uint64(size))
+	s.storedEntries.Add(uint64(len(logs)))
 	for _, l := range logs {
 		s.first.CompareAndSwap(0, l.Index)
 		if l.Index > s.last.Load() {

@@ -22,8 +22,14 @@ import (
 // bytes snapshots write stay within twice the bytes written to the log,
 // and the log on disk grows to about half the state (plus TrailingLogs
 // entries) before it is compacted. Entry sizes are taken from the entries
-// the log stored in the last pacing period.
+// the log stored since the last estimate (at least paceMinEntries); a node
+// that restarts starts from Config.SnapshotThreshold until it has seen
+// that many.
 const snapshotPaceFloor = 64 << 20
+
+// paceMinEntries is how many entries the average entry size is taken over,
+// at least (entries stored since the last estimate).
+const paceMinEntries = 64
 
 // pacedThreshold returns the number of entries, each entryBytes long on
 // average, that hold half of snapBytes, and at least min; min when the
@@ -54,11 +60,12 @@ func (n *Node) paceSnapshots(snaps raft.SnapshotStore) {
 			return
 		case <-t.C:
 		}
-		e, b := n.logs.stored()
-		if e > entries {
+		// The average over at least paceMinEntries entries: a period
+		// with a leader's no-op alone says nothing of the workload.
+		if e, b := n.logs.stored(); e-entries >= paceMinEntries {
 			entryBytes = float64(b-bytes) / float64(e-entries)
+			entries, bytes = e, b
 		}
-		entries, bytes = e, b
 		list, err := snaps.List()
 		if err != nil || len(list) == 0 {
 			continue

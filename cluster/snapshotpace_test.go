@@ -63,7 +63,6 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 	}
 	// Small entries: once the pacer has seen them, the threshold is the
 	// number of them that hold half the snapshot's size.
-	appendBatches(50, 1, 1<<10)
 	var snapBytes, want uint64
 	paced := func() bool {
 		list, err := tn.node.snaps.List()
@@ -74,7 +73,14 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 		th := tn.node.raft.ReloadableConfig().SnapshotThreshold
 		return th >= want*3/4 && th <= want*2
 	}
-	waitFor(t, "the threshold to be paced", paced)
+	for i := 0; !paced(); i++ {
+		if i == 50 {
+			t.Fatalf("threshold %d after 500 entries of 1 KiB and a snapshot of %d bytes, want about %d",
+				tn.node.raft.ReloadableConfig().SnapshotThreshold, snapBytes, want)
+		}
+		appendBatches(10, 1, 1<<10)
+		time.Sleep(tn.cfg.SnapshotInterval)
+	}
 	if want < 400 {
 		t.Fatalf("a snapshot of %d bytes; the test needs a larger state", snapBytes)
 	}
@@ -83,7 +89,7 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 	appendBatches(150, 1, 1<<10)
 	time.Sleep(10 * tn.cfg.SnapshotInterval)
 	if got := statUint(t, tn.node, "last_snapshot_index"); got != last {
-		t.Fatalf("a snapshot at index %d after at most 200 entries of 1 KiB since the last, of %d bytes (threshold %d)",
+		t.Fatalf("a snapshot at index %d after 150 entries of 1 KiB since the threshold was paced, the last of %d bytes (threshold %d)",
 			got, snapBytes, tn.node.raft.ReloadableConfig().SnapshotThreshold)
 	}
 	// Once the log holds half the state, the next snapshot is taken.

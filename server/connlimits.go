@@ -100,7 +100,9 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 // gRPC server on it.
 func (s *Server) Listener(l net.Listener) net.Listener {
 	// The refused connections are held below the limit: they do not
-	// count against it.
+	// count against it (at most maxHeld more file descriptors). A
+	// connection the guard closes frees its place once gRPC has seen it
+	// close.
 	l = &trackingListener{Listener: l, g: s.guard}
 	if s.conns.MaxConnections >= 0 {
 		l = netutil.LimitListener(l, s.conns.MaxConnections)

@@ -317,7 +317,7 @@ type trackingListener struct {
 	g *resetGuard
 
 	mu     sync.Mutex
-	held   map[*heldConn]struct{}
+	held   map[*heldConn]*time.Timer // each with the timer that releases it
 	closed bool
 }
 
@@ -329,7 +329,8 @@ func (l *trackingListener) Close() error {
 	held := l.held
 	l.held = nil
 	l.mu.Unlock()
-	for h := range held {
+	for h, t := range held {
+		t.Stop()
 		l.g.release(h)
 	}
 	return err
@@ -392,10 +393,9 @@ func (l *trackingListener) holdConn(c net.Conn, d time.Duration) {
 		return
 	}
 	if l.held == nil {
-		l.held = map[*heldConn]struct{}{}
+		l.held = map[*heldConn]*time.Timer{}
 	}
-	l.held[h] = struct{}{}
-	time.AfterFunc(min(d, heldMax), func() {
+	l.held[h] = time.AfterFunc(min(d, heldMax), func() {
 		l.mu.Lock()
 		delete(l.held, h)
 		l.mu.Unlock()

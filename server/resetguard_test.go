@@ -185,7 +185,7 @@ func TestListenerHoldsPenalizedAddresses(t *testing.T) {
 		held = append(held, dial(net.IPv4(127, 0, 0, 2)))
 	}
 	// The client's writes are not read: they soon block.
-	held[0].SetWriteDeadline(time.Now().Add(time.Second))
+	held[0].SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	var wrote int
 	for buf := make([]byte, 64<<10); wrote < 64<<20; wrote += len(buf) {
 		if _, err := held[0].Write(buf); err != nil {
