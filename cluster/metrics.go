@@ -23,6 +23,10 @@ type Metrics struct {
 	// SinceContact is how long ago a follower last heard from its leader;
 	// zero on the leader, negative if it never did.
 	SinceContact time.Duration
+	// SnapshotThreshold is how many entries after a snapshot trigger the
+	// next: Config.SnapshotThreshold, or more for a large state
+	// (snapshotpace.go).
+	SnapshotThreshold uint64
 }
 
 // Metrics returns this node's Raft numbers.
@@ -34,6 +38,7 @@ func (n *Node) Metrics() Metrics {
 		CommitIndex:       n.raft.CommitIndex(),
 		AppliedIndex:      n.raft.AppliedIndex(),
 		StoreAppliedIndex: n.store.AppliedIndex(),
+		SnapshotThreshold: n.raft.ReloadableConfig().SnapshotThreshold,
 	}
 	addr, _ := n.raft.LeaderWithID()
 	m.HasLeader = addr != ""

@@ -86,6 +86,9 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 	}
 	last := statUint(t, tn.node, "last_snapshot_index")
 	threshold := tn.node.raft.ReloadableConfig().SnapshotThreshold
+	if m := tn.node.Metrics(); m.SnapshotThreshold != threshold {
+		t.Errorf("Metrics().SnapshotThreshold = %d, raft has %d", m.SnapshotThreshold, threshold)
+	}
 	appendBatches(150, 1, 1<<10)
 	time.Sleep(10 * tn.cfg.SnapshotInterval)
 	if got := statUint(t, tn.node, "last_snapshot_index"); got != last {

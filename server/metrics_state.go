@@ -79,6 +79,8 @@ var (
 		"Committed entries not applied to the key store yet (commit index - applied index).", nil, nil)
 	raftContactDesc = prometheus.NewDesc("kmsd_raft_last_contact_seconds",
 		"Seconds since a follower last heard from its leader (0 on the leader, -1 never).", nil, nil)
+	raftSnapDesc = prometheus.NewDesc("kmsd_raft_snapshot_threshold_entries",
+		"Log entries after a snapshot that trigger the next (raised for a large state).", nil, nil)
 )
 
 var raftStates = []string{"Leader", "Follower", "Candidate", "Shutdown"}
@@ -90,7 +92,7 @@ type raftCollector struct {
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{raftStateDesc, raftLeaderDesc, raftTermDesc, raftLastDesc, raftCommitDesc,
-		raftApplyDesc, raftCLagDesc, raftALagDesc, raftContactDesc} {
+		raftApplyDesc, raftCLagDesc, raftALagDesc, raftContactDesc, raftSnapDesc} {
 		ch <- d
 	}
 }
@@ -115,6 +117,7 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		contact = -1
 	}
 	gauge(raftContactDesc, contact)
+	gauge(raftSnapDesc, float64(m.SnapshotThreshold))
 }
 
 func lag(ahead, behind uint64) uint64 {

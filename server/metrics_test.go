@@ -41,7 +41,7 @@ func newMetricsHarness(t *testing.T) *metricsHarness {
 	h := newHarnessTB(t, func(c *Config) {
 		c.Metrics = reg
 		c.Raft = fakeRaft{cluster.Metrics{State: "Follower", HasLeader: true, Term: 7, LastLogIndex: 120,
-			CommitIndex: 115, AppliedIndex: 111, StoreAppliedIndex: 110}}
+			CommitIndex: 115, AppliedIndex: 111, StoreAppliedIndex: 110, SnapshotThreshold: 20000}}
 	})
 	hs := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(hs.Close)
@@ -149,6 +149,7 @@ func TestMetricsCountCalls(t *testing.T) {
 		`kmsd_raft_state{state="Follower"}`: 1, `kmsd_raft_state{state="Leader"}`: 0, `kmsd_raft_has_leader`: 1,
 		`kmsd_raft_term`: 7, `kmsd_raft_commit_index`: 115, `kmsd_raft_applied_index`: 110,
 		`kmsd_raft_commit_lag_entries`: 5, `kmsd_raft_apply_lag_entries`: 5, `kmsd_raft_last_log_index`: 120,
+		`kmsd_raft_snapshot_threshold_entries`: 20000,
 	} {
 		if got := after[series]; got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
