@@ -95,6 +95,31 @@ func (s *LogStore) stored() (entries, bytes uint64) {
 	return s.storedEntries.Load(), s.storedBytes.Load()
 }
 
+// tailSize returns the number of the last n entries (fewer if the log is
+// shorter) and their size as stored.
+func (s *LogStore) tailSize(n uint64) (entries, bytes uint64) {
+	release, ok := s.use()
+	if !ok {
+		return 0, 0
+	}
+	defer release()
+	first, last := s.first.Load(), s.last.Load()
+	if last == 0 {
+		return 0, 0
+	}
+	from := max(first, last-min(last, n)+1)
+	s.db.View(func(txn *badger.Txn) error {
+		for i := from; i <= last; i++ {
+			if item, err := txn.Get(logKey(i)); err == nil {
+				entries++
+				bytes += uint64(item.ValueSize())
+			}
+		}
+		return nil
+	})
+	return entries, bytes
+}
+
 // FirstIndex returns the first index written, 0 for no entries.
 func (s *LogStore) FirstIndex() (uint64, error) { return s.first.Load(), nil }
 

@@ -22,9 +22,8 @@ import (
 // bytes snapshots write stay within twice the bytes written to the log,
 // and the log on disk grows to about half the state (plus TrailingLogs
 // entries) before it is compacted. Entry sizes are taken from the entries
-// the log stored since the last estimate (at least paceMinEntries); a node
-// that restarts starts from Config.SnapshotThreshold until it has seen
-// that many.
+// the log stored since the last estimate (at least paceMinEntries), or, on
+// a node that has just started, from the last entries in its log.
 const snapshotPaceFloor = 64 << 20
 
 // paceMinEntries is how many entries the average entry size is taken over,
@@ -54,6 +53,11 @@ func (n *Node) paceSnapshots(snaps raft.SnapshotStore) {
 	defer t.Stop()
 	var entries, bytes uint64
 	var entryBytes float64
+	// Until it has seen new entries, a node that restarts takes the size
+	// of the last ones in its log.
+	if e, b := n.logs.tailSize(paceMinEntries); e > 0 {
+		entryBytes = float64(b) / float64(e)
+	}
 	for {
 		select {
 		case <-n.shutdownCh:

@@ -100,4 +100,8 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 	waitFor(t, "a snapshot after half the state's bytes", func() bool {
 		return statUint(t, tn.node, "last_snapshot_index") > last
 	})
+	// A node that restarts paces from the entries in its log, before any
+	// new one.
+	tn.restart()
+	waitFor(t, "the threshold to be paced after a restart", paced)
 }
