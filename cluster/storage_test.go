@@ -28,6 +28,11 @@ func TestStorageCheckRefusesProposals(t *testing.T) {
 	if err := tn.apply(&keystore.Mutation{Op: keystore.OpCreateKey, Time: t0, Key: &keystore.Key{ID: "before", State: keystore.Enabled}}); err != nil {
 		t.Fatal(err)
 	}
+	// The new leader's barrier (an entry of raft's own) is in the log
+	// before the last index is taken.
+	if _, err := tn.node.leaderReadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	full.Store(true)
 	last := tn.node.raft.LastIndex()
 	for i := range 20 {
