@@ -71,8 +71,11 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 		}
 		snapBytes, want = uint64(list[0].Size), uint64(list[0].Size)/2/(1<<10)
 		th := tn.node.raft.ReloadableConfig().SnapshotThreshold
-		return th >= want*3/4 && th <= want*2
+		return th >= want*4/5 && th <= want*5/4
 	}
+	// More than paceMinEntries of them first: a threshold from another
+	// estimate must not pass for the paced one.
+	appendBatches(paceMinEntries+8, 1, 1<<10)
 	for i := 0; !paced(); i++ {
 		if i == 50 {
 			t.Fatalf("threshold %d after 500 entries of 1 KiB and a snapshot of %d bytes, want about %d",
@@ -83,6 +86,12 @@ func TestSnapshotsArePacedByStateSize(t *testing.T) {
 	}
 	if want < 400 {
 		t.Fatalf("a snapshot of %d bytes; the test needs a larger state", snapBytes)
+	}
+	// A snapshot of our own: none is in flight from before the threshold
+	// was paced.
+	appendBatches(1, 1, 1<<10)
+	if err := tn.node.Snapshot(); err != nil {
+		t.Fatal(err)
 	}
 	last := statUint(t, tn.node, "last_snapshot_index")
 	threshold := tn.node.raft.ReloadableConfig().SnapshotThreshold
