@@ -47,6 +47,15 @@ func parseArgs(cmd *command, args []string, stdin io.Reader) (*parsedArgs, error
 		blobs: map[string][]byte{}, contexts: map[string]map[string]string{}, tags: map[string][]*kmsv1.Tag{},
 		lists: map[string][]string{}, set: map[string]bool{}}
 	for i := 0; i < len(args); i++ {
+		if p := cmd.positional; args[i] == "--" && p != "" {
+			// "--" ends the flags: the one argument after it is the
+			// positional one, even if it starts with "-".
+			if len(args) != i+2 || pa.set[p] {
+				return nil, usagef("\"--\" must be followed by exactly one argument, and only if --%s is not given", p)
+			}
+			pa.strings[p], pa.set[p] = args[i+1], true
+			break
+		}
 		name, inline, hasInline := strings.Cut(strings.TrimPrefix(args[i], "--"), "=")
 		if p := cmd.positional; p != "" && !strings.HasPrefix(args[i], "-") && !pa.set[p] {
 			pa.strings[p], pa.set[p] = args[i], true

@@ -162,3 +162,43 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEndOfFlags: after "--", the one remaining argument is the command's
+// positional argument even when it looks like a flag; anything else around
+// "--" is a usage error.
+func TestEndOfFlags(t *testing.T) {
+	restore := commandOf([]string{"cluster", "snapshot", "restore"})
+	if restore == nil || restore.positional != "infile" {
+		t.Fatalf("cluster snapshot restore: %+v", restore)
+	}
+	cases := []struct {
+		args []string
+		want string // the infile, or "" for a usage error
+	}{
+		{[]string{"backup.kmsd"}, "backup.kmsd"},
+		{[]string{"--", "-backup.kmsd"}, "-backup.kmsd"},
+		{[]string{"--", "--infile"}, "--infile"},
+		{[]string{"--output", "json", "--", "-x"}, "-x"},
+		{[]string{"--infile=-x"}, "-x"},
+		{[]string{"-x"}, ""},
+		{[]string{"--"}, ""},
+		{[]string{"--", "a", "b"}, ""},
+		{[]string{"a", "--", "b"}, ""},
+		{[]string{"--infile", "a", "--", "b"}, ""},
+	}
+	for _, c := range cases {
+		pa, err := parseArgs(restore, c.args, nil)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("%q: parsed as infile %q, want a usage error", c.args, pa.strings["infile"])
+		case c.want != "" && err != nil:
+			t.Errorf("%q: %v", c.args, err)
+		case c.want != "" && pa.strings["infile"] != c.want:
+			t.Errorf("%q: infile %q, want %q", c.args, pa.strings["infile"], c.want)
+		}
+	}
+	// A command without a positional argument takes no "--".
+	if _, err := parseArgs(commandOf([]string{"describe-key"}), []string{"--key-id", "k", "--", "x"}, nil); err == nil {
+		t.Error(`describe-key accepted "--"`)
+	}
+}

@@ -65,7 +65,8 @@ type command struct {
 	// ownsOutfile commands write --outfile themselves.
 	ownsOutfile bool
 	// positional, if set, is the flag that one argument without "--"
-	// stands for ("cluster snapshot save FILE" is --outfile FILE).
+	// stands for ("cluster snapshot save FILE" is --outfile FILE); after
+	// a "--" argument it may start with "-".
 	positional string
 }
 

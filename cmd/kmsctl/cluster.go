@@ -221,11 +221,13 @@ the leader's address, and kmsctl retries there. Calls in flight during the
 restore may fail with DependencyTimeoutException; retry them. If the
 restore itself fails that way (the leader changed while it installed the
 backup), its outcome is unknown: run it again, which installs the same
-state on every member. Requires the kmsd:Restore permission.
+state on every member. Requires the kmsd:Restore permission. A FILE whose
+name starts with "-" follows "--" (or is given as --infile=FILE).
 
 Example:
   kmsctl audit export --outfile audit-before-restore.json
   kmsctl cluster snapshot restore kmsd-2026-11-28.backup
+  kmsctl cluster snapshot restore -- -old.backup
 `
 
 // restoreChunk is the size of the messages a backup is sent in.
