@@ -96,8 +96,8 @@ func newMembersWithClocks(t *testing.T, clocks []func() time.Time, configure ...
 			// Members restart many times a minute, and a restart
 			// replays every entry since the last snapshot: snapshot
 			// every second once 1,024 entries are in the log, not
-			// every 120 s, so that a restart takes as long after
-			// the 300th kill as after the first.
+			// every 120 s, so that restarts do not replay a log
+			// that grows through the whole run.
 			node, err := cluster.New(cluster.Config{NodeID: p.ID, BindAddr: p.Addr, Dir: filepath.Join(dir, "raft"),
 				Bootstrap: true, Peers: peers, HeartbeatTimeout: *memberRaftTimeout, ElectionTimeout: *memberRaftTimeout,
 				LeaderLeaseTimeout: *memberRaftTimeout / 2, SnapshotInterval: time.Second, SnapshotThreshold: 1024,

@@ -21,7 +21,7 @@ import (
 
 const defaultLeaderKills = 6
 
-var leaderKills = flag.Int("leader-kills", defaultLeaderKills, "leader kills in TestLeaderKills (the soak tier runs 100, the nightly run 300)")
+var leaderKills = flag.Int("leader-kills", defaultLeaderKills, "leader kills in TestLeaderKills (R2: the soak tier runs 300)")
 
 // Deadlines of the cluster tests' API calls. A member gives up a wait on
 // the Raft log after killMutationTimeout (twice per call at most: the
