@@ -112,6 +112,7 @@ type forwarder struct {
 
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn // by API address
+	used   map[string]time.Time        // when each of conns was last asked for
 	leader string                      // the address conn was last asked for
 	closed bool
 	seen   map[[nonceSize]byte]time.Time
@@ -131,7 +132,7 @@ func newForwarder(cfg ForwardConfig, heartbeat time.Duration) *forwarder {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
 	return &forwarder{cfg: cfg, reconnect: memberConnectParams(heartbeat), conns: map[string]*grpc.ClientConn{},
-		seen: map[[nonceSize]byte]time.Time{}}
+		used: map[string]time.Time{}, seen: map[[nonceSize]byte]time.Time{}}
 }
 
 // memberConnectParams is how a connection to another member's API port
@@ -207,7 +208,27 @@ func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 		c.ResetConnectBackoff()
 	}
 	f.leader = addr
+	now := f.cfg.Now()
+	f.used[addr] = now
+	f.closeIdleLocked(now)
 	return c, nil
+}
+
+// connIdle is how long a connection to a member may go unused before it
+// is closed: one to a member that left the cluster, or whose address
+// changed, would otherwise stay open (and, the member gone, go on trying
+// to reconnect) for as long as this node runs. A connection closed while
+// still wanted is dialed again on its next use.
+const connIdle = 10 * time.Minute
+
+func (f *forwarder) closeIdleLocked(now time.Time) {
+	for addr, t := range f.used {
+		if now.Sub(t) > connIdle {
+			f.conns[addr].Close()
+			delete(f.conns, addr)
+			delete(f.used, addr)
+		}
+	}
 }
 
 // dial returns a new connection to the member whose API address is addr.
@@ -224,7 +245,7 @@ func (f *forwarder) close() {
 	for _, c := range f.conns {
 		c.Close()
 	}
-	f.conns, f.closed = nil, true
+	f.conns, f.used, f.closed = nil, nil, true
 }
 
 // fresh records nonce and reports whether it is new and ts is within the

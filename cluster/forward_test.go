@@ -92,3 +92,41 @@ func waitState(c *grpc.ClientConn, want connectivity.State, d time.Duration) boo
 	}
 	return true
 }
+
+// A connection to a member unused for connIdle (one that left the cluster,
+// say) is closed, and stops trying to reconnect; one in use stays, and a
+// closed one is dialed again when it is wanted.
+func TestForwarderClosesIdleConnections(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	f := newForwarder(ForwardConfig{Now: func() time.Time { return now }}, time.Second)
+	t.Cleanup(f.close)
+	gone, kept := unusedAddr(t), unusedAddr(t)
+	cGone, err := f.conn(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cGone.Connect()
+	for range 3 {
+		now = now.Add(connIdle / 2)
+		if _, err := f.conn(kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cGone.GetState(); got != connectivity.Shutdown {
+		t.Fatalf("connection unused for %v is %v, want SHUTDOWN", 3*connIdle/2, got)
+	}
+	f.mu.Lock()
+	_, stillGone := f.conns[gone]
+	n := len(f.conns)
+	f.mu.Unlock()
+	if stillGone || n != 1 {
+		t.Fatalf("forwarder holds %d connections (the idle one: %v), want the one in use only", n, stillGone)
+	}
+	c, err := f.conn(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == cGone || c.GetState() == connectivity.Shutdown {
+		t.Fatal("a closed connection was handed out again")
+	}
+}
