@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -78,7 +79,7 @@ func (c *clusterService) Restore(stream kmsv1.ClusterService_RestoreServer) erro
 	os.Remove(f.Name())
 	defer f.Close()
 	room, _ := s.storage.(roomCheck)
-	size, err := receiveBackup(stream, f, room)
+	size, err := receiveBackup(stream, f, room, restoreIdle)
 	if err != nil {
 		return err
 	}
@@ -158,13 +159,40 @@ func (c *clusterService) onLeader() error {
 	return cluster.ErrNotLeader
 }
 
+// restoreIdle bounds the wait for each chunk of a Restore upload: a client
+// that stops sending does not hold the stream, its goroutine and the file
+// received so far for as long as its connection lives.
+const restoreIdle = time.Minute
+
 // receiveBackup writes the chunks of stream to f and returns their size.
 // With room, it stops (cluster.ErrStorageFull) before the data directory
-// lacks the space the restore of what came so far needs.
-func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File, room roomCheck) (int64, error) {
+// lacks the space the restore of what came so far needs. It gives up when
+// no chunk arrives for idle.
+func receiveBackup(stream kmsv1.ClusterService_RestoreServer, f *os.File, room roomCheck, idle time.Duration) (int64, error) {
+	type received struct {
+		chunk *kmsv1.RestoreChunk
+		err   error
+	}
+	// One Recv at a time, in its own goroutine so that the wait can end;
+	// a Recv still waiting when this returns ends with the stream.
+	next := make(chan received, 1)
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
 	var size int64
 	for {
-		chunk, err := stream.Recv()
+		go func() {
+			c, err := stream.Recv()
+			next <- received{c, err}
+		}()
+		timer.Reset(idle)
+		var r received
+		select {
+		case r = <-next:
+		case <-timer.C:
+			return 0, &apiError{code: codes.DeadlineExceeded, name: excValidation,
+				message: fmt.Sprintf("No part of the backup arrived for %v; the upload was abandoned.", idle)}
+		}
+		chunk, err := r.chunk, r.err
 		if err == io.EOF {
 			break
 		}

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/kmsd/kmsd/cluster"
 	kmsv1 "github.com/kmsd/kmsd/proto/kms/v1"
@@ -65,16 +67,54 @@ func TestReceiveBackupChecksRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 		room := &roomFor{limit: tc.limit}
-		n, err := receiveBackup(&chunkStream{chunks: chunks}, f, room)
+		n, err := receiveBackup(&chunkStream{chunks: chunks}, f, room, time.Minute)
 		f.Close()
 		if !errors.Is(err, tc.wantErr) || (err == nil && n != tc.wantBytes) {
 			t.Errorf("room %d: %d bytes, %v; want %d, %v (asked %v)", tc.limit, n, err, tc.wantBytes, tc.wantErr, room.asked)
 		}
 	}
-	if _, err := receiveBackup(&chunkStream{}, nil, nil); err == nil {
+	if _, err := receiveBackup(&chunkStream{}, nil, nil, time.Minute); err == nil {
 		t.Error("an empty backup was taken")
 	}
-	if _, err := receiveBackup(&chunkStream{chunks: [][]byte{make([]byte, maxRestoreChunk+1)}}, nil, nil); err == nil {
+	if _, err := receiveBackup(&chunkStream{chunks: [][]byte{make([]byte, maxRestoreChunk+1)}}, nil, nil, time.Minute); err == nil {
 		t.Error("an oversized chunk was taken")
+	}
+}
+
+// stallingStream delivers its chunks, then waits until released.
+type stallingStream struct {
+	chunkStream
+	release chan struct{}
+}
+
+func (s *stallingStream) Recv() (*kmsv1.RestoreChunk, error) {
+	if len(s.chunks) == 0 {
+		<-s.release
+		return nil, io.EOF
+	}
+	return s.chunkStream.Recv()
+}
+
+// An upload whose client stops sending is given up after the idle time,
+// with DeadlineExceeded, and not waited for while chunks keep coming.
+func TestReceiveBackupGivesUpOnAStalledUpload(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "backup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stream := &stallingStream{chunkStream: chunkStream{chunks: [][]byte{make([]byte, 1024), make([]byte, 1024)}}, release: make(chan struct{})}
+	defer close(stream.release)
+	const idle = 100 * time.Millisecond
+	start := time.Now()
+	_, err = receiveBackup(stream, f, nil, idle)
+	if ae := (*apiError)(nil); !errors.As(err, &ae) || ae.code != codes.DeadlineExceeded {
+		t.Fatalf("stalled upload: %v, want DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited < idle {
+		t.Fatalf("gave up after %v, before the idle time %v", waited, idle)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != 2048 {
+		t.Fatalf("the chunks before the stall were not written (%v, %v)", fi, err)
 	}
 }
