@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -204,5 +206,37 @@ func TestLogRecordRemovedBehindTheStore(t *testing.T) {
 		if !bytes.Equal(r, want) {
 			t.Errorf("record %d = %q", i, r)
 		}
+	}
+}
+
+// Audit records are kept in Badger's tree, whose tables are checked when
+// the store opens, and not in its value log, whose damage Badger does not
+// always detect (see badgerOptions).
+func TestAuditRecordsStayOutOfTheValueLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	record := bytes.Repeat([]byte("r"), 4<<10)
+	for i := range 200 {
+		if _, _, err := s.AppendLog(uint64(i+1), [][]byte{record, record}, []string{fmt.Sprint("a", i), fmt.Sprint("b", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	if n > 4<<10 {
+		t.Fatalf("value-log files hold %d bytes after 400 records of 4 KiB: records went to the value log", n)
 	}
 }
