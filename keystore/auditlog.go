@@ -4,23 +4,29 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// The audit log is kept in the same database as the keys, so that one
-// synced transaction commits a log entry's effect together with the applied
-// index, and snapshots carry the log to new members. The store treats
-// records and heads as opaque bytes; package audit gives them meaning.
+// The audit log is kept with the keys: its records in files of their own
+// (records.go), everything else in the same database as the keys, so that
+// one synced transaction commits a log entry's effect together with the
+// applied index, and snapshots carry the log to new members. The store
+// treats records and heads as opaque bytes; package audit gives them
+// meaning.
 //
-//	l/<position, 8 bytes big-endian>  record
+//	l/<position, 8 bytes big-endian>  record: in snapshots, and in stores
+//	                                  written before record files (moved
+//	                                  to them when the store opens)
 //	lm/<position>                     the record's MAC, from its proposer
 //	le/<eventID>                      position of the record, 8 bytes
 //	lh/<sequence, 8 bytes>            signed tree head
 //	m/logkey                          the signing key (LogKey, JSON)
 //	m/logpruned                       records before this were pruned
+//	m/logsize                         records written (8 bytes)
 const (
 	prefixLog     = "l/"
 	prefixLogID   = "le/"
@@ -28,6 +34,7 @@ const (
 	prefixLogHead = "lh/"
 	keyLogKey     = "m/logkey"
 	keyLogPruned  = "m/logpruned"
+	keyLogSize    = "m/logsize"
 
 	// MaxPruneBatch bounds the records one PruneLog removes (two keys
 	// each, in one transaction).
@@ -117,16 +124,28 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 	var txn *badger.Txn
 	var txnBytes int
 	var lastIndex uint64
-	var inTxn []int // the entries of txn
+	var inTxn []int  // the entries of txn
+	txnFirst := size // the first record txn writes
 	flush := func() error {
 		if txn == nil {
 			return nil
 		}
 		defer txn.Discard()
-		if err := txn.Set([]byte(keyApplied), be64(lastIndex)); err != nil {
-			return err
+		// The records are durable before the state says they are there.
+		err := s.rec.sync()
+		if err == nil {
+			err = txn.Set([]byte(keyLogSize), be64(size))
 		}
-		if err := txn.Commit(); err != nil {
+		if err == nil {
+			err = txn.Set([]byte(keyApplied), be64(lastIndex))
+		}
+		if err == nil {
+			err = txn.Commit()
+		}
+		if err != nil {
+			if rerr := s.rec.rollback(txnFirst); rerr != nil {
+				return errors.Join(err, rerr)
+			}
 			return err
 		}
 		s.mu.Lock()
@@ -144,8 +163,15 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 			}
 		}
 		s.applied.Store(lastIndex)
-		txn, txnBytes, inTxn = nil, 0, inTxn[:0]
+		txn, txnBytes, inTxn, txnFirst = nil, 0, inTxn[:0], size
 		return nil
+	}
+	fail := func(index uint64, err error) ([]LogAppended, error) {
+		txn.Discard()
+		if rerr := s.rec.rollback(txnFirst); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
 	}
 	for i, e := range entries {
 		if e.Index <= s.applied.Load() || (txn != nil && e.Index <= lastIndex) {
@@ -166,22 +192,19 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 			continue // refused: only the applied index advances
 		}
 		out[i].First, out[i].Applied = size, true
-		for j, r := range e.Records {
+		if err := s.rec.append(size, e.Index, e.Records); err != nil {
+			return fail(e.Index, err)
+		}
+		for j := range e.Records {
 			pos := be64(size + uint64(j))
-			if err := txn.Set(append([]byte(prefixLog), pos...), r); err != nil {
-				txn.Discard()
-				return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
-			}
 			if e.IDs[j] != "" {
 				if err := txn.Set([]byte(prefixLogID+e.IDs[j]), pos); err != nil {
-					txn.Discard()
-					return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
+					return fail(e.Index, err)
 				}
 			}
 			if len(e.MACs) > 0 {
 				if err := txn.Set(append([]byte(prefixLogMAC), pos...), e.MACs[j]); err != nil {
-					txn.Discard()
-					return nil, fmt.Errorf("%w: apply index %d: %w", ErrStorage, e.Index, err)
+					return fail(e.Index, err)
 				}
 			}
 		}
@@ -263,7 +286,11 @@ func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
 	if lo < pruned && lo < hi && lo < size {
 		return nil, fmt.Errorf("%w: records before %d were pruned", ErrNotFound, pruned)
 	}
-	return s.rangeOf(prefixLog, lo, hi, size)
+	recs, err := s.rec.read(lo, min(hi, size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	return recs, nil
 }
 
 // LogMACs returns the MACs stored with the records at positions [lo, hi),
@@ -350,7 +377,18 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 	case strings.HasPrefix(key, prefixLog):
 		if pos, ok := seqOf(key, prefixLog); ok {
 			v.logSize = max(v.logSize, pos+1)
+			v.logInDB = true
 		}
+	case key == keyLogSize:
+		b, err := val()
+		if err != nil {
+			return true, err
+		}
+		if len(b) != 8 {
+			return true, fmt.Errorf("record %q: bad length %d", key, len(b))
+		}
+		v.logSize = max(v.logSize, binary.BigEndian.Uint64(b))
+		v.logSizeStored = true
 	case strings.HasPrefix(key, prefixLogHead):
 		if seq, ok := seqOf(key, prefixLogHead); ok {
 			v.headCount = max(v.headCount, seq+1)
@@ -380,6 +418,15 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// recordKey returns the position of the record whose key is key, if it is
+// one (l/<position>).
+func recordKey(key []byte) (uint64, bool) {
+	if !strings.HasPrefix(string(key), prefixLog) {
+		return 0, false
+	}
+	return seqOf(string(key), prefixLog)
 }
 
 // seqOf decodes the 8-byte big-endian number after prefix in key.

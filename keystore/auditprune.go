@@ -41,9 +41,6 @@ func (s *Store) PruneLog(index, from, upTo uint64) error {
 			return nil
 		}
 		for pos := from; pos < upTo; pos++ {
-			if err := txn.Delete(append([]byte(prefixLog), be64(pos)...)); err != nil {
-				return err
-			}
 			if err := txn.Delete(append([]byte(prefixLogMAC), be64(pos)...)); err != nil {
 				return err
 			}
@@ -52,6 +49,13 @@ func (s *Store) PruneLog(index, from, upTo uint64) error {
 	})
 	if err != nil {
 		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
+	}
+	if domainErr == nil {
+		// The record files wholly before upTo go. Should that fail, they
+		// go when the store next opens.
+		if err := s.rec.prune(upTo); err != nil {
+			s.log.Warn("keystore: pruned audit record files not removed", "err", err)
+		}
 	}
 	s.mu.Lock()
 	if domainErr == nil {

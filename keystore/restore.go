@@ -67,9 +67,10 @@ func (s *Store) Restore(r io.Reader) error {
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.replace(spool, applied); err != nil {
+	if err := s.replace(spool, applied, v); err != nil {
 		return fmt.Errorf("%w: restore: %w", ErrStorage, err)
 	}
+	v.logInDB = false // its records went to the record files
 	s.mu.Lock()
 	s.v = v
 	s.mu.Unlock()
@@ -82,18 +83,59 @@ func (s *Store) Restore(r io.Reader) error {
 
 // replace drops every record and writes those of the verified snapshot in
 // spool, the applied index last.
-func (s *Store) replace(spool io.Reader, applied []byte) error {
+func (s *Store) replace(spool io.Reader, applied []byte, v *view) error {
 	if err := s.db.DropAll(); err != nil {
+		return err
+	}
+	if err := s.rec.reset(v.logPruned); err != nil {
+		return err
+	}
+	// The records go to the record files, as the effect of the
+	// snapshot's applied index, in runs of consecutive positions.
+	var index uint64
+	if len(applied) == 8 {
+		index = binary.BigEndian.Uint64(applied)
+	}
+	var run [][]byte
+	var runFirst uint64
+	runBytes := 0
+	flushRun := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := s.rec.append(runFirst, index, run)
+		run, runBytes = run[:0], 0
 		return err
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := scanSnapshot(spool, func(key, val []byte) error {
-		if string(key) == keyApplied {
+		if pos, ok := recordKey(key); ok {
+			if len(run) > 0 && (pos != runFirst+uint64(len(run)) || runBytes > 1<<20) {
+				if err := flushRun(); err != nil {
+					return err
+				}
+			}
+			if len(run) == 0 {
+				runFirst = pos
+			}
+			run, runBytes = append(run, val), runBytes+len(val)
+			return nil
+		}
+		if string(key) == keyApplied || string(key) == keyLogSize {
 			return nil
 		}
 		return wb.Set(key, val)
 	})
+	if err == nil {
+		err = flushRun()
+	}
+	if err == nil {
+		err = s.rec.sync()
+	}
+	if err == nil {
+		err = wb.Set([]byte(keyLogSize), be64(v.logSize))
+	}
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ import (
 //	SHA-256 of every byte before it (32 bytes)
 //
 // The records are the store's Badger records in key order, the applied
-// index among them.
+// index among them, and the audit records, kept in files of their own, in
+// their place in that order: l/<position> (8 bytes, big-endian) → record.
 const (
 	snapMagic    = "KMSDSNAP"
 	snapVersion  = 1
@@ -33,12 +34,16 @@ const (
 // Badger transaction. Release it when done.
 type Snapshot struct {
 	txn *badger.Txn
+	rec *recordFiles
 }
 
 // Snapshot returns a snapshot of the current state, applied index
 // included. It is fast: the IO happens in WriteTo.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	return &Snapshot{txn: s.db.NewTransaction(false)}, nil
+	// The transaction says how many records there are; those files are
+	// only appended to, so they still hold them when WriteTo reads them
+	// (unless pruned meanwhile: WriteTo then fails).
+	return &Snapshot{txn: s.db.NewTransaction(false), rec: s.rec}, nil
 }
 
 // AppliedIndex returns the index of the last entry applied to the state
@@ -71,11 +76,41 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	bw := bufio.NewWriterSize(io.MultiWriter(cw, h), 64<<10)
 	bw.WriteString(snapMagic)
 	bw.Write(binary.BigEndian.AppendUint32(nil, snapVersion))
+	pruned, err := sn.uint64At(keyLogPruned)
+	if err != nil {
+		return cw.n, err
+	}
+	size, err := sn.uint64At(keyLogSize)
+	if err != nil {
+		return cw.n, err
+	}
+	recordsDone := false
+	records := func() error {
+		recordsDone = true
+		for lo := pruned; lo < size; lo += rebuildBatch {
+			recs, err := sn.rec.read(lo, min(lo+rebuildBatch, size))
+			if err != nil {
+				return fmt.Errorf("keystore: snapshot: %w", err)
+			}
+			for i, r := range recs {
+				if len(r) > 0 {
+					writeField(bw, append([]byte(prefixLog), be64(lo+uint64(i))...))
+					writeField(bw, r)
+				}
+			}
+		}
+		return nil
+	}
 	it := sn.txn.NewIterator(badger.DefaultIteratorOptions)
 	defer it.Close()
 	var buf []byte
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
+		if !recordsDone && bytes.Compare(item.Key(), []byte(afterRecords)) >= 0 {
+			if err := records(); err != nil {
+				return cw.n, err
+			}
+		}
 		val, err := item.ValueCopy(buf)
 		if err != nil {
 			return cw.n, fmt.Errorf("keystore: snapshot: %w", err)
@@ -83,6 +118,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		buf = val
 		writeField(bw, item.Key())
 		writeField(bw, val)
+	}
+	if !recordsDone {
+		if err := records(); err != nil {
+			return cw.n, err
+		}
 	}
 	bw.Write(make([]byte, 4))
 	if err := bw.Flush(); err != nil {
@@ -92,6 +132,26 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, fmt.Errorf("keystore: snapshot: %w", err)
 	}
 	return cw.n, nil
+}
+
+// afterRecords is the least key after every l/<position>: the records go
+// before it in a snapshot.
+const afterRecords = "l0"
+
+// uint64At reads an 8-byte value of the snapshot's state; 0 if absent.
+func (sn *Snapshot) uint64At(key string) (uint64, error) {
+	item, err := sn.txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("keystore: snapshot: %w", err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil || len(v) != 8 {
+		return 0, fmt.Errorf("keystore: snapshot: bad %s (%v)", key, err)
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // writeField writes a length-prefixed field. Errors stick in bw and are

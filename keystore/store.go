@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,6 +61,10 @@ type Store struct {
 	applied atomic.Uint64
 	// obs follows the audit log; guarded by wmu.
 	obs LogObserver
+	// rec holds the audit records; tmp, for an in-memory store, the
+	// directory of its record files, removed by Close.
+	rec *recordFiles
+	tmp string
 }
 
 // Open opens (or creates) the store in dir and loads every key and alias
@@ -92,6 +97,21 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.v = v
 	s.applied.Store(v.applied)
+	recDir := filepath.Join(dir, recordsDir)
+	if opts.InMemory {
+		if s.tmp, err = os.MkdirTemp("", "kmsd-records-"); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("keystore: %w", err)
+		}
+		recDir = s.tmp
+	}
+	if err := s.openRecords(recDir); err != nil {
+		db.Close()
+		if s.tmp != "" {
+			os.RemoveAll(s.tmp)
+		}
+		return nil, fmt.Errorf("keystore: open %s: %w", dir, err)
+	}
 	return s, nil
 }
 
@@ -139,7 +159,11 @@ func (s *Store) SyncWrites() bool {
 func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.db.Close(); err != nil {
+	err := errors.Join(s.rec.close(), s.db.Close())
+	if s.tmp != "" {
+		os.RemoveAll(s.tmp)
+	}
+	if err != nil {
 		return fmt.Errorf("keystore: close: %w", err)
 	}
 	return nil

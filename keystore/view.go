@@ -21,10 +21,13 @@ type view struct {
 	// imports holds import parameters by wrapping key id.
 	imports map[string]*ImportParams
 	// The audit log: records and signed heads stored, and the signing key.
-	logSize   uint64
-	logPruned uint64
-	headCount uint64
-	logKey    *LogKey
+	logSize uint64
+	logInDB bool // records found in the database (written before record files)
+	// logSizeStored: the database records the log's size (m/logsize).
+	logSizeStored bool
+	logPruned     uint64
+	headCount     uint64
+	logKey        *LogKey
 	// members maps a joined member's node id to its API address.
 	members map[string]string
 	// iam holds the identities (identity_view.go).

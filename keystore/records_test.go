@@ -1,0 +1,319 @@
+package keystore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// removeFrame rewrites the record files in dir/records without the frame
+// of position pos, as someone editing the files behind the store's back
+// would.
+func removeFrame(t *testing.T, dir string, pos uint64) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, recordsDir, "*"+recordSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for off := 0; off < len(data); {
+			fr, n, err := parseFrame(data[off:])
+			if err != nil {
+				t.Fatalf("%s at %d: %v", f, off, err)
+			}
+			if fr.pos != pos {
+				out = append(out, data[off:off+n]...)
+			}
+			off += n
+		}
+		if err := os.WriteFile(f, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	for _, rec := range [][]byte{{1}, []byte(`{"eventName":"Encrypt"}`), bytes.Repeat([]byte{7}, MaxLogRecord)} {
+		b := appendFrame([]byte("prefix"), 42, 7, rec)[len("prefix"):]
+		fr, n, err := parseFrame(b)
+		if err != nil || n != len(b) || fr.pos != 42 || fr.index != 7 || !bytes.Equal(fr.record, rec) {
+			t.Fatalf("record of %d bytes: %+v, %d of %d, %v", len(rec), fr.pos, n, len(b), err)
+		}
+		for i := range b {
+			if _, _, err := parseFrame(b[:i]); err == nil {
+				t.Fatalf("a frame cut to %d of %d bytes parsed", i, len(b))
+			}
+		}
+		for _, i := range []int{0, 3, 4, 7, 8, 15, 16, len(b) - 1} {
+			c := bytes.Clone(b)
+			c[i] ^= 0x40
+			if fr, _, err := parseFrame(c); err == nil && bytes.Equal(fr.record, rec) && fr.pos == 42 && fr.index == 7 {
+				t.Fatalf("byte %d flipped, frame still parsed as written", i)
+			}
+		}
+	}
+}
+
+func FuzzParseFrame(f *testing.F) {
+	f.Add(appendFrame(nil, 1, 2, []byte("record")))
+	f.Add([]byte{0, 0, 0, 16, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, n, err := parseFrame(b)
+		if err != nil {
+			return
+		}
+		if n > len(b) || n != frameHeader+frameBodyHead+len(fr.record) {
+			t.Fatalf("frame of %d bytes in %d", n, len(b))
+		}
+		if again := appendFrame(nil, fr.pos, fr.index, fr.record); !bytes.Equal(again, b[:n]) {
+			t.Fatal("a parsed frame does not encode back to its bytes")
+		}
+	})
+}
+
+// records appends batches of records as entries 1, 2, … and returns all
+// of them.
+func appendBatches(t *testing.T, s *Store, batches, per int) [][]byte {
+	t.Helper()
+	var all [][]byte
+	for b := range batches {
+		recs, ids := records(fmt.Sprint("b", b), per)
+		if _, _, err := s.AppendLog(s.AppliedIndex()+1, recs, ids); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, recs...)
+	}
+	return all
+}
+
+// Records survive a reopen; the frames of an entry written to the files
+// but never applied (a crash before its transaction committed) are cut
+// off, and the entry applies again at the same positions.
+func TestRecordFilesCrashBeforeCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	want := appendBatches(t, s, 3, 5)
+	applied := s.AppliedIndex()
+	// Frames of entry applied+1 reach the files; the state never says so.
+	if err := s.rec.append(uint64(len(want)), applied+1, [][]byte{[]byte("never applied")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rec.sync(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	if s.LogSize() != uint64(len(want)) {
+		t.Fatalf("size %d after the reopen, want %d", s.LogSize(), len(want))
+	}
+	recs, ids := records("again", 2)
+	first, ok, err := s.AppendLog(applied+1, recs, ids)
+	if err != nil || !ok || first != uint64(len(want)) {
+		t.Fatalf("entry applied again at %d (%v, %v), want %d", first, ok, err, len(want))
+	}
+	got, err := s.LogRecords(0, s.LogSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, recs...)
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// Damage to the record files is found when the store opens: a flipped
+// byte or a file cut short below the size the state records refuses the
+// store, as does a missing segment.
+func TestRecordFilesDamageRefusesOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(path string, data []byte) error
+	}{
+		{"flipped", func(p string, b []byte) error { b[len(b)/2] ^= 1; return os.WriteFile(p, b, 0o600) }},
+		{"cut short", func(p string, b []byte) error { return os.WriteFile(p, b[:len(b)/2], 0o600) }},
+		{"emptied", func(p string, b []byte) error { return os.WriteFile(p, nil, 0o600) }},
+		{"removed", func(p string, b []byte) error { return os.Remove(p) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			appendBatches(t, s, 4, 10)
+			s.Close()
+			files, _ := filepath.Glob(filepath.Join(dir, recordsDir, "*"+recordSuffix))
+			if len(files) != 1 {
+				t.Fatalf("%d record files", len(files))
+			}
+			data, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(files[0], data); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := Open(dir, Options{})
+			if err == nil {
+				s2.Close()
+				t.Fatal("a store with damaged record files opened")
+			}
+			if !errors.Is(err, errDamaged) {
+				t.Fatalf("open: %v, want errDamaged", err)
+			}
+		})
+	}
+}
+
+// Records in segments: reads across segment boundaries, pruning removes
+// the segments wholly before the pruned position, and a snapshot carries
+// the records still held to a store that restores them.
+func TestRecordSegmentsPruneAndSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	rec := func(i int) []byte { return append(fmt.Appendf(nil, "%06d:", i), bytes.Repeat([]byte("x"), 200<<10)...) }
+	// Big records: 400 of them fill more than one 64 MiB segment.
+	const n = 400
+	for i := 0; i < n; i += 2 {
+		if _, _, err := s.AppendLog(s.AppliedIndex()+1, [][]byte{rec(i), rec(i + 1)}, []string{fmt.Sprint(i), fmt.Sprint(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, recordsDir, "*"+recordSuffix))
+	if len(files) < 2 {
+		t.Fatalf("%d record files for %d MiB of records", len(files), n*200>>10)
+	}
+	got, err := s.LogRecords(0, n)
+	if err != nil || len(got) != n {
+		t.Fatalf("%d records, %v", len(got), err)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], rec(i)) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+	if err := s.PruneLog(s.AppliedIndex()+1, 0, n-10); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := filepath.Glob(filepath.Join(dir, recordsDir, "*"+recordSuffix))
+	if len(after) != 1 {
+		t.Fatalf("%d record files after pruning all but the last 10 records, want 1", len(after))
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	other := openStore(t, "")
+	if err := other.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if other.LogSize() != n || other.LogPruned() != n-10 || other.Digest() != s.Digest() {
+		t.Fatalf("restored: size %d, pruned %d, same digest %v", other.LogSize(), other.LogPruned(), other.Digest() == s.Digest())
+	}
+	got, err = other.LogRecords(n-10, n)
+	if err != nil || len(got) != 10 || !bytes.Equal(got[9], rec(n-1)) {
+		t.Fatalf("restored records: %d, %v", len(got), err)
+	}
+}
+
+// A store written before record files keeps its records in the database;
+// opening it moves them to the files, gaps included, and a move cut short
+// after the copy is taken up again.
+func TestRecordsMovedFromTheDatabase(t *testing.T) {
+	for _, cutShort := range []bool{false, true} {
+		t.Run(fmt.Sprint("cut short ", cutShort), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			recs, _ := records("old", 6)
+			// As the store wrote them before: l/<pos> in the database,
+			// record 3 removed behind its back, no m/logsize.
+			txn := s.db.NewTransaction(true)
+			for i, r := range recs {
+				if i != 3 {
+					if err := txn.Set(append([]byte(prefixLog), be64(uint64(i))...), r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := txn.Set([]byte(keyApplied), be64(1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := txn.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if err := os.RemoveAll(filepath.Join(dir, recordsDir)); err != nil {
+				t.Fatal(err)
+			}
+			if cutShort {
+				// The copy and the size made it, the removal did not.
+				s := openStoreNoMove(t, dir)
+				if err := s.copyRecords(filepath.Join(dir, recordsDir)); err != nil {
+					t.Fatal(err)
+				}
+				s.db.Close()
+			}
+			s = openStore(t, dir)
+			got, err := s.LogRecords(0, 10)
+			if err != nil || s.LogSize() != 6 || len(got) != 6 {
+				t.Fatalf("size %d, %d records, %v", s.LogSize(), len(got), err)
+			}
+			for i, r := range got {
+				want := recs[i]
+				if i == 3 {
+					want = []byte{}
+				}
+				if !bytes.Equal(r, want) {
+					t.Errorf("record %d = %q, want %q", i, r, want)
+				}
+			}
+			left, err := s.rangeOf(prefixLog, 0, 6, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range left {
+				if len(r) > 0 {
+					t.Errorf("record %d still in the database", i)
+				}
+			}
+			more, ids := records("new", 2)
+			if first, _, err := s.AppendLog(2, more, ids); err != nil || first != 6 {
+				t.Fatalf("appended at %d, %v; want 6", first, err)
+			}
+		})
+	}
+}
+
+// openStoreNoMove opens the database of the store in dir and loads its
+// view, without opening or moving records.
+func openStoreNoMove(t *testing.T, dir string) *Store {
+	t.Helper()
+	db, err := badger.Open(badgerOptions(dir, false, testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := loadView(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{db: db, log: testLogger(t), dir: dir, v: v}
+	s.applied.Store(v.applied)
+	return s
+}
