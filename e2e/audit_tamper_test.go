@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,44 +29,42 @@ func TestAuditStoreTampering(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		// tamper edits the store and returns the record to be named.
-		tamper func(t *testing.T, txn *badger.Txn, l *signed) uint64
+		tamper func(t *testing.T, e *storeEdit, l *signed) uint64
 		extra  string // also in the message of the live check
 	}{
-		{"altered", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			setRecord(t, txn, l.n, bytes.Replace(getRecord(t, txn, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1))
+		{"altered", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			e.set(l.n, bytes.Replace(e.get(t, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1))
 			return l.n
 		}, ""},
-		{"removed", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			if err := txn.Delete(recordKey(l.n)); err != nil {
-				t.Fatal(err)
-			}
+		{"removed", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			e.remove(l.n)
 			return l.n
 		}, "served record %d empty: it was removed from its store"},
-		{"swapped", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			a, b := getRecord(t, txn, l.n), getRecord(t, txn, l.n+1)
-			setRecord(t, txn, l.n, b)
-			setRecord(t, txn, l.n+1, a)
+		{"swapped", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			a, b := e.get(t, l.n), e.get(t, l.n+1)
+			e.set(l.n, b)
+			e.set(l.n+1, a)
 			return l.n
 		}, ""},
-		{"inserted", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			forged := bytes.Replace(getRecord(t, txn, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1)
-			for i := logSize(txn); i > l.n; i-- {
-				setRecord(t, txn, i, getRecord(t, txn, i-1))
+		{"inserted", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			forged := bytes.Replace(e.get(t, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1)
+			for i := e.size(); i > l.n; i-- {
+				e.set(i, e.get(t, i-1))
 			}
-			setRecord(t, txn, l.n, forged)
+			e.set(l.n, forged)
 			return l.n
 		}, ""},
 		// A record added after the last signed head while kmsd was stopped
 		// lacks the MAC kmsd stores with each record it writes, so kmsd
 		// signs no head over it.
-		{"appended", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			forged := bytes.Replace(getRecord(t, txn, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1)
-			end := logSize(txn)
-			setRecord(t, txn, end, forged)
+		{"appended", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			forged := bytes.Replace(e.get(t, l.n), []byte(`"eventName":"Encrypt"`), []byte(`"eventName":"Decrypt"`), 1)
+			end := e.size()
+			e.set(end, forged)
 			return end
 		}, ""},
-		{"head removed", func(t *testing.T, txn *badger.Txn, l *signed) uint64 {
-			if err := txn.Delete(binary.BigEndian.AppendUint64([]byte("lh/"), 1)); err != nil {
+		{"head removed", func(t *testing.T, e *storeEdit, l *signed) uint64 {
+			if err := e.txn.Delete(binary.BigEndian.AppendUint64([]byte("lh/"), 1)); err != nil {
 				t.Fatal(err)
 			}
 			return l.headSizes[0]
@@ -74,7 +76,7 @@ func TestAuditStoreTampering(t *testing.T) {
 			d := l.d
 			d.stop()
 			var n uint64
-			editStore(t, filepath.Join(d.dataDir, "state"), func(txn *badger.Txn) { n = c.tamper(t, txn, l) })
+			editStore(t, filepath.Join(d.dataDir, "state"), func(e *storeEdit) { n = c.tamper(t, e, l) })
 			d.start()
 
 			pub := l.pub
@@ -144,59 +146,100 @@ func signedLog(t *testing.T) *signed {
 	return nil
 }
 
-// editStore opens kmsd's Badger store at dir and runs edit in one
-// transaction.
-func editStore(t *testing.T, dir string, edit func(txn *badger.Txn)) {
+// storeEdit is kmsd's store opened for editing: the Badger database, in a
+// transaction, and the audit records, read from their files and written
+// back, re-framed, when the edit is done.
+type storeEdit struct {
+	txn   *badger.Txn
+	recs  map[uint64][]byte
+	index map[uint64]uint64 // the log entry each record came from
+	last  uint64            // the latest entry of any record
+}
+
+func (e *storeEdit) get(t *testing.T, n uint64) []byte {
 	t.Helper()
+	r, ok := e.recs[n]
+	if !ok {
+		t.Fatalf("no record %d", n)
+	}
+	return r
+}
+
+// set stores rec at position n, as written by the entry of the record
+// there, or the latest entry.
+func (e *storeEdit) set(n uint64, rec []byte) {
+	e.recs[n] = rec
+	if _, ok := e.index[n]; !ok {
+		e.index[n] = e.last
+	}
+}
+
+func (e *storeEdit) remove(n uint64) { delete(e.recs, n); delete(e.index, n) }
+
+// size is one past the position of the last record.
+func (e *storeEdit) size() uint64 {
+	var n uint64
+	for p := range e.recs {
+		n = max(n, p+1)
+	}
+	return n
+}
+
+// editStore opens kmsd's store at dir and runs edit on it: the Badger
+// database in one transaction, and the record files (records/*.rec:
+// frames of body length, CRC-32C, then position, entry index and record)
+// rewritten as one file with valid checksums, as someone who knows the
+// format would.
+func editStore(t *testing.T, dir string, edit func(e *storeEdit)) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "records", "*.rec"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("record files: %v, %v", files, err)
+	}
+	e := &storeEdit{recs: map[uint64][]byte{}, index: map[uint64]uint64{}}
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(b) > 0 {
+			n := binary.BigEndian.Uint32(b)
+			body := b[8 : 8+n]
+			if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
+				t.Fatalf("%s: bad frame", f)
+			}
+			pos, index := binary.BigEndian.Uint64(body), binary.BigEndian.Uint64(body[8:])
+			e.recs[pos], e.index[pos], e.last = bytes.Clone(body[16:]), index, max(e.last, index)
+			b = b[8+n:]
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	err = db.Update(func(txn *badger.Txn) error {
-		edit(txn)
+		e.txn = txn
+		edit(e)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// recordKey is the store's key of the audit record at position n.
-func recordKey(n uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte("l/"), n)
-}
-
-func getRecord(t *testing.T, txn *badger.Txn, n uint64) []byte {
-	t.Helper()
-	item, err := txn.Get(recordKey(n))
-	if err != nil {
-		t.Fatalf("record %d: %v", n, err)
+	var out []byte
+	for _, pos := range slices.Sorted(maps.Keys(e.recs)) {
+		body := binary.BigEndian.AppendUint64(nil, pos)
+		body = binary.BigEndian.AppendUint64(body, e.index[pos])
+		body = append(body, e.recs[pos]...)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
+		out = binary.BigEndian.AppendUint32(out, crc32.Checksum(body, castagnoli))
+		out = append(out, body...)
 	}
-	b, err := item.ValueCopy(nil)
-	if err != nil {
+	if err := os.WriteFile(files[0], out, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return b
-}
-
-func setRecord(t *testing.T, txn *badger.Txn, n uint64, rec []byte) {
-	t.Helper()
-	if err := txn.Set(recordKey(n), rec); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// logSize returns one past the position of the last audit record.
-func logSize(txn *badger.Txn) uint64 {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.Reverse, opts.PrefetchValues = []byte("l/"), true, false
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Seek(recordKey(^uint64(0))); it.Valid(); it.Next() {
-		if k := it.Item().Key(); len(k) == len("l/")+8 {
-			return binary.BigEndian.Uint64(k[len("l/"):]) + 1
-		}
-	}
-	return 0
 }
