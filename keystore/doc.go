@@ -11,7 +11,13 @@
 //
 // The store also keeps the audit log (auditlog.go): records, their MACs and
 // signed tree heads as opaque bytes appended in log order, whose meaning
-// belongs to package audit and the server.
+// belongs to package audit and the server. The records, the bulk of it, are
+// appended to files of their own in records/ next to Badger's (records.go):
+// written once, each in a checksummed frame, and synced before the
+// transaction that applies their entry, rather than rewritten by every
+// compaction of Badger's tree as the log grows. Damaged or missing record
+// files make [Open] fail; the frames of an entry that was never applied (a
+// crash in between) are cut off and applied again.
 //
 // And it keeps the account's identities (identity.go): IAM users, groups,
 // roles, their identity policies and users' access keys, whose secrets it
