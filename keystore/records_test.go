@@ -317,3 +317,44 @@ func openStoreNoMove(t *testing.T, dir string) *Store {
 	s.applied.Store(v.applied)
 	return s
 }
+
+// Reads run beside appends: every record read is the one appended at its
+// position.
+func TestRecordReadsBesideAppends(t *testing.T) {
+	s := openStore(t, "")
+	rec := func(i uint64) []byte { return fmt.Appendf(nil, `{"n":%d}`, i) }
+	done := make(chan error, 1)
+	go func() {
+		for b := uint64(0); b < 200; b++ {
+			recs := [][]byte{rec(2 * b), rec(2*b + 1)}
+			if _, _, err := s.AppendLog(b+1, recs, []string{"", ""}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.LogSize() != 400 {
+				t.Fatalf("size %d", s.LogSize())
+			}
+			return
+		default:
+		}
+		n := s.LogSize()
+		got, err := s.LogRecords(0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range got {
+			if !bytes.Equal(r, rec(uint64(i))) {
+				t.Fatalf("record %d of %d = %q", i, n, r)
+			}
+		}
+	}
+}
