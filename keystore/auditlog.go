@@ -287,6 +287,9 @@ func (s *Store) LogRecords(lo, hi uint64) ([][]byte, error) {
 		return nil, fmt.Errorf("%w: records before %d were pruned", ErrNotFound, pruned)
 	}
 	recs, err := s.rec.read(lo, min(hi, size))
+	if errors.Is(err, errPrunedRecords) {
+		return nil, fmt.Errorf("%w: records before %d were pruned", ErrNotFound, s.LogPruned())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}

@@ -50,19 +50,20 @@ func (s *Store) PruneLog(index, from, upTo uint64) error {
 	if err != nil {
 		return fmt.Errorf("%w: apply index %d: %w", ErrStorage, index, err)
 	}
-	if domainErr == nil {
-		// The record files wholly before upTo go. Should that fail, they
-		// go when the store next opens.
-		if err := s.rec.prune(upTo); err != nil {
-			s.log.Warn("keystore: pruned audit record files not removed", "err", err)
-		}
-	}
 	s.mu.Lock()
 	if domainErr == nil {
 		s.v.logPruned = upTo
 	}
 	s.v.applied = index
 	s.mu.Unlock()
+	if domainErr == nil {
+		// The record files wholly before upTo go, now that readers are
+		// refused them. Should that fail, they go when the store next
+		// opens.
+		if err := s.rec.prune(upTo); err != nil {
+			s.log.Warn("keystore: pruned audit record files not removed", "err", err)
+		}
+	}
 	s.applied.Store(index)
 	return domainErr
 }

@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,6 +57,8 @@ var errDamaged = errors.New("audit record files damaged")
 // lock) and reads (from any goroutine) are safe together.
 type recordFiles struct {
 	dir string
+	// segBytes is segmentBytes, smaller in tests.
+	segBytes int64
 
 	mu   sync.RWMutex
 	segs []*segment // by first position, ascending
@@ -115,13 +118,20 @@ func parseFrame(b []byte) (frame, int, error) {
 func segmentName(first uint64) string { return fmt.Sprintf("%020d%s", first, recordSuffix) }
 
 // openRecordFiles opens the segments in dir (created if missing). applied
-// is the state's applied index and size the number of records it says the
-// log holds: frames of entries after applied are cut off; records missing
-// below size, or an unreadable frame followed by frames of applied
-// entries, make it fail with errDamaged. Segments wholly before pruned are
-// removed (a prune cut short by a crash).
+// is the state's applied index, size the number of records it says the
+// log holds and pruned the first record it still holds.
+//
+// The segments must follow one another without a gap, the first holding
+// pruned. Frames of entries after applied, and whatever follows them, are
+// what a crash left between writing records and applying their entry:
+// they are cut off (with any later segment, which can hold nothing else).
+// Anything else that does not read back, or records missing below size,
+// fails with errDamaged.
 func openRecordFiles(dir string, applied, size, pruned uint64) (*recordFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
 	names, err := filepath.Glob(filepath.Join(dir, "*"+recordSuffix))
@@ -141,47 +151,71 @@ func openRecordFiles(dir string, applied, size, pruned uint64) (*recordFiles, er
 		found = append(found, named{first, p})
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].first < found[j].first })
-	rf := &recordFiles{dir: dir, next: pruned}
+	// Segments wholly before pruned go (a prune cut short by a crash).
+	for len(found) > 1 && found[1].first <= pruned {
+		if err := os.Remove(found[0].path); err != nil {
+			return nil, err
+		}
+		found = found[1:]
+	}
+	rf := &recordFiles{dir: dir, next: pruned, segBytes: segmentBytes}
 	fail := func(err error) (*recordFiles, error) {
 		rf.close()
 		return nil, err
 	}
-	var cuts []int // per segment kept: whether its end is cut off
-	for i, fd := range found {
-		if i+1 < len(found) && found[i+1].first <= pruned {
-			if err := os.Remove(fd.path); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		seg, cut, err := openSegment(fd.path, fd.first, applied)
+	cut := -1             // the segment cut short, if any
+	var leftover []string // later segments, holding only what a crash left
+	for _, fd := range found {
+		seg, segCut, err := openSegment(fd.path, fd.first, applied)
 		if err != nil {
 			return fail(err)
 		}
-		rf.segs = append(rf.segs, seg)
-		if len(seg.offs) > 0 {
-			rf.next = max(rf.next, seg.first+uint64(len(seg.offs)))
+		if cut >= 0 {
+			seg.f.Close()
+			if len(seg.offs) > 0 {
+				return fail(fmt.Errorf("%w: %s follows a segment that does not read back to its end", errDamaged, filepath.Base(fd.path)))
+			}
+			leftover = append(leftover, fd.path)
+			continue
 		}
-		if cut {
-			cuts = append(cuts, len(rf.segs)-1)
+		if n := len(rf.segs); n > 0 {
+			if prev := rf.segs[n-1]; prev.first+uint64(len(prev.offs)) != seg.first {
+				seg.f.Close()
+				return fail(fmt.Errorf("%w: %s does not follow %s", errDamaged, filepath.Base(fd.path), filepath.Base(prev.f.Name())))
+			}
+		}
+		rf.segs = append(rf.segs, seg)
+		if segCut {
+			cut = len(rf.segs) - 1
 		}
 	}
-	for _, i := range cuts {
-		if i != len(rf.segs)-1 {
-			// Cut short, yet a later segment holds records: damage.
-			return fail(fmt.Errorf("%w: %s ends in a frame that does not read back", errDamaged, filepath.Base(rf.segs[i].f.Name())))
+	if len(rf.segs) > 0 {
+		if first := rf.segs[0].first; first > pruned {
+			return fail(fmt.Errorf("%w: the records from %d to %d are missing", errDamaged, pruned, first))
 		}
+		last := rf.segs[len(rf.segs)-1]
+		rf.next = max(pruned, last.first+uint64(len(last.offs)))
 	}
 	if rf.next < size {
 		return fail(fmt.Errorf("%w: the state holds %d records, the files %d", errDamaged, size, rf.next))
 	}
-	// What is left after the last record is what a crash left: cut it.
-	if n := len(rf.segs); n > 0 && len(cuts) > 0 {
-		seg := rf.segs[n-1]
+	// What follows the last record is what a crash left: cut it off.
+	if cut >= 0 {
+		seg := rf.segs[cut]
 		if err := seg.f.Truncate(seg.size); err != nil {
 			return fail(err)
 		}
 		if err := seg.f.Sync(); err != nil {
+			return fail(err)
+		}
+	}
+	for _, p := range leftover {
+		if err := os.Remove(p); err != nil {
+			return fail(err)
+		}
+	}
+	if len(leftover) > 0 {
+		if err := syncDir(dir); err != nil {
 			return fail(err)
 		}
 	}
@@ -192,21 +226,38 @@ func openRecordFiles(dir string, applied, size, pruned uint64) (*recordFiles, er
 // up to its last whole frame of an entry at or before applied. cut reports
 // that more follows (frames of later entries, or bytes that are not a
 // frame): the caller decides whether that is a crash's leftover, to be cut
-// off, or damage.
+// off, or damage. It reads one frame at a time.
 func openSegment(path string, first, applied uint64) (*segment, bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
-	data, err := io.ReadAll(f)
+	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, false, err
 	}
 	seg := &segment{first: first, f: f}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
 	var off int64
-	for off < int64(len(data)) {
-		fr, n, err := parseFrame(data[off:])
+	for off < fi.Size() {
+		head, err := r.Peek(frameHeader)
+		if err != nil {
+			break // torn
+		}
+		n := int(binary.BigEndian.Uint32(head))
+		if n < frameBodyHead || n > frameBodyHead+MaxLogRecord {
+			break
+		}
+		if cap(buf) < frameHeader+n {
+			buf = make([]byte, frameHeader+n)
+		}
+		buf = buf[:frameHeader+n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			break // torn
+		}
+		fr, _, err := parseFrame(buf)
 		if err != nil || fr.index > applied {
 			break
 		}
@@ -217,11 +268,11 @@ func openSegment(path string, first, applied uint64) (*segment, bool, error) {
 		for first+uint64(len(seg.offs)) < fr.pos {
 			seg.offs, seg.ends = append(seg.offs, noFrame), append(seg.ends, noFrame)
 		}
-		seg.offs, seg.ends = append(seg.offs, uint32(off)), append(seg.ends, uint32(off)+uint32(n))
-		off += int64(n)
+		seg.offs, seg.ends = append(seg.offs, uint32(off)), append(seg.ends, uint32(off)+uint32(len(buf)))
+		off += int64(len(buf))
 	}
 	seg.size = off
-	return seg, off < int64(len(data)), nil
+	return seg, off < fi.Size(), nil
 }
 
 // size returns one past the last position written.
@@ -232,22 +283,26 @@ func (rf *recordFiles) size() uint64 {
 }
 
 // append writes the frames of records at positions first, first+1, … as
-// the effect of entry index. They are durable once sync returns.
+// the effect of entry index. They are durable once sync returns. Positions
+// skipped before first (records removed behind a store's back, carried
+// over by a snapshot or a move) get empty frames: segments stay
+// contiguous, and the positions read as empty records.
 func (rf *recordFiles) append(first, index uint64, records [][]byte) error {
 	rf.mu.Lock()
 	defer rf.mu.Unlock()
 	if first < rf.next {
 		return fmt.Errorf("keystore: record %d appended after %d", first, rf.next)
 	}
-	seg, err := rf.tailLocked(first)
+	if first > rf.next {
+		gap := make([][]byte, first-rf.next, int(first-rf.next)+len(records))
+		records, first = append(gap, records...), rf.next
+	}
+	seg, err := rf.tailLocked()
 	if err != nil {
 		return err
 	}
 	var buf []byte
 	offs, ends := seg.offs, seg.ends
-	for first > seg.first+uint64(len(offs)) {
-		offs, ends = append(offs, noFrame), append(ends, noFrame)
-	}
 	for i, r := range records {
 		start := seg.size + int64(len(buf))
 		buf = appendFrame(buf, first+uint64(i), index, r)
@@ -263,13 +318,20 @@ func (rf *recordFiles) append(first, index uint64, records [][]byte) error {
 	return nil
 }
 
-// tailLocked returns the segment to append position pos to, beginning a
-// new one when the last is full.
-func (rf *recordFiles) tailLocked(pos uint64) (*segment, error) {
-	if n := len(rf.segs); n > 0 && rf.segs[n-1].size < segmentBytes {
+// tailLocked returns the segment to append to: the last, or a new one,
+// beginning at the next position, when the last is full (which is synced
+// first: sync syncs only the last).
+func (rf *recordFiles) tailLocked() (*segment, error) {
+	n := len(rf.segs)
+	if n > 0 && rf.segs[n-1].size < rf.segBytes {
 		return rf.segs[n-1], nil
 	}
-	path := filepath.Join(rf.dir, segmentName(pos))
+	if n > 0 {
+		if err := rf.segs[n-1].f.Sync(); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(rf.dir, segmentName(rf.next))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
@@ -279,7 +341,7 @@ func (rf *recordFiles) tailLocked(pos uint64) (*segment, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	seg := &segment{first: pos, f: f}
+	seg := &segment{first: rf.next, f: f}
 	rf.segs = append(rf.segs, seg)
 	return seg, nil
 }
@@ -313,7 +375,8 @@ func (rf *recordFiles) rollback(pos uint64) error {
 	return nil
 }
 
-// sync makes every append so far durable.
+// sync makes every append so far durable: earlier segments were synced
+// when the next was begun.
 func (rf *recordFiles) sync() error {
 	rf.mu.RLock()
 	defer rf.mu.RUnlock()
@@ -323,27 +386,34 @@ func (rf *recordFiles) sync() error {
 	return nil
 }
 
+// errPrunedRecords: the records asked for are no longer in the files.
+var errPrunedRecords = errors.New("records pruned")
+
+// segments is a view of the segments for reading.
+type segments struct {
+	segs []segment
+	next uint64
+}
+
 // read returns the records at positions [lo, hi), clamped to what was
-// written; a position without a frame reads as an empty record.
-func (rf *recordFiles) read(lo, hi uint64) ([][]byte, error) {
-	rf.mu.RLock()
-	hi = min(hi, rf.next)
-	var parts []segment
-	for _, s := range rf.segs {
-		end := s.first + uint64(len(s.offs))
-		if end > lo && s.first < hi {
-			parts = append(parts, segment{first: s.first, f: s.f, offs: s.offs, ends: s.ends})
-		}
-	}
-	rf.mu.RUnlock()
+// written; a position without a frame, or with an empty one, reads as an
+// empty record. Positions before the first segment are pruned.
+func (v segments) read(lo, hi uint64) ([][]byte, error) {
+	hi = min(hi, v.next)
 	if lo >= hi {
 		return nil, nil
+	}
+	if len(v.segs) == 0 || lo < v.segs[0].first {
+		return nil, errPrunedRecords
 	}
 	out := make([][]byte, hi-lo)
 	for i := range out {
 		out[i] = []byte{}
 	}
-	for _, s := range parts {
+	for _, s := range v.segs {
+		if s.first >= hi || s.first+uint64(len(s.offs)) <= lo {
+			continue
+		}
 		a := max(lo, s.first) - s.first
 		b := min(hi, s.first+uint64(len(s.offs))) - s.first
 		// One read from the first frame to the end of the last.
@@ -358,7 +428,7 @@ func (rf *recordFiles) read(lo, hi uint64) ([][]byte, error) {
 		}
 		buf := make([]byte, to-from)
 		if _, err := s.f.ReadAt(buf, int64(from)); err != nil {
-			return nil, fmt.Errorf("%w: %w", errDamaged, err)
+			return nil, err
 		}
 		for i := a; i < b; i++ {
 			if s.offs[i] == noFrame {
@@ -372,6 +442,53 @@ func (rf *recordFiles) read(lo, hi uint64) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// view returns the segments as they are now.
+func (rf *recordFiles) view() segments {
+	rf.mu.RLock()
+	defer rf.mu.RUnlock()
+	v := segments{next: rf.next, segs: make([]segment, len(rf.segs))}
+	for i, s := range rf.segs {
+		v.segs[i] = segment{first: s.first, f: s.f, offs: s.offs, ends: s.ends}
+	}
+	return v
+}
+
+// read returns the records at positions [lo, hi) (see segments.read). A
+// read that meets a segment being pruned returns errPrunedRecords.
+func (rf *recordFiles) read(lo, hi uint64) ([][]byte, error) {
+	recs, err := rf.view().read(lo, hi)
+	if err != nil && !errors.Is(err, errDamaged) && !errors.Is(err, errPrunedRecords) {
+		if v := rf.view(); len(v.segs) == 0 || lo < v.segs[0].first {
+			return nil, errPrunedRecords
+		}
+	}
+	return recs, err
+}
+
+// hold returns the segments as they are now, each with a file of its own
+// that pruning does not close: a snapshot reads from it while the store
+// goes on. Close them with release.
+func (rf *recordFiles) hold() (segments, error) {
+	rf.mu.RLock()
+	defer rf.mu.RUnlock()
+	v := segments{next: rf.next}
+	for _, s := range rf.segs {
+		f, err := os.Open(s.f.Name())
+		if err != nil {
+			release(v)
+			return segments{}, err
+		}
+		v.segs = append(v.segs, segment{first: s.first, f: f, offs: s.offs, ends: s.ends})
+	}
+	return v, nil
+}
+
+func release(v segments) {
+	for _, s := range v.segs {
+		s.f.Close()
+	}
 }
 
 // prune removes the segments that hold only records before pos. The last
@@ -442,7 +559,15 @@ func (s *Store) openRecords(dir string) error {
 		return err
 	}
 	s.rec = rf
-	v.logSize = max(v.logSize, rf.size())
+	if n := rf.size(); n > v.logSize {
+		// Frames of applied entries past the size the state recorded
+		// were added behind the store's back: they are in the log (and
+		// stay outside every signed head, for want of a MAC), so the
+		// state says so, as snapshots and digests read it.
+		if err := s.setLogSize(n); err != nil {
+			return err
+		}
+	}
 	if !v.logInDB {
 		return nil
 	}
@@ -484,32 +609,41 @@ func (s *Store) copyRecords(dir string) error {
 		if err != nil {
 			return err
 		}
-		// A position the database lacks stays without a frame.
+		// A position the database lacks gets an empty frame; at most
+		// about 1 MiB of records is written at once.
 		for i := 0; i < len(recs); {
-			j := i
-			for j < len(recs) && len(recs[j]) > 0 {
+			j, n := i, 0
+			for j < len(recs) && (j == i || n+len(recs[j]) <= 1<<20) {
+				n += len(recs[j])
 				j++
 			}
-			if j > i {
-				if err := rf.append(lo+uint64(i), v.applied, recs[i:j]); err != nil {
-					return err
-				}
+			if err := rf.append(lo+uint64(i), v.applied, recs[i:j]); err != nil {
+				return err
 			}
-			i = j + 1
+			i = j
 		}
 	}
 	if err := rf.sync(); err != nil {
 		return err
 	}
+	if err := s.setLogSize(v.logSize); err != nil {
+		return err
+	}
+	v.logSizeStored = true
+	return nil
+}
+
+// setLogSize records n as the log's size.
+func (s *Store) setLogSize(n uint64) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	if err := txn.Set([]byte(keyLogSize), be64(v.logSize)); err != nil {
+	if err := txn.Set([]byte(keyLogSize), be64(n)); err != nil {
 		return err
 	}
 	if err := txn.Commit(); err != nil {
 		return err
 	}
-	v.logSizeStored = true
+	s.v.logSize = n
 	return nil
 }
 

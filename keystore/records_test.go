@@ -1,7 +1,10 @@
 package keystore
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -356,5 +359,277 @@ func TestRecordReadsBesideAppends(t *testing.T) {
 				t.Fatalf("record %d of %d = %q", i, n, r)
 			}
 		}
+	}
+}
+
+// smallSegments makes s begin a new record file every 4 KiB.
+func smallSegments(s *Store) { s.rec.segBytes = 4 << 10 }
+
+func kiloRecord(i int) []byte {
+	return append(fmt.Appendf(nil, "%06d:", i), bytes.Repeat([]byte("x"), 1000)...)
+}
+
+// fillKilo appends n records of about 1 KiB, two per entry.
+func fillKilo(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 2 {
+		if _, _, err := s.AppendLog(s.AppliedIndex()+1, [][]byte{kiloRecord(i), kiloRecord(i + 1)}, []string{"", ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func recordFileNames(t *testing.T, dir string) []string {
+	t.Helper()
+	f, err := filepath.Glob(filepath.Join(dir, recordsDir, "*"+recordSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f // sorted, and the names sort by position
+}
+
+// Entries written across the start of a new record file and never
+// applied (a crash before their transaction) are cut off, the new file
+// with them.
+func TestRecordFilesCrashAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	smallSegments(s)
+	fillKilo(t, s, 2)
+	applied, size := s.AppliedIndex(), s.LogSize()
+	if err := s.rec.append(size, applied+1, [][]byte{kiloRecord(100), kiloRecord(101), kiloRecord(102)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rec.append(size+3, applied+2, [][]byte{kiloRecord(103), kiloRecord(104)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rec.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recordFileNames(t, dir)); n < 2 {
+		t.Fatalf("%d record files: the appends did not begin a new one", n)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	if s.LogSize() != size || len(recordFileNames(t, dir)) != 1 {
+		t.Fatalf("size %d (want %d), %d record files (want 1) after the reopen", s.LogSize(), size, len(recordFileNames(t, dir)))
+	}
+	fillKilo(t, s, 2)
+	if got, err := s.LogRecords(0, 4); err != nil || !bytes.Equal(got[3], kiloRecord(1)) {
+		t.Fatalf("records after the reopen: %v", err)
+	}
+}
+
+// A restore cut short by a crash before its last transaction leaves a
+// store that opens empty (applied index 0), to be restored again.
+func TestRestoreCutShortOpens(t *testing.T) {
+	src := openStore(t, "")
+	fillKilo(t, src, 40)
+	sn, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	sn.Release()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Undo the last transaction, as a crash before it would have.
+	db, err := badger.Open(badgerOptions(dir, false, testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(txn *badger.Txn) error {
+		return errors.Join(txn.Delete([]byte(keyApplied)), txn.Delete([]byte(keyLogSize)))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	if s.AppliedIndex() != 0 || s.LogSize() != 0 {
+		t.Fatalf("after a restore cut short: applied %d, size %d; want 0, 0", s.AppliedIndex(), s.LogSize())
+	}
+	if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if s.Digest() != src.Digest() {
+		t.Fatal("restored again: the state differs from the snapshot's")
+	}
+}
+
+// A snapshot taken before a prune still carries every record its state
+// holds: it reads them from files it holds open.
+func TestSnapshotBesidePrune(t *testing.T) {
+	src := openStore(t, "")
+	smallSegments(src)
+	fillKilo(t, src, 40)
+	digest := src.Digest()
+	sn, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Release()
+	if err := src.PruneLog(src.AppliedIndex()+1, 0, 30); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := openStore(t, "")
+	if err := dst.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.LogRecords(0, 40)
+	if err != nil || len(got) != 40 || dst.Digest() != digest {
+		t.Fatalf("restored %d records (%v), same digest as before the prune %v", len(got), err, dst.Digest() == digest)
+	}
+	for i, r := range got {
+		if !bytes.Equal(r, kiloRecord(i)) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+}
+
+// Record files that do not follow one another make Open fail: a file cut
+// at a frame boundary before another, one removed from the middle, or the
+// first removed.
+func TestRecordFilesGapsRefuseOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, files []string)
+	}{
+		{"cut at a frame", func(t *testing.T, files []string) {
+			data, err := os.ReadFile(files[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, n, err := parseFrame(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(files[1], data[:n], 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"middle removed", func(t *testing.T, files []string) { os.Remove(files[2]) }},
+		{"first removed", func(t *testing.T, files []string) { os.Remove(files[0]) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			smallSegments(s)
+			fillKilo(t, s, 40)
+			s.Close()
+			files := recordFileNames(t, dir)
+			if len(files) < 4 {
+				t.Fatalf("%d record files", len(files))
+			}
+			tc.damage(t, files)
+			if s, err := Open(dir, Options{}); err == nil {
+				s.Close()
+				t.Fatal("opened")
+			} else if !errors.Is(err, errDamaged) {
+				t.Fatalf("open: %v, want errDamaged", err)
+			}
+		})
+	}
+}
+
+// Reads beside prunes get the records asked for, or ErrNotFound for
+// records pruned meanwhile: never empty records.
+func TestRecordReadsBesidePrunes(t *testing.T) {
+	s := openStore(t, "")
+	smallSegments(s)
+	fillKilo(t, s, 400)
+	done := make(chan error, 1)
+	go func() {
+		for p := uint64(0); p+10 <= 390; p += 10 {
+			if err := s.PruneLog(s.AppliedIndex()+1, p, p+10); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads, refused := 0, 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d reads, %d refused as pruned", reads, refused)
+			return
+		default:
+		}
+		lo := s.LogPruned()
+		got, err := s.LogRecords(lo, lo+20)
+		reads++
+		if errors.Is(err, ErrNotFound) {
+			refused++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range got {
+			if !bytes.Equal(r, kiloRecord(int(lo)+i)) {
+				t.Fatalf("record %d read as %q", int(lo)+i, r)
+			}
+		}
+	}
+}
+
+// streamOf builds a snapshot stream holding kvs, in order.
+func streamOf(kvs ...[]byte) []byte {
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	bw.WriteString(snapMagic)
+	bw.Write(binary.BigEndian.AppendUint32(nil, snapVersion))
+	for _, f := range kvs {
+		writeField(bw, f)
+	}
+	bw.Write(make([]byte, 4))
+	bw.Flush()
+	sum := sha256.Sum256(b.Bytes())
+	return append(b.Bytes(), sum[:]...)
+}
+
+// A snapshot whose records the record files would not take is refused
+// before anything changes.
+func TestRestoreRefusesBadRecords(t *testing.T) {
+	key := func(pos uint64) []byte { return append([]byte(prefixLog), be64(pos)...) }
+	for _, tc := range []struct {
+		name string
+		kvs  [][]byte
+	}{
+		{"out of order", [][]byte{key(3), []byte("a"), key(2), []byte("b"), []byte(keyApplied), be64(9)}},
+		{"twice", [][]byte{key(3), []byte("a"), key(3), []byte("b"), []byte(keyApplied), be64(9)}},
+		{"empty", [][]byte{key(3), {}, []byte(keyApplied), be64(9)}},
+		{"before pruned", [][]byte{key(3), []byte("a"), []byte(keyApplied), be64(9), []byte(keyLogPruned), be64(5)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, "")
+			fillKilo(t, s, 4)
+			digest := s.Digest()
+			err := s.Restore(bytes.NewReader(streamOf(tc.kvs...)))
+			if !errors.Is(err, ErrInvalidSnapshot) {
+				t.Fatalf("restore: %v, want ErrInvalidSnapshot", err)
+			}
+			if s.Digest() != digest {
+				t.Fatal("a refused snapshot changed the state")
+			}
+			if got, err := s.LogRecords(0, 4); err != nil || !bytes.Equal(got[3], kiloRecord(3)) {
+				t.Fatalf("records after a refused restore: %v", err)
+			}
+		})
 	}
 }

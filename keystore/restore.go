@@ -36,9 +36,25 @@ func (s *Store) Restore(r io.Reader) error {
 
 	v := newView()
 	var applied []byte
+	var firstRecord, nextRecord uint64 // of the records seen, in order
+	records := false
 	err = scanSnapshot(io.TeeReader(r, spool), func(key, val []byte) error {
 		if string(key) == keyApplied {
 			applied = bytes.Clone(val)
+		}
+		if pos, ok := recordKey(key); ok {
+			// Checked now, before anything changes: a record the
+			// record files would not take.
+			switch {
+			case records && pos < nextRecord:
+				return fmt.Errorf("record %d after %d", pos, nextRecord-1)
+			case len(val) == 0 || len(val) > MaxLogRecord:
+				return fmt.Errorf("record %d of %d bytes", pos, len(val))
+			}
+			if !records {
+				firstRecord, records = pos, true
+			}
+			nextRecord = pos + 1
 		}
 		isLog, err := v.loadLog(string(key), func() ([]byte, error) { return val, nil })
 		if err != nil || isLog {
@@ -46,6 +62,9 @@ func (s *Store) Restore(r io.Reader) error {
 		}
 		return v.load(string(key), val)
 	})
+	if err == nil && records && firstRecord < v.logPruned {
+		err = fmt.Errorf("record %d, but records before %d were pruned", firstRecord, v.logPruned)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
 	}
@@ -133,22 +152,24 @@ func (s *Store) replace(spool io.Reader, applied []byte, v *view) error {
 	if err == nil {
 		err = s.rec.sync()
 	}
-	if err == nil {
-		err = wb.Set([]byte(keyLogSize), be64(v.logSize))
-	}
 	if err != nil {
 		return err
 	}
 	if err := wb.Flush(); err != nil {
 		return err
 	}
-	if applied == nil {
-		return nil
-	}
+	// The size goes with the applied index: until both are there, the
+	// record files' frames count as never applied, and a store opened
+	// after a crash here is empty, to be restored again.
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	if err := txn.Set([]byte(keyApplied), applied); err != nil {
+	if err := txn.Set([]byte(keyLogSize), be64(v.logSize)); err != nil {
 		return err
+	}
+	if applied != nil {
+		if err := txn.Set([]byte(keyApplied), applied); err != nil {
+			return err
+		}
 	}
 	return txn.Commit()
 }

@@ -33,17 +33,24 @@ const (
 // Snapshot is a point-in-time view of the store, pinned by a read-only
 // Badger transaction. Release it when done.
 type Snapshot struct {
-	txn *badger.Txn
-	rec *recordFiles
+	txn  *badger.Txn
+	recs segments // the record files, held open
 }
 
 // Snapshot returns a snapshot of the current state, applied index
 // included. It is fast: the IO happens in WriteTo.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	// The transaction says how many records there are; those files are
-	// only appended to, so they still hold them when WriteTo reads them
-	// (unless pruned meanwhile: WriteTo then fails).
-	return &Snapshot{txn: s.db.NewTransaction(false), rec: s.rec}, nil
+	// The transaction says which records there are; the record files
+	// hold them, and go on holding them for WriteTo, open here, however
+	// the store is appended to or pruned meanwhile. No writer runs
+	// between the two.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	recs, err := s.rec.hold()
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %w", ErrStorage, err)
+	}
+	return &Snapshot{txn: s.db.NewTransaction(false), recs: recs}, nil
 }
 
 // AppliedIndex returns the index of the last entry applied to the state
@@ -67,6 +74,7 @@ func (sn *Snapshot) AppliedIndex() (uint64, error) {
 // afterwards.
 func (sn *Snapshot) Release() {
 	sn.txn.Discard()
+	release(sn.recs)
 }
 
 // WriteTo streams the snapshot to w in the format Restore reads.
@@ -87,8 +95,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	recordsDone := false
 	records := func() error {
 		recordsDone = true
+		if size > sn.recs.next {
+			return fmt.Errorf("keystore: snapshot: %d records, the files hold %d", size, sn.recs.next)
+		}
 		for lo := pruned; lo < size; lo += rebuildBatch {
-			recs, err := sn.rec.read(lo, min(lo+rebuildBatch, size))
+			recs, err := sn.recs.read(lo, min(lo+rebuildBatch, size))
 			if err != nil {
 				return fmt.Errorf("keystore: snapshot: %w", err)
 			}
