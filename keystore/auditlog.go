@@ -139,13 +139,16 @@ func (s *Store) AppendLogs(entries []LogAppend) ([]LogAppended, error) {
 		if err == nil {
 			err = txn.Set([]byte(keyApplied), be64(lastIndex))
 		}
-		if err == nil {
-			err = txn.Commit()
-		}
 		if err != nil {
 			if rerr := s.rec.rollback(txnFirst); rerr != nil {
 				return errors.Join(err, rerr)
 			}
+			return err
+		}
+		if err := txn.Commit(); err != nil {
+			// The commit may yet reach the disk (Badger writes its log
+			// before it syncs it): the records stay. Opening the store
+			// cuts them off if it did not.
 			return err
 		}
 		s.mu.Lock()

@@ -43,6 +43,9 @@ const (
 	// segmentBytes is the size at which a segment is closed and the next
 	// begun; pruning removes whole segments.
 	segmentBytes = 64 << 20
+	// maxRecordGap bounds a run of positions without records: records
+	// removed behind a store's back, carried over by a snapshot.
+	maxRecordGap = 1 << 16
 	// noFrame marks a position with no frame in its segment (removed
 	// behind the store's back): it reads as an empty record.
 	noFrame = ^uint32(0)
@@ -163,30 +166,46 @@ func openRecordFiles(dir string, applied, size, pruned uint64) (*recordFiles, er
 		rf.close()
 		return nil, err
 	}
-	cut := -1             // the segment cut short, if any
-	var leftover []string // later segments, holding only what a crash left
+	var segs []*segment
+	var cuts []bool
 	for _, fd := range found {
-		seg, segCut, err := openSegment(fd.path, fd.first, applied)
+		seg, cut, err := openSegment(fd.path, fd.first, applied)
 		if err != nil {
-			return fail(err)
-		}
-		if cut >= 0 {
-			seg.f.Close()
-			if len(seg.offs) > 0 {
-				return fail(fmt.Errorf("%w: %s follows a segment that does not read back to its end", errDamaged, filepath.Base(fd.path)))
+			for _, s := range segs {
+				s.f.Close()
 			}
-			leftover = append(leftover, fd.path)
-			continue
+			return nil, err
 		}
-		if n := len(rf.segs); n > 0 {
-			if prev := rf.segs[n-1]; prev.first+uint64(len(prev.offs)) != seg.first {
-				seg.f.Close()
-				return fail(fmt.Errorf("%w: %s does not follow %s", errDamaged, filepath.Base(fd.path), filepath.Base(prev.f.Name())))
+		segs, cuts = append(segs, seg), append(cuts, cut)
+	}
+	// The segments up to the last that holds a record of an applied
+	// entry are the log; any after it hold only what a crash left (frames
+	// of entries never applied, or a restore cut short before its state
+	// was written), and go.
+	keep := 0
+	for i, seg := range segs {
+		if len(seg.offs) > 0 {
+			keep = i + 1
+		}
+	}
+	var leftover []string
+	for _, seg := range segs[keep:] {
+		leftover = append(leftover, seg.f.Name())
+		seg.f.Close()
+	}
+	rf.segs = segs[:keep]
+	cut := -1 // the segment cut short: the last kept, or none
+	for i, seg := range rf.segs {
+		if cuts[i] {
+			if i != keep-1 {
+				return fail(fmt.Errorf("%w: %s does not read back to its end, and records follow", errDamaged, filepath.Base(seg.f.Name())))
 			}
+			cut = i
 		}
-		rf.segs = append(rf.segs, seg)
-		if segCut {
-			cut = len(rf.segs) - 1
+		if i > 0 {
+			if prev := rf.segs[i-1]; prev.first+uint64(len(prev.offs)) != seg.first {
+				return fail(fmt.Errorf("%w: %s does not follow %s", errDamaged, filepath.Base(seg.f.Name()), filepath.Base(prev.f.Name())))
+			}
 		}
 	}
 	if len(rf.segs) > 0 {
@@ -261,9 +280,9 @@ func openSegment(path string, first, applied uint64) (*segment, bool, error) {
 		if err != nil || fr.index > applied {
 			break
 		}
-		if fr.pos < first+uint64(len(seg.offs)) {
+		if want := first + uint64(len(seg.offs)); fr.pos < want || fr.pos-want > maxRecordGap {
 			f.Close()
-			return nil, false, fmt.Errorf("%w: %s: record %d out of order", errDamaged, filepath.Base(path), fr.pos)
+			return nil, false, fmt.Errorf("%w: %s: record %d where %d was due", errDamaged, filepath.Base(path), fr.pos, want)
 		}
 		for first+uint64(len(seg.offs)) < fr.pos {
 			seg.offs, seg.ends = append(seg.offs, noFrame), append(seg.ends, noFrame)
@@ -291,6 +310,9 @@ func (rf *recordFiles) append(first, index uint64, records [][]byte) error {
 	rf.mu.Lock()
 	defer rf.mu.Unlock()
 	if first < rf.next {
+		return fmt.Errorf("keystore: record %d appended after %d", first, rf.next)
+	}
+	if first-rf.next > maxRecordGap {
 		return fmt.Errorf("keystore: record %d appended after %d", first, rf.next)
 	}
 	if first > rf.next {

@@ -633,3 +633,83 @@ func TestRestoreRefusesBadRecords(t *testing.T) {
 		})
 	}
 }
+
+// A restore cut short anywhere leaves a store that opens (empty, to be
+// restored again), whatever the record files hold: the old ones (a crash
+// right after the state was dropped) or some of the new ones (a crash
+// before the new state was written). Here the logs are pruned, so the
+// files do not begin at position 0.
+func TestRestoreCutShortWithPrunedLog(t *testing.T) {
+	src := openStore(t, "")
+	smallSegments(src)
+	fillKilo(t, src, 40)
+	if err := src.PruneLog(src.AppliedIndex()+1, 0, 28); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	sn.Release()
+	for _, restored := range []bool{false, true} {
+		t.Run(fmt.Sprint("new records written ", restored), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			smallSegments(s)
+			fillKilo(t, s, 60)
+			if err := s.PruneLog(s.AppliedIndex()+1, 0, 30); err != nil {
+				t.Fatal(err)
+			}
+			if restored {
+				if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			// The database dropped, the record files as they were.
+			db, err := badger.Open(badgerOptions(dir, false, testLogger(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.DropAll()
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, dir)
+			if s.AppliedIndex() != 0 || s.LogSize() != 0 || len(recordFileNames(t, dir)) != 0 {
+				t.Fatalf("applied %d, size %d, %d record files; want an empty store", s.AppliedIndex(), s.LogSize(), len(recordFileNames(t, dir)))
+			}
+			if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+				t.Fatal(err)
+			}
+			if s.Digest() != src.Digest() {
+				t.Fatal("restored again: the state differs from the snapshot's")
+			}
+		})
+	}
+}
+
+// A snapshot of a log whose last position has no record (removed behind
+// its store's back) restores to a store that opens again, with the
+// position empty.
+func TestRestoreOfALogEndingInAGap(t *testing.T) {
+	key := func(pos uint64) []byte { return append([]byte(prefixLog), be64(pos)...) }
+	stream := streamOf(key(0), kiloRecord(0), key(1), kiloRecord(1), key(2), kiloRecord(2),
+		[]byte(keyApplied), be64(9), []byte(keyLogSize), be64(4))
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.Restore(bytes.NewReader(stream)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	got, err := s.LogRecords(0, 4)
+	if err != nil || s.LogSize() != 4 || len(got) != 4 || len(got[3]) != 0 || !bytes.Equal(got[2], kiloRecord(2)) {
+		t.Fatalf("size %d, %d records (%v)", s.LogSize(), len(got), err)
+	}
+}

@@ -48,6 +48,8 @@ func (s *Store) Restore(r io.Reader) error {
 			switch {
 			case records && pos < nextRecord:
 				return fmt.Errorf("record %d after %d", pos, nextRecord-1)
+			case records && pos-nextRecord > maxRecordGap:
+				return fmt.Errorf("record %d after %d", pos, nextRecord-1)
 			case len(val) == 0 || len(val) > MaxLogRecord:
 				return fmt.Errorf("record %d of %d bytes", pos, len(val))
 			}
@@ -62,8 +64,13 @@ func (s *Store) Restore(r io.Reader) error {
 		}
 		return v.load(string(key), val)
 	})
-	if err == nil && records && firstRecord < v.logPruned {
+	switch {
+	case err != nil:
+	case records && firstRecord < v.logPruned:
 		err = fmt.Errorf("record %d, but records before %d were pruned", firstRecord, v.logPruned)
+	case records && (firstRecord-v.logPruned > maxRecordGap || v.logSize-nextRecord > maxRecordGap),
+		!records && v.logSize-v.logPruned > maxRecordGap:
+		err = fmt.Errorf("records %d to %d, a log of %d pruned before %d", firstRecord, nextRecord, v.logSize, v.logPruned)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
@@ -148,6 +155,12 @@ func (s *Store) replace(spool io.Reader, applied []byte, v *view) error {
 	})
 	if err == nil {
 		err = flushRun()
+	}
+	if err == nil && s.rec.size() < v.logSize {
+		// The last positions have no record (removed behind the
+		// snapshot's store's back): empty frames, so the files reach
+		// the size the state records.
+		err = s.rec.append(v.logSize, index, nil)
 	}
 	if err == nil {
 		err = s.rec.sync()
