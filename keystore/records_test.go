@@ -214,17 +214,9 @@ func TestRecordSegmentsPruneAndSnapshot(t *testing.T) {
 	if len(after) != 1 {
 		t.Fatalf("%d record files after pruning all but the last 10 records, want 1", len(after))
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	snap := snapshotBytes(t, s)
 	other := openStore(t, "")
-	if err := other.Restore(&buf); err != nil {
+	if err := other.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
 	if other.LogSize() != n || other.LogPruned() != n-10 || other.Digest() != s.Digest() {
@@ -425,18 +417,10 @@ func TestRecordFilesCrashAcrossSegments(t *testing.T) {
 func TestRestoreCutShortOpens(t *testing.T) {
 	src := openStore(t, "")
 	fillKilo(t, src, 40)
-	sn, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := sn.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	sn.Release()
+	snap := snapshotBytes(t, src)
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+	if err := s.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -456,7 +440,7 @@ func TestRestoreCutShortOpens(t *testing.T) {
 	if s.AppliedIndex() != 0 || s.LogSize() != 0 {
 		t.Fatalf("after a restore cut short: applied %d, size %d; want 0, 0", s.AppliedIndex(), s.LogSize())
 	}
-	if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+	if err := s.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
 	if s.Digest() != src.Digest() {
@@ -646,15 +630,7 @@ func TestRestoreCutShortWithPrunedLog(t *testing.T) {
 	if err := src.PruneLog(src.AppliedIndex()+1, 0, 28); err != nil {
 		t.Fatal(err)
 	}
-	sn, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := sn.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	sn.Release()
+	snap := snapshotBytes(t, src)
 	for _, restored := range []bool{false, true} {
 		t.Run(fmt.Sprint("new records written ", restored), func(t *testing.T) {
 			dir := t.TempDir()
@@ -665,7 +641,7 @@ func TestRestoreCutShortWithPrunedLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			if restored {
-				if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+				if err := s.Restore(bytes.NewReader(snap)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -684,7 +660,7 @@ func TestRestoreCutShortWithPrunedLog(t *testing.T) {
 			if s.AppliedIndex() != 0 || s.LogSize() != 0 || len(recordFileNames(t, dir)) != 0 {
 				t.Fatalf("applied %d, size %d, %d record files; want an empty store", s.AppliedIndex(), s.LogSize(), len(recordFileNames(t, dir)))
 			}
-			if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+			if err := s.Restore(bytes.NewReader(snap)); err != nil {
 				t.Fatal(err)
 			}
 			if s.Digest() != src.Digest() {

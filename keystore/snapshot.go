@@ -56,18 +56,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 // AppliedIndex returns the index of the last entry applied to the state
 // the snapshot holds.
 func (sn *Snapshot) AppliedIndex() (uint64, error) {
-	item, err := sn.txn.Get([]byte(keyApplied))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("keystore: snapshot: %w", err)
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil || len(v) != 8 {
-		return 0, fmt.Errorf("keystore: snapshot: bad applied index (%v)", err)
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return sn.uint64At(keyApplied)
 }
 
 // Release ends the snapshot's transaction. WriteTo must not be called
