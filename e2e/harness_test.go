@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -187,7 +188,15 @@ func (d *daemon) waitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-d.exited:
-			return errors.New("kmsd exited")
+			if !bytes.Contains(d.log.Bytes(), []byte("address already in use")) {
+				return errors.New("kmsd exited")
+			}
+			// Another test process (go test runs packages side by
+			// side) took one of its ports while it was down: it is
+			// started again once the port is free.
+			time.Sleep(200 * time.Millisecond)
+			d.launch()
+			continue
 		default:
 		}
 		resp, err := client.Get("http://" + d.httpAddr + "/readyz")
@@ -360,3 +369,18 @@ func str(m map[string]any, path string) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// A daemon whose port another process holds when it starts is started
+// again once the port is free.
+func TestDaemonWaitsForItsPort(t *testing.T) {
+	d := newDaemon(t)
+	l, err := net.Listen("tcp", d.grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(time.Second, func() { l.Close() })
+	d.launch()
+	if err := d.waitReady(30 * time.Second); err != nil {
+		t.Fatalf("kmsd did not become ready once its port was free: %v\n%s", err, d.log)
+	}
+}
