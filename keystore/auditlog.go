@@ -386,14 +386,11 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 			v.logInDB = true
 		}
 	case key == keyLogSize:
-		b, err := val()
+		n, err := uint64Value(key, val)
 		if err != nil {
 			return true, err
 		}
-		if len(b) != 8 {
-			return true, fmt.Errorf("record %q: bad length %d", key, len(b))
-		}
-		v.logSize = max(v.logSize, binary.BigEndian.Uint64(b))
+		v.logSize = max(v.logSize, n)
 		v.logSizeStored = true
 	case strings.HasPrefix(key, prefixLogHead):
 		if seq, ok := seqOf(key, prefixLogHead); ok {
@@ -401,14 +398,11 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 		}
 	case strings.HasPrefix(key, prefixLogID), strings.HasPrefix(key, prefixLogMAC):
 	case key == keyLogPruned:
-		b, err := val()
+		n, err := uint64Value(key, val)
 		if err != nil {
 			return true, err
 		}
-		if len(b) != 8 {
-			return true, fmt.Errorf("record %q: bad length %d", key, len(b))
-		}
-		v.logPruned = binary.BigEndian.Uint64(b)
+		v.logPruned = n
 		v.logSize = max(v.logSize, v.logPruned)
 	case key == keyLogKey:
 		b, err := val()
@@ -424,6 +418,18 @@ func (v *view) loadLog(key string, val func() ([]byte, error)) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// uint64Value decodes the 8-byte big-endian value of key.
+func uint64Value(key string, val func() ([]byte, error)) (uint64, error) {
+	b, err := val()
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("record %q: bad length %d", key, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
 }
 
 // recordKey returns the position of the record whose key is key, if it is
